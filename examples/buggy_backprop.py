@@ -1,0 +1,90 @@
+"""An example submission with three classic backprop mistakes, for a first look at the grader.
+
+Run `backprop check examples/buggy_backprop.py` and read the hints: each one names the
+mistake (swapped multiplier, ReLU mask taken from the upstream, keepdims on db).
+"""
+
+import numpy as np
+
+
+def add_backward(dout, x, y):
+    return dout * np.ones_like(x), dout * np.ones_like(y)
+
+
+def mul_backward(dout, x, y):
+    return dout * x, dout * y  # mistake: each input needs the *other* input
+
+
+def max_backward(dout, x, y):
+    return dout * (x >= y), dout * (y > x)
+
+
+def exp_backward(dout, x):
+    return dout * np.exp(x)
+
+
+def reciprocal_backward(dout, x):
+    return -dout / x**2
+
+
+def scale_backward(dout, x, c):
+    return dout * c
+
+
+def offset_backward(dout, x, c):
+    return dout * np.ones_like(x)
+
+
+def sigmoid_backward(dout, x):
+    s = 1.0 / (1.0 + np.exp(-x))
+    return dout * s * (1.0 - s)
+
+
+def relu_backward(dout, x):
+    return dout * (dout > 0)  # mistake: the mask must come from x
+
+
+def relu_jacobian(x):
+    return np.diag((x > 0).astype(float))
+
+
+def linear_backward(dout, x, w, b):
+    return dout @ w.T, x.T @ dout, dout.sum(axis=0, keepdims=True)  # mistake: keepdims
+
+
+def softmax_ce_backward(dout, scores, y):
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(shifted)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    return dout * p / len(y)
+
+
+def backprop(nodes, local_grads, output):
+    order, seen = [], set()
+    for root in nodes:
+        if root in seen:
+            continue
+        stack = [(root, iter(nodes[root]))]
+        seen.add(root)
+        while stack:
+            name, inputs = stack[-1]
+            child = next(inputs, None)
+            if child is None:
+                order.append(name)
+                stack.pop()
+            elif child not in seen:
+                seen.add(child)
+                stack.append((child, iter(nodes[child])))
+    grads = {name: 0.0 for name in nodes}
+    grads[output] = 1.0
+    for name in reversed(order):
+        for child, local in zip(nodes[name], local_grads[name]):
+            grads[child] += grads[name] * local
+    return grads
+
+
+SIMPLE_GRAPH_GRADS = {"x": -4.0, "y": -4.0, "z": 3.0}
+SIGMOID_NEURON_GRADS = {"w0": -0.196612, "x0": 0.393224, "w1": -0.393224, "x1": -0.589836,
+                        "w2": 0.196612}
+GATE_PATTERNS_GRADS = {"x": -8.0, "y": 6.0, "z": 2.0, "w": 0.0}

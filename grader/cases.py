@@ -1,0 +1,149 @@
+"""Seeded test inputs, made in the trusted parent.
+
+Inputs respect each gate's domain (positive for log, away from zero for 1/x), stay more than
+10·h from any kink or tie, and use distinct sizes for every named dimension so that a
+transpose or a wrong-axis sum can never hide behind a square shape. Upstream gradients are
+random and never all ones, so forgetting to multiply by them always shows.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from reference import Gate
+from reference.graph import Graph
+
+H = 1e-5  # central-difference step
+KINK_MARGIN = 10 * H
+MAX_RESAMPLES = 1000
+
+
+def rng_for(seed: int, exercise_id: str, purpose: str = "") -> np.random.Generator:
+    """An independent stream per (seed, exercise, purpose): `--only` sees the same cases."""
+    return np.random.default_rng([seed, zlib.crc32(f"{exercise_id}/{purpose}".encode())])
+
+
+def distinct_sizes(rng: np.random.Generator, count: int, low: int = 2,
+                   high: int = 8) -> list[int]:
+    return [int(v) for v in rng.choice(np.arange(low, high + 1), size=count, replace=False)]
+
+
+def random_dims(gate: Gate, rng: np.random.Generator) -> dict[str, tuple[int, ...] | int]:
+    """Sizes for every symbol of the gate's shape signature, all different from each other."""
+    letters = sorted({s for sig in gate.shapes + (gate.output,) for s in sig.split()
+                      if s != "..."} | {d.split(":")[1] for d in gate.domains if ":" in d})
+    ndim = int(rng.integers(1, 4))
+    sizes = distinct_sizes(rng, len(letters) + ndim)
+    dims: dict[str, tuple[int, ...] | int] = dict(zip(letters, sizes))
+    dims["..."] = tuple(sizes[len(letters):])
+    return dims
+
+
+def shape_of(signature: str, dims: dict) -> tuple[int, ...]:
+    shape: tuple[int, ...] = ()
+    for symbol in signature.split():
+        shape += dims[symbol] if symbol == "..." else (dims[symbol],)
+    return shape
+
+
+def sample(domain: str, shape: tuple[int, ...], rng: np.random.Generator,
+           dims: dict) -> np.ndarray:
+    """Values from a gate input's domain."""
+    if domain == "positive":
+        return rng.uniform(0.5, 2.5, size=shape)
+    if domain == "nonzero":
+        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
+    if domain.startswith("label:"):
+        return rng.integers(0, dims[domain.split(":")[1]], size=shape)
+    return rng.normal(0.0, 1.0, size=shape)
+
+
+def gate_inputs(gate: Gate, dims: dict, rng: np.random.Generator,
+                extreme: dict | None = None) -> list[np.ndarray]:
+    """Inputs for a gate, resampled until they lie clear of every kink and tie."""
+    for _ in range(MAX_RESAMPLES):
+        inputs = []
+        for name, sig, domain in zip(gate.inputs, gate.shapes, gate.domains):
+            shape = shape_of(sig, dims)
+            value = sample(domain, shape, rng, dims)
+            spec = (extreme or {}).get(name)
+            if spec and "magnitude" in spec:
+                low, high = spec["magnitude"]
+                value = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(low, high, size=shape)
+            if spec and "offset" in spec:
+                value = value + spec["offset"]
+            inputs.append(np.asarray(value))
+        if gate.kink_distance is None or gate.kink_distance(*inputs) > KINK_MARGIN:
+            return inputs
+    raise RuntimeError(f"could not sample inputs for {gate.name} away from its kinks")
+
+
+def gate_params(gate: Gate, rng: np.random.Generator) -> list[float]:
+    """Float parameters such as c in c * x: never 0 or ±1, so forgetting them shows."""
+    return [float(rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0)) for _ in gate.params]
+
+
+def upstream(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """A random upstream gradient: mixed signs and magnitudes, never all ones."""
+    if shape == ():
+        return np.asarray(rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0))
+    return rng.normal(0.0, 1.5, size=shape)
+
+
+def graph_is_kink_safe(graph: Graph, values: dict) -> bool:
+    return graph.kink_distance(values) > KINK_MARGIN
+
+
+# ---- graphs for the general backprop exercise ------------------------------------------
+
+
+def _local(rng: np.random.Generator, size: int | None = None):
+    """Local gradients of mixed sign, away from 0 and ±1."""
+    return rng.choice([-1.0, 1.0], size=size) * rng.uniform(0.5, 2.0, size=size)
+
+
+def chain_graph(rng: np.random.Generator, length: int, name: str = "n"
+                ) -> tuple[dict, dict, str]:
+    """A chain n0 -> n1 -> ... whose local gradients multiply to a moderate number."""
+    names = [f"{name}{i}" for i in range(length)]
+    signs = rng.choice([-1.0, 1.0], size=length - 1)
+    locals_ = signs * np.exp(rng.normal(0.0, 0.5 / np.sqrt(length), size=length - 1))
+    nodes = {names[0]: []}
+    grads = {names[0]: []}
+    for i in range(1, length):
+        nodes[names[i]] = [names[i - 1]]
+        grads[names[i]] = [float(locals_[i - 1])]
+    return nodes, grads, names[-1]
+
+
+def fan_out_graph(rng: np.random.Generator) -> tuple[dict, dict, str]:
+    """x feeds three gates and y two, so their gradients must be summed over paths."""
+    nodes = {"x": [], "y": [], "a": ["x", "y"], "b": ["x"], "c": ["a", "x", "y"],
+             "d": ["b", "c"], "out": ["d", "a"]}
+    return nodes, _random_locals(nodes, rng), "out"
+
+
+def unreachable_graph(rng: np.random.Generator) -> tuple[dict, dict, str]:
+    """Some nodes never reach the output: their gradient is 0."""
+    nodes = {"x": [], "y": [], "z": [], "a": ["x", "y"], "dead": ["a", "z"], "out": ["a", "y"],
+             "island": ["z"]}
+    return nodes, _random_locals(nodes, rng), "out"
+
+
+def repeated_input_graph(rng: np.random.Generator) -> tuple[dict, dict, str]:
+    """f = x * x and g = f + f: the same input twice in one node counts twice."""
+    x = float(rng.uniform(1.5, 3.0))
+    nodes = {"x": [], "f": ["x", "x"], "g": ["f", "f"]}
+    grads = {"x": [], "f": [x, x], "g": [1.0, 1.0]}
+    return nodes, grads, "g"
+
+
+def _random_locals(nodes: dict, rng: np.random.Generator) -> dict:
+    return {name: [float(v) for v in _local(rng, len(inputs))] for name, inputs in nodes.items()}
+
+
+def shuffled(mapping: dict, rng: np.random.Generator) -> dict:
+    keys = list(mapping)
+    return {keys[i]: mapping[keys[i]] for i in rng.permutation(len(keys))}

@@ -1,0 +1,188 @@
+"""The sandboxed child: import the submission, call its functions, send raw outputs back.
+
+Run as `python -I child.py REQUEST_FD RESULT_FD` from a private copy next to `wire.py`. It
+never sees an expected answer and decides nothing: it reports what each student function
+returned (or raised), as numeric arrays, and the parent judges. Everything here may be
+tampered with by the student code it runs; that can only change what the student's own
+functions appear to return.
+"""
+
+import faulthandler
+import importlib.util
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np  # noqa: E402  (imported before any student code, like wire)
+import wire  # noqa: E402
+
+del sys.path[0]
+
+
+def read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def decode_request(data):
+    reader = wire.FrameReader(data[len(wire.MAGIC):len(wire.MAGIC) + wire.NONCE_BYTES],
+                              max_frame_bytes=len(data))
+    (header, blobs), = reader.feed(data)
+    arrays = [wire.decode_array(b, len(b)) for b in blobs]
+    return reader.nonce, header, arrays
+
+
+class Sender:
+    def __init__(self, fd, nonce):
+        self.fd, self.nonce = fd, nonce
+
+    def send(self, header, arrays=()):
+        frame = wire.encode_frame(self.nonce, header, [wire.encode_array(a) for a in arrays])
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+
+def describe_error(exc, submission):
+    """Type, message and the student's line, for the parent to show."""
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "<message could not be printed>"
+    info = {"type": type(exc).__name__, "message": message[:2000]}
+    if isinstance(exc, SyntaxError) and exc.filename == submission:
+        info.update(line=exc.lineno, text=(exc.text or "").strip()[:200])
+        return info
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == submission]
+    if frames:
+        info.update(line=frames[-1].lineno, function=frames[-1].name,
+                    text=(frames[-1].line or "")[:200])
+    return info
+
+
+def as_array(value):
+    """A plain ndarray copy of a numeric value, or None (object, string, ragged...)."""
+    try:
+        array = np.array(value, copy=True, subok=False)
+    except BaseException:
+        return None
+    if type(array) is not np.ndarray or array.dtype.kind not in wire.ALLOWED_KINDS:
+        return None
+    return array
+
+
+def describe_output(value, form, arrays):
+    """The JSON description of a return value; its arrays are appended to `arrays`."""
+
+    def item(v):
+        array = as_array(v)
+        if array is None:
+            return {"invalid": type(v).__name__}
+        arrays.append(array)
+        return {"blob": len(arrays) - 1}
+
+    if form == "dict":
+        if not isinstance(value, dict):
+            return {"container": type(value).__name__}
+        keys, values, bad = [], [], {}
+        for k, v in value.items():
+            array = as_array(v)
+            if not isinstance(k, str) or array is None or array.size != 1 or array.dtype.kind == "c":
+                bad[str(k)[:100]] = type(v).__name__
+                continue
+            keys.append(k)
+            values.append(float(array.reshape(())))
+        arrays.append(np.asarray(values, dtype=float))
+        return {"container": "dict", "keys": keys, "bad": bad, "blob": len(arrays) - 1}
+    if form == "arrays" and isinstance(value, (tuple, list)):
+        return {"container": type(value).__name__, "items": [item(v) for v in value]}
+    return {"container": "single", "items": [item(value)]}
+
+
+def build_args(specs, arrays):
+    args = []
+    for spec in specs:
+        if "array" in spec:
+            args.append(arrays[spec["array"]].copy())
+        elif "float" in spec:
+            args.append(float(spec["float"]))
+        else:
+            args.append(spec["json"])
+    return args
+
+
+def run_call(module, call, arrays, submission):
+    """Call one student function; return the result header and its arrays."""
+    out_arrays = []
+    header = {"type": "result", "call": call["id"]}
+    missing = object()
+    function = getattr(module, call["function"], missing)
+    if function is missing or (call["args"] is not None and not callable(function)):
+        header.update(status="missing")
+        return header, out_arrays
+    args = build_args(call["args"] or [], arrays)
+    start = time.perf_counter()
+    try:
+        value = function if call["args"] is None else function(*args)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt cost this call only
+        header.update(status="raised", error=describe_error(exc, submission))
+        return header, out_arrays
+    header["seconds"] = time.perf_counter() - start
+    try:
+        header["output"] = describe_output(value, call["form"], out_arrays)
+        header["args_after"] = [describe_output(a, "array", out_arrays)["items"][0]
+                                for a in args if isinstance(a, np.ndarray)]
+    except BaseException as exc:
+        header.update(status="raised", error=describe_error(exc, submission))
+        return header, []
+    header["status"] = "ok"
+    return header, out_arrays
+
+
+def import_submission(path):
+    spec = importlib.util.spec_from_file_location("submission", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["submission"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main():
+    request_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
+    nonce, request, arrays = decode_request(read_all(request_fd))
+    os.close(request_fd)
+    sender = Sender(result_fd, nonce)
+    submission = request["submission"]
+    sys.argv = [submission]
+    faulthandler.enable()
+    try:
+        module = import_submission(submission)
+    except BaseException as exc:
+        sender.send({"type": "import", "ok": False, "error": describe_error(exc, submission)})
+        return
+    sender.send({"type": "import", "ok": True})
+    for call in request["calls"]:
+        header, out = run_call(module, call, arrays, submission)
+        try:
+            sender.send(header, out)
+        except (ValueError, OSError) as exc:  # e.g. an output too odd to serialise
+            sender.send({"type": "result", "call": call["id"], "status": "raised",
+                         "error": {"type": type(exc).__name__, "message": str(exc)[:500]}})
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        # Skip atexit handlers and non-daemon threads the student may have left behind.
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)

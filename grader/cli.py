@@ -1,0 +1,86 @@
+"""The `backprop` command: a thin Click layer over the grader's functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from grader.exercises import ExerciseError, load_assignment
+from grader.grading import SubmissionError, grade
+from grader.reports import render_table, report_json
+from grader.sandbox import Limits
+from grader.validation import validate as validate_exercises
+
+EXIT_FULL_MARKS, EXIT_NOT_FULL, EXIT_USAGE = 0, 1, 2
+
+
+def _load(assignment: Path | None, only: tuple[str, ...]):
+    try:
+        loaded = load_assignment(assignment)
+        return loaded.only(only) if only else loaded
+    except ExerciseError as e:
+        raise click.ClickException(f"the assignment is invalid:\n{e}") from None
+    except KeyError as e:
+        raise click.BadParameter(e.args[0], param_hint="--only") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="backprop-grader")
+def main() -> None:
+    """Grade backpropagation exercises: gates, layers and graphs in numpy.
+
+    Start with `backprop check backprop.py` to see your score per gate, with hints.
+    """
+
+
+@main.command()
+@click.argument("submission", type=click.Path(path_type=Path), default="backprop.py")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the random test cases; the same seed gives the same report.")
+@click.option("--only", multiple=True, metavar="ID",
+              help="Grade only this exercise (repeatable), e.g. --only mul --only relu.")
+@click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An assignment.yaml other than the default one.")
+def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
+          assignment: Path | None) -> None:
+    """Grade SUBMISSION (a .py file, or a folder holding backprop.py; default: ./backprop.py).
+
+    Exit status: 0 with full marks, 1 otherwise, 2 on a usage or configuration error.
+    """
+    loaded = _load(assignment, only)
+    try:
+        limits = Limits.from_spec(loaded.limits)
+        report = grade(submission, loaded, seed=seed, limits=limits)
+    except (SubmissionError, ValueError) as e:
+        raise click.UsageError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(report_json(report), indent=2))
+    else:
+        click.echo(render_table(report, color=sys.stdout.isatty()), nl=False)
+    sys.exit(EXIT_FULL_MARKS if report.score >= report.max_score else EXIT_NOT_FULL)
+
+
+@main.command()
+@click.argument("targets", nargs=-1)
+def validate(targets: tuple[str, ...]) -> None:
+    """Check exercise files: schema, ops, graphs, shapes, and every number against the
+    reference (TARGETS: YAML files, folders or exercise ids; default: the bundled ones).
+
+    Exit status: 0 when everything is valid, 2 otherwise.
+    """
+    exercises, problems = validate_exercises(list(targets))
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{len(exercises)} exercise(s) valid: schema, graphs and shapes checked; "
+               "expected numbers and reference gradients agree with the numbers.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Match a wrong answer against the mistakes students make (LECTURE.md) and say which.
+
+Write s for the student's gradient and t for the true one. Generic signatures come first
+(shape slips, non-finite values, swapped outputs, a forgotten upstream, a pure scale error),
+then each gate's known mistakes are recomputed from the case's own inputs and compared
+entry by entry. When nothing matches, the hint says where the error is and how large.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+MATCH_RTOL = 1e-6  # a signature matches when it explains s to float rounding
+
+
+@dataclass
+class Context:
+    """What the parent knows about one case."""
+
+    gate: str
+    input_names: tuple[str, ...]
+    inputs: list[np.ndarray]
+    params: list[float]
+    dout: np.ndarray
+    truths: list[np.ndarray]  # the true gradient of each differentiable input
+
+
+def _same(a: np.ndarray, b: np.ndarray, rtol: float = MATCH_RTOL) -> bool:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or not np.all(np.isfinite(a)):
+        return False
+    scale = max(float(np.max(np.abs(b), initial=0.0)), 1e-300)
+    return float(np.max(np.abs(a - b), initial=0.0)) <= rtol * scale + 1e-12
+
+
+def shape_hint(name: str, got: tuple, want: tuple, input_name: str) -> str:
+    base = f"{name} has shape {got}; expected {want}, the shape of {input_name}"
+    if len(got) == 2 and got == want[::-1] and got != want:
+        return f"{base}: it looks transposed"
+    if got == (1,) + want:
+        return f"{base}: sum over the batch without keepdims (or drop the leading axis)"
+    if want and got == want[:-1] + (1,) or (len(want) == 1 and got in ((), (1,))):
+        return f"{base}: do not sum over every axis, keep one entry per element of {input_name}"
+    if len(want) == 1 and len(got) == 1:
+        return f"{base}: it looks summed over the wrong axis"
+    if got == (1,) + want[1:] or got == want[:1]:
+        return f"{base}: it looks summed over the wrong axis"
+    return base
+
+
+def _factor_name(alpha: float, context: Context) -> str | None:
+    """Name a scale factor: -1, 1/2, 2, N, 1/N, or 1/dout (forgotten upstream)."""
+    if context.dout.size == 1 and abs(float(context.dout.reshape(())) * alpha - 1) < 1e-6:
+        return ("it ignores the upstream gradient: multiply the local gradient by dout "
+                f"(here dout = {float(context.dout.reshape(())):.3g})")
+    if abs(alpha + 1) < 1e-6:
+        return "it has the wrong sign: check the sign of the local gradient"
+    sizes = {int(n) for x in context.inputs for n in np.shape(x)} - {0, 1}
+    for n in sorted(sizes):
+        if abs(alpha - 1 / n) < 1e-9 * n:
+            return f"it is 1/{n} of the right value: an extra division by N = {n}"
+        if abs(alpha - n) < 1e-9 * n:
+            return f"it is {n} times the right value: divide by N = {n} (average, not sum)"
+    frac = Fraction(alpha).limit_denominator(8)
+    if abs(float(frac) - alpha) < 1e-9 and frac not in (0, 1):
+        return f"it is {frac} times the right value: a constant factor is off"
+    return f"it is {alpha:.4g} times the right value: a constant factor is off"
+
+
+SWAPS = {
+    "mul": "the multiply gate swaps its inputs: dx = dout * y and dy = dout * x",
+    "max": "the gradient is routed to the loser: max sends dout to the larger input",
+    "linear": "dx and dw use the wrong factors: dx = dout @ w.T, dw = x.T @ dout",
+}
+
+
+def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
+             other_names: list[str]) -> str | None:
+    for other, truth in zip(other_names, context.truths):
+        if other != name and truth.shape == s.shape and not _same(truth, t) and _same(s, truth):
+            why = SWAPS.get(context.gate, "the gradients of two inputs are swapped")
+            return f"your {name} equals the true {other} at every entry: {why}"
+    if s.shape == context.dout.shape and s.size > 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if np.all(context.dout != 0) and _same(s * context.dout, t):
+                return (f"your {name} ignores the upstream gradient: multiply the local "
+                        "gradient by dout")
+    tt = float(np.sum(t * t))
+    if tt > 0:
+        alpha = float(np.sum(s * t)) / tt
+        if abs(alpha - 1) > 1e-6 and alpha != 0 and _same(s, alpha * t, 1e-6):
+            return f"your {name} {_factor_name(alpha, context)}"
+    return None
+
+
+# Known mistakes per gate: (description, wrong gradient of the named input, or None).
+Mistake = tuple[str, str, Callable[..., np.ndarray | None]]
+
+
+def _relu_mistakes() -> list[Mistake]:
+    return [
+        ("the mask is taken from the upstream gradient instead of from x: use dout * (x > 0)",
+         "x", lambda dout, x: dout * (dout > 0)),
+        ("the gradient is clamped: relu passes dout unchanged (sign included) where x > 0",
+         "x", lambda dout, x: np.maximum(dout * (x > 0), 0)),
+        ("the mask is inverted: the gradient flows where x > 0", "x",
+         lambda dout, x: dout * (x <= 0)),
+        ("the gradient is relu(x) * dout: the local gradient of relu is the 0/1 indicator",
+         "x", lambda dout, x: dout * np.maximum(x, 0)),
+    ]
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+MISTAKES: dict[str, list[Mistake]] = {
+    "relu": _relu_mistakes(),
+    "sigmoid": [
+        ("the derivative is taken from the input: use s * (1 - s) with s = sigmoid(x), "
+         "not x * (1 - x)", "x", lambda dout, x: dout * x * (1 - x)),
+        ("the derivative is sigmoid(x) alone: the local gradient is s * (1 - s)", "x",
+         lambda dout, x: dout * _sigmoid(x)),
+    ],
+    "exp": [("the local gradient is exp(x), not x * exp(x - 1) or x", "x",
+             lambda dout, x: dout * x)],
+    "reciprocal": [
+        ("the local gradient of 1/x is -1/x**2, not -1/x", "x", lambda dout, x: -dout / x),
+        ("the local gradient of 1/x is -1/x**2, not 1/x**2 ... check the sign", "x",
+         lambda dout, x: dout / x**2),
+    ],
+    "offset": [("the local gradient of x + c is 1: the constant c disappears", "x",
+                lambda dout, x, c: dout * c)],
+    "max": [
+        ("ties aside, max sends the whole upstream to the larger input; splitting it in half "
+         "is wrong away from ties", "x", lambda dout, x, y: dout * 0.5 * np.ones_like(x)),
+    ],
+    "softmax_ce": [
+        ("the -1 at the label is missing: subtract 1 from the probability of the correct "
+         "class", "scores", lambda dout, s, y: dout * _softmax(s) / s.shape[0]),
+        ("the -1 is applied to every class: subtract 1 only at the label", "scores",
+         lambda dout, s, y: dout * (_softmax(s) - 1) / s.shape[0]),
+        ("the gradient is not averaged over the batch: divide by N", "scores",
+         lambda dout, s, y: dout * (_softmax(s) - _onehot(y, s.shape[1]))),
+    ],
+    "linear": [
+        ("db must sum dout over the batch (axis 0), not take its mean", "b",
+         lambda dout, x, w, b: dout.mean(axis=0)),
+    ],
+}
+
+
+def _softmax(s):
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _onehot(y, c):
+    return np.eye(c)[y]
+
+
+def _known(name: str, input_name: str, s: np.ndarray, context: Context) -> str | None:
+    for description, target, wrong in MISTAKES.get(context.gate, []):
+        if target != input_name:
+            continue
+        with np.errstate(all="ignore"):
+            candidate = wrong(context.dout, *context.inputs, *context.params)
+        if candidate is not None and _same(s, candidate):
+            return f"your {name} matches a known mistake: {description}"
+    return None
+
+
+def where_wrong(name: str, s: np.ndarray, t: np.ndarray, tol: np.ndarray) -> str:
+    """No signature matched: say which entries are wrong and by how much."""
+    wrong = np.abs(s - t) > tol
+    count, total = int(wrong.sum()), wrong.size
+    err = np.abs(s - t)
+    idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+    where = f" at index {tuple(int(i) for i in idx)}" if idx else ""
+    return (f"{name} is wrong at {count} of {total} entries; the largest error is "
+            f"{float(err[idx]):.3g}{where} (expected {float(t[idx]):.4g}, got "
+            f"{float(s[idx]):.4g})")
+
+
+def diagnose(name: str, input_name: str, s: np.ndarray, t: np.ndarray, tol: np.ndarray,
+             context: Context, output_names: list[str]) -> str:
+    """The most likely explanation of a wrong gradient s (shapes already match)."""
+    if not np.all(np.isfinite(s)):
+        bad = int(np.sum(~np.isfinite(s)))
+        hint = f"{name} has {bad} nan/inf entries"
+        if context.gate == "softmax_ce":
+            hint += ": exp overflowed; shift the scores by their row maximum first"
+        return hint
+    return (_generic(name, s, t, context, output_names) or _known(name, input_name, s, context)
+            or where_wrong(name, s, t, tol))

@@ -1,0 +1,527 @@
+"""Plan the probes of each exercise and judge what came back, in the trusted parent only.
+
+A probe is one call of a student function plus the reference's answer to it. Each check of
+an exercise (named in its YAML with a weight) is fed by some probes and passes only when all
+of them do. Every reference answer is itself checked against the numerical gradient: a
+disagreement is an internal error, never the student's fault.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from grader import cases, diagnosis
+from grader.exercises import Exercise, Tolerance
+from grader.gradcheck import (REFERENCE_RTOL, reference_backprop_error, reference_gate_error,
+                              reference_jacobian_error)
+from grader.sandbox import Call, Limits, Outcome
+from reference import FUNCTIONS, get_gate
+from reference.graph import backprop as reference_backprop
+
+CHECK_TITLES = {
+    "outputs": "returns the right number of arrays, with the right shapes and dtypes",
+    "values": "matches the true gradient on random cases",
+    "zero_upstream": "a zero upstream gradient gives zero",
+    "linear_upstream": "is linear in the upstream gradient",
+    "untouched": "leaves its arguments untouched",
+    "scalar": "works on 0-d (scalar) arrays",
+    "extreme": "stays accurate on extreme inputs",
+    "chain": "a simple chain",
+    "fan_out": "sums the gradients of every path at fan-out",
+    "shuffled": "works whatever the order of the nodes",
+    "unreachable": "gives 0 to nodes that do not reach the output",
+    "repeated_input": "counts an input used twice by one node twice",
+    "deep_chain": "handles a chain of thousands of nodes",
+}
+VALUE_CASES = 3
+
+
+class InternalError(Exception):
+    """The exercise, not the student, is wrong."""
+
+
+@dataclass
+class Probe:
+    check: str
+    call: Call
+    expected: Any
+    label: str
+    context: diagnosis.Context | None = None
+    arg_names: tuple[str, ...] = ()
+
+
+@dataclass
+class CheckResult:
+    name: str
+    weight: float
+    passed: bool
+    message: str = ""
+    hint: str | None = None
+
+    @property
+    def title(self) -> str:
+        return CHECK_TITLES.get(self.name, self.name)
+
+
+@dataclass
+class ExerciseResult:
+    exercise: Exercise
+    score: float
+    status: str
+    checks: list[CheckResult] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+
+# ---- planning ---------------------------------------------------------------------------
+
+
+def plan(exercise: Exercise, seed: int) -> list[Probe]:
+    planner = {"gate": _plan_gate, "function": _plan_function, "backprop": _plan_backprop,
+               "graph": _plan_graph}[exercise.kind]
+    return planner(exercise, seed)
+
+
+def _gate_probe(exercise: Exercise, check: str, inputs, params, dout, label: str,
+                rng: np.random.Generator) -> Probe:
+    gate = get_gate(exercise.spec["gate"])
+    truths = [np.asarray(g, dtype=float) for g in gate.grads(dout, *inputs, *params)]
+    if np.any(dout) and reference_gate_error(gate, inputs, params, dout, rng) > REFERENCE_RTOL:
+        raise InternalError(f"the reference {gate.name} backward disagrees with the numerical "
+                            f"gradient ({label})")
+    context = diagnosis.Context(gate.name, gate.inputs, list(inputs), list(params),
+                                np.asarray(dout), truths)
+    call = Call(exercise.id, exercise.spec["function"],
+                [np.asarray(dout, dtype=float)] + [np.asarray(x) for x in inputs] + list(params))
+    return Probe(check, call, truths, label, context, ("dout",) + gate.inputs)
+
+
+def _plan_gate(exercise: Exercise, seed: int) -> list[Probe]:
+    gate = get_gate(exercise.spec["gate"])
+    rng = cases.rng_for(seed, exercise.id)
+    checks = exercise.checks
+
+    def fresh(label, dims=None, extreme=None, dout_override=None):
+        dims = dims or cases.random_dims(gate, rng)
+        inputs = cases.gate_inputs(gate, dims, rng, extreme)
+        params = cases.gate_params(gate, rng)
+        out_shape = np.shape(gate.forward(*inputs, *params))
+        dout = cases.upstream(out_shape, rng) if dout_override is None else dout_override(out_shape)
+        return inputs, params, dout, label
+
+    probes = [_gate_probe(exercise, "values", *fresh(f"random case {i + 1}"), rng)
+              for i in range(VALUE_CASES)]
+    if "zero_upstream" in checks:
+        probes.append(_gate_probe(exercise, "zero_upstream",
+                                  *fresh("zero upstream", dout_override=np.zeros), rng))
+    if "linear_upstream" in checks:
+        inputs, params, d1, _ = fresh("linearity")
+        d2 = cases.upstream(d1.shape, rng)
+        a, b = 1.7, -1.3  # a + b != 1, so an upstream-free answer fails too
+        for label, dout in (("upstream u", d1), ("upstream v", d2),
+                            (f"upstream {a}u + {b}v", a * d1 + b * d2)):
+            probes.append(_gate_probe(exercise, "linear_upstream", inputs, params, dout, label,
+                                      rng))
+    if "scalar" in checks:
+        dims = {**cases.random_dims(gate, rng), "...": ()}
+        probes.append(_gate_probe(exercise, "scalar", *fresh("0-d inputs", dims=dims), rng))
+    if "extreme" in checks:
+        extreme = exercise.spec["extreme"]
+        label = "extreme inputs (" + ", ".join(
+            f"{k} " + (f"|{k}| in {v['magnitude']}" if "magnitude" in v else f"≈ {v['offset']}")
+            for k, v in extreme.items()) + ")"
+        probes.append(_gate_probe(exercise, "extreme", *fresh(label, extreme=extreme), rng))
+    return probes
+
+
+def _plan_function(exercise: Exercise, seed: int) -> list[Probe]:
+    function = FUNCTIONS[exercise.spec["reference"]]
+    gate = get_gate(function.jacobian_of)
+    rng = cases.rng_for(seed, exercise.id)
+    probes = []
+    for n in exercise.spec["lengths"]:
+        (x,) = cases.gate_inputs(gate, {"...": (n,)}, rng)
+        if reference_jacobian_error(function, gate, x) > REFERENCE_RTOL:
+            raise InternalError(f"the reference {function.name} disagrees with the numbers")
+        call = Call(exercise.id, exercise.spec["function"], [x], form="array")
+        probes.append(Probe("values", call, [function.compute(x)], f"x of length {n}",
+                            arg_names=function.inputs))
+    return probes
+
+
+def _plan_backprop(exercise: Exercise, seed: int) -> list[Probe]:
+    rng = cases.rng_for(seed, exercise.id)
+    chain = cases.chain_graph(rng, 6)
+    fan = cases.fan_out_graph(rng)
+    nodes, local, out = cases.fan_out_graph(rng)
+    graphs = {
+        "chain": (chain, "a chain of 6 nodes"),
+        "fan_out": (fan, "a graph where x feeds three gates"),
+        "shuffled": ((cases.shuffled(nodes, rng), cases.shuffled(local, rng), out),
+                     "the fan-out graph with its nodes in random order"),
+        "unreachable": (cases.unreachable_graph(rng), "a graph with dead branches"),
+        "repeated_input": (cases.repeated_input_graph(rng), "f = x * x, g = f + f"),
+        "deep_chain": (cases.chain_graph(rng, int(exercise.spec.get("deep_chain_length", 3000))),
+                       "a chain of {} nodes"),
+    }
+    probes = []
+    for check, ((nodes, local, out), label) in graphs.items():
+        if check not in exercise.checks:
+            continue
+        expected = reference_backprop(nodes, local, out)
+        if reference_backprop_error(nodes, local, out, expected, rng) > REFERENCE_RTOL:
+            raise InternalError("the reference backprop disagrees with the numbers")
+        call = Call(exercise.id, exercise.spec["function"], [nodes, local, out], form="dict")
+        probes.append(Probe(check, call, expected, label.format(len(nodes))))
+    return probes
+
+
+def _plan_graph(exercise: Exercise, seed: int) -> list[Probe]:
+    graph = exercise.graph()
+    values = graph.forward(exercise.graph_inputs())
+    grads = graph.backward(values, exercise.graph_upstream())
+    expected = {name: float(grads[name]) for name in exercise.spec["ask"]}
+    call = Call(exercise.id, exercise.spec["answer"], None, form="dict")
+    return [Probe("values", call, expected, exercise.spec["answer"])]
+
+
+# ---- judging ----------------------------------------------------------------------------
+
+
+def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
+    error = outcome.error or {}
+    if outcome.status == "timeout":
+        return error.get("message") or f"timed out after {limits.exercise_seconds:g} s"
+    if outcome.status == "missing":
+        return f"the submission defines no {function}"
+    if outcome.status == "raised":
+        kind, message = error.get("type", "Exception"), error.get("message", "")
+        if kind == "NotImplementedError":
+            return "not implemented yet"
+        if kind == "MemoryError":
+            return f"exceeded the {limits.memory_bytes / 2**30:g} GiB memory limit (MemoryError)"
+        where = ""
+        if error.get("line"):
+            where = f" at line {error['line']}" + (f" in {error['function']}"
+                                                   if error.get("function") else "")
+            if error.get("text"):
+                where += f": {error['text']}"
+        return f"raised {kind}: {message}{where}" if message else f"raised {kind}{where}"
+    if outcome.status == "bad_result":
+        return f"sent back something the grader cannot read ({error.get('message', '')})"
+    return error.get("message") or outcome.status.replace("_", " ")
+
+
+def tolerance_array(t: np.ndarray, tol: Tolerance) -> np.ndarray:
+    scale = float(np.max(np.abs(t), initial=0.0))
+    return tol.atol * scale + tol.rtol * np.abs(t) + 1e-12
+
+
+def within(s: np.ndarray, t: np.ndarray, tol: Tolerance) -> bool:
+    return bool(np.all(np.isfinite(s)) and np.all(np.abs(s - t) <= tolerance_array(t, tol)))
+
+
+def _grad_inputs(probe: Probe) -> list[str]:
+    """Names of the inputs whose gradients a gate probe returns, in order."""
+    if probe.context is None:
+        return []
+    gate = get_gate(probe.context.gate)
+    return [n for n, d in zip(gate.inputs, gate.differentiable) if d]
+
+
+def _output_names(probe: Probe) -> list[str]:
+    return [f"d{n}" for n in _grad_inputs(probe)] or ["the result"]
+
+
+def _unpack(probe: Probe, outcome: Outcome) -> tuple[list[np.ndarray] | None, str | None]:
+    """The student's arrays in order, or what is wrong with their form."""
+    want = len(probe.expected)
+    names = _output_names(probe)
+    out = outcome.output or {}
+    items = out.get("items", [])
+    if out.get("container") == "single" and want > 1:
+        return None, (f"returned a single value; expected a tuple of {want} "
+                      f"({', '.join(names)})")
+    if len(items) != want:
+        return None, f"returned {len(items)} values; expected {want} ({', '.join(names)})"
+    arrays = []
+    for name, item in zip(names, items):
+        if "array" not in item:
+            return None, f"{name} is a {item.get('invalid')}; expected a numpy array"
+        arrays.append(item["array"])
+    return arrays, None
+
+
+def _form_problem(probe: Probe, arrays: list[np.ndarray]) -> str | None:
+    """Count is right; now dtypes and shapes."""
+    owners = _grad_inputs(probe) or ["the Jacobian"]
+    for name, owner, s, t in zip(_output_names(probe), owners, arrays, probe.expected):
+        if s.dtype.kind not in "biuf":
+            return f"{name} has dtype {s.dtype}; expected a real floating-point array"
+        if s.shape != t.shape:
+            return diagnosis.shape_hint(name, s.shape, t.shape, owner)
+    return None
+
+
+def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance
+                    ) -> tuple[bool, str, str | None]:
+    names = _output_names(probe)
+    owners = _grad_inputs(probe)
+    for k, (name, s, t) in enumerate(zip(names, arrays, probe.expected)):
+        s = s.astype(float)
+        if within(s, t, tol):
+            continue
+        if probe.context is None:
+            hint = diagnosis.where_wrong(name, s, t, tolerance_array(t, tol))
+        else:
+            hint = diagnosis.diagnose(name, owners[k], s, t, tolerance_array(t, tol),
+                                      probe.context, names)
+        return False, f"{probe.label}: {hint}", hint
+    return True, "", None
+
+
+def _judge_arrays(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+                  limits: Limits) -> list[CheckResult]:
+    """Checks of gate and function exercises."""
+    by_check: dict[str, list[tuple[Probe, Outcome]]] = {}
+    for probe, outcome in zip(probes, outcomes):
+        by_check.setdefault(probe.check, []).append((probe, outcome))
+    unpacked = {id(p): _unpack(p, o) if o.status == "ok" else (None, None)
+                for p, o in zip(probes, outcomes)}
+    results = []
+    for check, weight in exercise.checks.items():
+        if check == "outputs":
+            results.append(_judge_form(weight, by_check["values"], unpacked, limits, exercise))
+        elif check == "untouched":
+            results.append(_judge_untouched(weight, list(zip(probes, outcomes)), exercise))
+        elif check == "linear_upstream":
+            results.append(_judge_linearity(weight, by_check[check], unpacked, exercise, limits))
+        elif check == "zero_upstream":
+            results.append(_judge_values(check, weight, by_check[check], unpacked, exercise,
+                                         limits, Tolerance(0.0, 0.0)))
+        else:
+            results.append(_judge_values(check, weight, by_check[check], unpacked, exercise,
+                                         limits, exercise.tolerance))
+    return results
+
+
+def _first_fault(pairs, unpacked, exercise, limits) -> tuple[str, str | None] | None:
+    for probe, outcome in pairs:
+        if outcome.status != "ok":
+            message = fault_message(outcome, limits, probe.call.function)
+            return f"{probe.label}: {message}", message
+        arrays, problem = unpacked[id(probe)]
+        if problem:
+            return f"{probe.label}: {problem}", problem
+    return None
+
+
+def _judge_form(weight, pairs, unpacked, limits, exercise) -> CheckResult:
+    fault = _first_fault(pairs, unpacked, exercise, limits)
+    if fault:
+        return CheckResult("outputs", weight, False, *fault)
+    for probe, _ in pairs:
+        arrays, _ = unpacked[id(probe)]
+        problem = _form_problem(probe, arrays)
+        if problem:
+            return CheckResult("outputs", weight, False, f"{probe.label}: {problem}", problem)
+        bad = [n for n, s in zip(_output_names(probe), arrays) if not np.all(np.isfinite(s))]
+        if bad:
+            message = f"{bad[0]} contains nan or inf"
+            return CheckResult("outputs", weight, False, f"{probe.label}: {message}", message)
+    return CheckResult("outputs", weight, True)
+
+
+def _judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> CheckResult:
+    fault = _first_fault(pairs, unpacked, exercise, limits)
+    if fault:
+        return CheckResult(check, weight, False, *fault)
+    for probe, _ in pairs:
+        arrays, _ = unpacked[id(probe)]
+        problem = _form_problem(probe, arrays)
+        if problem:
+            return CheckResult(check, weight, False, f"{probe.label}: {problem}", problem)
+        ok, message, hint = _compare_arrays(probe, arrays, tol)
+        if not ok:
+            if check == "zero_upstream":
+                hint = ("a zero upstream gradient must give a zero gradient: multiply the "
+                        "local gradient by dout")
+            return CheckResult(check, weight, False, message, hint)
+    return CheckResult(check, weight, True)
+
+
+def _judge_linearity(weight, pairs, unpacked, exercise, limits) -> CheckResult:
+    fault = _first_fault(pairs, unpacked, exercise, limits)
+    if fault:
+        return CheckResult("linear_upstream", weight, False, *fault)
+    results = [unpacked[id(p)][0] for p, _ in pairs]
+    if any(_form_problem(p, r) for (p, _), r in zip(pairs, results)):
+        return CheckResult("linear_upstream", weight, False, "outputs have the wrong form")
+    (p1, _), (p2, _), (p3, _) = pairs
+    for k, name in enumerate(_output_names(p1)):
+        s1, s2, s3 = (r[k].astype(float) for r in results)
+        combo = 1.7 * s1 - 1.3 * s2
+        t3 = p3.expected[k]
+        if not within(s3, combo, exercise.tolerance) and not within(s3, t3, exercise.tolerance):
+            hint = (f"{name} is not linear in the upstream gradient: backward(a·u + b·v) must "
+                    "equal a·backward(u) + b·backward(v); compute dout * local gradient, with "
+                    "no mask or clamp taken from dout")
+            return CheckResult("linear_upstream", weight, False, hint, hint)
+        if not within(s3, combo, exercise.tolerance):
+            hint = f"{name} is not linear in the upstream gradient"
+            return CheckResult("linear_upstream", weight, False, hint, hint)
+    return CheckResult("linear_upstream", weight, True)
+
+
+def _judge_untouched(weight, pairs, exercise) -> CheckResult:
+    for probe, outcome in pairs:
+        if outcome.status != "ok" or outcome.args_after is None:
+            continue
+        sent = [a for a in probe.call.args if isinstance(a, np.ndarray)]
+        for name, before, after in zip(probe.arg_names, sent, outcome.args_after):
+            if after is None or after.shape != before.shape or not np.array_equal(
+                    after, before, equal_nan=True):
+                hint = (f"{probe.call.function} changed its argument {name} in place: "
+                        f"compute new arrays (e.g. {name}.copy() or dout * mask) instead of "
+                        f"writing into {name}")
+                return CheckResult("untouched", weight, False, f"{probe.label}: {hint}", hint)
+    if not any(o.status == "ok" for _, o in pairs):
+        return CheckResult("untouched", weight, False, "never returned, so nothing to check")
+    return CheckResult("untouched", weight, True)
+
+
+def _judge_dicts(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+                 limits: Limits) -> list[CheckResult]:
+    """Checks of backprop and worked-example exercises: dicts of named numbers."""
+    results = []
+    if exercise.kind == "graph":
+        return _judge_answer(exercise, probes[0], outcomes[0], limits)
+    problems = []
+    for probe, outcome in zip(probes, outcomes):
+        ok, message, hint = _compare_dict(probe, outcome, exercise.tolerance, limits)
+        if not ok and (hint or "").startswith(("returned", "raised", "the submission",
+                                               "timed out", "not implemented")):
+            problems.append((probe, message, hint))
+        results.append(CheckResult(probe.check, exercise.checks[probe.check], ok, message,
+                                   hint))
+    if "outputs" in exercise.checks:
+        bad = next((p for p in problems if p[0].check != "deep_chain"), None)
+        results.insert(0, CheckResult("outputs", exercise.checks["outputs"], bad is None,
+                                      bad[1] if bad else "", bad[2] if bad else None))
+    return results
+
+
+def _compare_dict(probe, outcome, tol, limits) -> tuple[bool, str, str | None]:
+    if outcome.status != "ok":
+        message = fault_message(outcome, limits, probe.call.function)
+        if (outcome.error or {}).get("type") == "RecursionError":
+            message += (": traverse the graph iteratively (an explicit stack or Kahn's "
+                        "algorithm), not by recursion")
+        return False, f"{probe.label}: {message}", message
+    got = outcome.output.get("dict")
+    if got is None:
+        hint = f"returned a {outcome.output.get('container')}; expected a dict of gradients"
+        return False, f"{probe.label}: {hint}", hint
+    bad = outcome.output.get("bad", {})
+    if bad:
+        key = next(iter(bad))
+        hint = f"returned a {bad[key]} for {key!r}; expected a number"
+        return False, f"{probe.label}: {hint}", hint
+    missing = [k for k in probe.expected if k not in got]
+    if missing:
+        hint = f"returned no gradient for {', '.join(missing[:5])}" + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        return False, f"{probe.label}: {hint}", hint
+    for key, t in probe.expected.items():
+        s = got[key]
+        if not within(np.asarray(s), np.asarray(t), tol):
+            hint = _dict_hint(probe, got, key)
+            return False, f"{probe.label}: {hint}", hint
+    return True, "", None
+
+
+def _dict_hint(probe: Probe, got: dict, key: str) -> str:
+    """Explain a wrong entry of a backprop answer."""
+    nodes, local, _ = probe.call.args
+    s, t = got[key], probe.expected[key]
+    parents = [(p, g) for p, ins in nodes.items() for i, g in zip(ins, local[p]) if i == key]
+    if len(parents) > 1:
+        paths = [got.get(p, 0.0) * g for p, g in parents]
+        if any(abs(s - c) <= 1e-9 * max(1, abs(c)) for c in paths) and abs(t - s) > 1e-9:
+            return (f"d{key} holds one path's contribution only: at fan-out the gradients of "
+                    "every path must be added (+=), not overwritten")
+    if probe.check == "unreachable" and t == 0:
+        return f"d{key} should be 0: {key} does not reach the output"
+    return f"d{key} is {s:.6g}; expected {t:.6g}"
+
+
+def _judge_answer(exercise, probe, outcome, limits) -> list[CheckResult]:
+    """One check per asked gradient of a worked example."""
+    keys = exercise.spec["ask"]
+    if outcome.status != "ok" or outcome.output.get("dict") is None and \
+            outcome.output.get("container") != "dict":
+        if outcome.status == "ok":
+            message = (f"{exercise.spec['answer']} is a {outcome.output.get('container')}; "
+                       "expected a dict")
+        else:
+            message = fault_message(outcome, limits, exercise.spec["answer"])
+        return [CheckResult(f"d{k}", 1.0, False, message, message) for k in keys]
+    got, bad = outcome.output["dict"], outcome.output.get("bad", {})
+    results = []
+    for key in keys:
+        t = probe.expected[key]
+        if key in bad:
+            hint = (f"{exercise.spec['answer']} is not filled in yet: replace each None by "
+                    "the gradient you computed" if
+                    bad[key] == "NoneType" else
+                    f"{exercise.spec['answer']}[{key!r}] is a {bad[key]}; expected a number")
+        elif key not in got:
+            hint = f"{exercise.spec['answer']} has no entry {key!r}"
+        elif within(np.asarray(got[key]), np.asarray(t), exercise.tolerance):
+            results.append(CheckResult(f"d{key}", 1.0, True))
+            continue
+        elif abs(got[key] + t) <= exercise.tolerance.atol and abs(t) > exercise.tolerance.atol:
+            hint = f"df/d{key} has the wrong sign"
+        else:
+            hint = (f"df/d{key} = {got[key]:.4g} is off: recompute the forward values, then "
+                    "multiply upstream by local gradient gate by gate")
+        results.append(CheckResult(f"d{key}", 1.0, False, hint, hint))
+    return results
+
+
+JUDGES: dict[str, Callable[..., list[CheckResult]]] = {
+    "gate": _judge_arrays, "function": _judge_arrays, "backprop": _judge_dicts,
+    "graph": _judge_dicts}
+
+
+def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+          limits: Limits) -> ExerciseResult:
+    checks = JUDGES[exercise.kind](exercise, probes, outcomes, limits)
+    total = sum(c.weight for c in checks)
+    earned = sum(c.weight for c in checks if c.passed)
+    score = round(exercise.points * earned / total, 4) if total else 0.0
+    # One hint per kind of mistake: the same message about another case adds nothing.
+    kinds: dict[str, str] = {}
+    for c in checks:
+        if not c.passed and c.hint:
+            kinds.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", c.hint), c.hint)
+    hints = list(kinds.values())
+    if score == exercise.points:
+        status = "passed"
+    elif score > 0:
+        status = "partial"
+    elif all(o.status not in ("ok", "raised") for o in outcomes):
+        status = "error"
+    else:
+        status = "failed"
+    return ExerciseResult(exercise, score, status, checks, hints)
+
+
+def internal_error(exercise: Exercise, message: str) -> ExerciseResult:
+    hint = (f"internal error in this exercise ({message}); your answer was not judged: "
+            "please tell the course staff")
+    return ExerciseResult(exercise, 0.0, "error",
+                          [CheckResult("reference", 1.0, False, hint, hint)], [hint])

@@ -1,0 +1,74 @@
+"""Reports: the JSON contract of `backprop check --json` and the terminal table."""
+
+from __future__ import annotations
+
+import shutil
+
+import click
+
+from grader.grading import Report
+from grader.judging import ExerciseResult
+
+
+def _num(x: float) -> float:
+    return float(round(x, 4))
+
+
+def exercise_json(result: ExerciseResult) -> dict:
+    ex = result.exercise
+    return {"id": ex.id, "title": ex.title, "score": _num(result.score),
+            "max_score": _num(ex.points), "status": result.status,
+            "checks": [{"name": c.title, "passed": c.passed, "message": c.message}
+                       for c in result.checks],
+            "hints": result.hints}
+
+
+def report_json(report: Report) -> dict:
+    """Exactly the report contract of DESIGN.md."""
+    return {"submission": report.submission, "seed": report.seed, "score": _num(report.score),
+            "max_score": _num(report.max_score), "elapsed_s": report.elapsed_s,
+            "error": report.error, "exercises": [exercise_json(r) for r in report.exercises]}
+
+
+STATUS_COLORS = {"passed": "green", "partial": "yellow", "failed": "red", "error": "magenta"}
+
+
+def _fmt(x: float) -> str:
+    return f"{round(x, 2):g}"
+
+
+def render_table(report: Report, color: bool = False) -> str:
+    """One line per exercise (score/max, status, first hint), a total, then every hint."""
+    width = shutil.get_terminal_size((100, 24)).columns
+    style = (lambda text, **kw: click.style(text, **kw)) if color else (lambda text, **kw: text)
+    id_width = max([len("exercise")] + [len(r.exercise.id) for r in report.exercises])
+    lines = [style(f"backprop-grader · {report.submission} · seed {report.seed}", bold=True), ""]
+    room = max(width - id_width - 27, 20)
+    shown_whole = set()
+    if report.error:
+        lines += [style(report.error, fg="red"), ""]
+    header = f"  {'exercise':<{id_width}}  {'score':>9}  {'status':<8}  first hint"
+    lines.append(style(header, bold=True))
+    for r in report.exercises:
+        score = f"{_fmt(r.score)}/{_fmt(r.exercise.points)}"
+        hint = r.hints[0] if r.hints and not report.error else ""
+        if len(r.hints) == 1 and len(hint) <= room:
+            shown_whole.add(r.exercise.id)
+        if len(hint) > room:
+            hint = hint[:room - 1] + "…"
+        status = style(f"{r.status:<8}", fg=STATUS_COLORS[r.status])
+        lines.append(f"  {r.exercise.id:<{id_width}}  {score:>9}  {status}  {hint}".rstrip())
+    total = f"{_fmt(report.score)}/{_fmt(report.max_score)}"
+    lines += [f"  {'total':<{id_width}}  {total:>9}", ""]
+    detailed = [r for r in report.exercises
+                if r.status != "passed" and r.hints and r.exercise.id not in shown_whole]
+    if detailed and not report.error:
+        lines.append(style("Hints", bold=True))
+        for r in detailed:
+            lines.append(f"  {r.exercise.id}:")
+            lines += [f"    - {h}" for h in r.hints]
+        lines.append("")
+    if report.dropped_output_bytes:
+        lines.append(f"(the submission printed {report.dropped_output_bytes} more bytes than "
+                     "the grader keeps; they were dropped)")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,375 @@
+"""Run a submission's functions in a child process and bring back what they returned.
+
+The parent owns every deadline and every limit. The child (`child.py`, a fresh interpreter
+started with `-I`) receives only the case inputs; results come back over a dedicated pipe as
+nonce-tagged frames of JSON and raw .npy bytes (`wire.py`), never pickle. stdout and stderr
+are read incrementally and capped. A hang or crash inside one exercise costs that exercise:
+the parent kills the child and starts a fresh one for the exercises that follow.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import wire
+
+HARNESS_FILES = ("child.py", "wire.py")
+SIGNAL_NAMES = {signal.SIGSEGV: "SIGSEGV (segmentation fault)", signal.SIGBUS: "SIGBUS",
+                signal.SIGABRT: "SIGABRT (abort)", signal.SIGFPE: "SIGFPE",
+                signal.SIGILL: "SIGILL", signal.SIGKILL: "SIGKILL", signal.SIGXCPU: "SIGXCPU"}
+# Variables the child may inherit; everything else (tokens, seeds, paths) stays behind.
+PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH", "SYSTEMROOT")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use. Assignment files may override any field."""
+
+    exercise_seconds: float = 5.0
+    import_seconds: float = 10.0
+    total_seconds: float = 60.0
+    memory_bytes: int = 1 << 30
+    processes: int = 64
+    file_bytes: int = 16 << 20
+    open_files: int = 64
+    output_bytes: int = 64 << 10
+    result_bytes: int = 32 << 20
+
+    @classmethod
+    def from_spec(cls, spec: dict | None) -> "Limits":
+        spec = dict(spec or {})
+        unknown = set(spec) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}; known: "
+                             f"{', '.join(cls.__dataclass_fields__)}")
+        return cls(**spec)
+
+
+@dataclass
+class Call:
+    """One call of a student function: `form` says what it should return. With `args`
+    None the named module attribute (an answer dict) is read instead of called."""
+
+    exercise: str
+    function: str
+    args: list[Any] | None  # np.ndarray, float, or JSON-able data
+    form: str = "arrays"  # "arrays" (one or more), "array" (exactly one), "dict"
+
+
+@dataclass
+class Outcome:
+    """What one call did. `status` is ok, raised, missing, timeout, crashed, bad_result or
+    not_run; `output` holds the decoded return value when ok."""
+
+    status: str
+    output: dict | None = None
+    args_after: list[np.ndarray | None] | None = None
+    error: dict | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class SandboxRun:
+    import_error: dict | None
+    outcomes: list[Outcome]
+    stdout: str = ""
+    stderr: str = ""
+    dropped_output_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class _Capture:
+    """Keep the first `cap` bytes of a stream, count the rest."""
+
+    def __init__(self, cap: int):
+        self.cap, self.data, self.dropped = cap, bytearray(), 0
+
+    def add(self, chunk: bytes) -> None:
+        room = self.cap - len(self.data)
+        self.data += chunk[:max(room, 0)]
+        self.dropped += max(len(chunk) - max(room, 0), 0)
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+def _limit_resources(limits: Limits) -> None:
+    """Runs in the child between fork and exec: cap what the student's code can take."""
+    cpu = int(limits.total_seconds) + 5
+    for res, value in ((resource.RLIMIT_AS, limits.memory_bytes),
+                       (resource.RLIMIT_FSIZE, limits.file_bytes),
+                       (resource.RLIMIT_NOFILE, limits.open_files),
+                       (resource.RLIMIT_CORE, 0),
+                       (resource.RLIMIT_NPROC, limits.processes)):
+        resource.setrlimit(res, (value, value))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def _child_env(home: Path) -> dict[str, str]:
+    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    env.update(PATH="/usr/local/bin:/usr/bin:/bin", HOME=str(home), LANG="C.UTF-8",
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(home))
+    return env
+
+
+def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]) -> bytes:
+    arrays: list[np.ndarray] = []
+
+    def arg(value):
+        if isinstance(value, np.ndarray):
+            arrays.append(value)
+            return {"array": len(arrays) - 1}
+        if isinstance(value, float):
+            return {"float": value}
+        return {"json": value}
+
+    header = {"submission": submission,
+              "calls": [{"id": i, "function": c.function, "form": c.form,
+                         "args": None if c.args is None else [arg(a) for a in c.args]}
+                        for i, c in calls]}
+    return wire.encode_frame(nonce, header, [wire.encode_array(a) for a in arrays])
+
+
+def _decode_item(item: Any, arrays: list[np.ndarray]) -> dict:
+    if not isinstance(item, dict):
+        raise wire.WireError("malformed output description")
+    if "blob" in item:
+        return {"array": arrays[int(item["blob"])]}
+    return {"invalid": str(item.get("invalid", "?"))[:100]}
+
+
+def _decode_result(header: dict, arrays: list[np.ndarray]) -> Outcome:
+    """Turn a child's result frame into an Outcome; malformed parts raise WireError."""
+    try:
+        status = header["status"]
+        if status != "ok":
+            if status not in ("raised", "missing"):
+                raise wire.WireError(f"unknown status {status!r}")
+            error = header.get("error")
+            return Outcome(status, error=error if isinstance(error, dict) else None)
+        out = header["output"]
+        decoded: dict[str, Any] = {"container": str(out["container"])}
+        if "keys" in out:
+            values = arrays[int(out["blob"])]
+            keys = [str(k) for k in out["keys"]]
+            if values.shape != (len(keys),):
+                raise wire.WireError("dict keys and values do not match")
+            decoded["dict"] = dict(zip(keys, values.astype(float).tolist()))
+            decoded["bad"] = {str(k): str(v) for k, v in dict(out.get("bad", {})).items()}
+        elif "items" in out:
+            decoded["items"] = [_decode_item(i, arrays) for i in out["items"]]
+        after = [_decode_item(i, arrays).get("array") for i in header.get("args_after", [])]
+        return Outcome("ok", output=decoded, args_after=after,
+                       seconds=float(header.get("seconds", 0.0)))
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise wire.WireError(f"malformed result: {e}") from None
+
+
+def _exit_reason(returncode: int | None) -> dict:
+    if returncode is None:
+        return {"type": "crashed", "message": "the child vanished"}
+    if returncode < 0:
+        sig = signal.Signals(-returncode)
+        name = SIGNAL_NAMES.get(sig, sig.name)
+        return {"type": "crashed", "message": f"crashed with {name}"}
+    return {"type": "crashed",
+            "message": f"the process exited (status {returncode}) before returning a result: "
+                       "exit(), os._exit() or a fatal error"}
+
+
+class _Session:
+    """One child process working through a list of calls."""
+
+    def __init__(self, workdir: Path, submission: Path, calls: list[tuple[int, Call]],
+                 limits: Limits, out: _Capture, err: _Capture, total_deadline: float):
+        self.calls, self.limits = calls, limits
+        self.out, self.err = out, err
+        self.total_deadline = total_deadline
+        self.nonce = secrets.token_bytes(wire.NONCE_BYTES)
+        self.reader = wire.FrameReader(self.nonce, limits.result_bytes)
+        self.imported: bool | None = None
+        self.import_error: dict | None = None
+        self.outcomes: dict[int, Outcome] = {}
+        self.fault: dict | None = None
+        self._start(workdir, submission)
+
+    def _start(self, workdir: Path, submission: Path) -> None:
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        harness = workdir / ".harness" / "child.py"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", str(harness), str(req_r), str(res_w)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            pass_fds=(req_r, res_w), cwd=workdir, env=_child_env(workdir),
+            start_new_session=True, preexec_fn=lambda: _limit_resources(self.limits))
+        os.close(req_r)
+        os.close(res_w)
+        self.result_fd = res_r
+        request = _encode_request(self.nonce, str(submission), self.calls)
+        try:
+            with os.fdopen(req_w, "wb") as f:
+                f.write(request)
+        except BrokenPipeError:
+            pass  # the child died at start-up; its exit status tells why
+        self.deadline = min(time.monotonic() + self.limits.import_seconds, self.total_deadline)
+
+    @property
+    def next_index(self) -> int:
+        return len(self.outcomes)
+
+    def _on_frame(self, header: dict, blobs: list[bytes]) -> None:
+        if self.imported is None:
+            if header.get("type") != "import":
+                raise wire.WireError("expected the import report first")
+            self.imported = bool(header.get("ok"))
+            if not self.imported:
+                error = header.get("error")
+                self.import_error = error if isinstance(error, dict) else {"type": "Error"}
+            self.deadline = min(time.monotonic() + self.limits.exercise_seconds,
+                                self.total_deadline)
+            return
+        if self.next_index >= len(self.calls):
+            raise wire.WireError("more results than calls")
+        index, call = self.calls[self.next_index]
+        if header.get("type") != "result" or header.get("call") != index:
+            raise wire.WireError("result for the wrong call")
+        arrays = [wire.decode_array(b, self.limits.result_bytes) for b in blobs]
+        self.outcomes[index] = _decode_result(header, arrays)
+        following = self.calls[self.next_index:self.next_index + 1]
+        if following and following[0][1].exercise != call.exercise:
+            self.deadline = min(time.monotonic() + self.limits.exercise_seconds,
+                                self.total_deadline)
+
+    def _read(self, fd: int, sel: selectors.BaseSelector) -> None:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(fd)
+            return
+        if fd == self.result_fd:
+            for header, blobs in self.reader.feed(data):
+                self._on_frame(header, blobs)
+        else:
+            (self.out if fd == self.proc.stdout.fileno() else self.err).add(data)
+
+    def run(self) -> None:
+        sel = selectors.DefaultSelector()
+        for fd in (self.result_fd, self.proc.stdout.fileno(), self.proc.stderr.fileno()):
+            sel.register(fd, selectors.EVENT_READ)
+        try:
+            while self.result_fd in sel.get_map():
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    self.fault = {"type": "timeout"}
+                    break
+                for key, _ in sel.select(remaining):
+                    self._read(key.fd, sel)
+        except wire.WireError as e:
+            self.fault = {"type": "bad_result", "message": str(e)}
+        finally:
+            self._stop(sel)
+
+    def _stop(self, sel: selectors.BaseSelector) -> None:
+        try:
+            self.proc.wait(timeout=0.5 if self.fault is None else 0)
+        except subprocess.TimeoutExpired:
+            pass
+        _kill_group(self.proc.pid)
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        for _ in range(4):  # keep what was already written; never wait for daemons
+            ready = [k.fd for k, _ in sel.select(0) if k.fd != self.result_fd]
+            if not ready:
+                break
+            for fd in ready:
+                self._read(fd, sel)
+        sel.close()
+        os.close(self.result_fd)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        if self.fault is None and (self.imported is None or
+                                   self.next_index < len(self.calls)):
+            self.fault = _exit_reason(self.proc.returncode)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _prepare_workdir(submission: Path) -> tuple[Path, Path]:
+    workdir = Path(tempfile.mkdtemp(prefix="backprop-"))
+    harness = workdir / ".harness"
+    harness.mkdir()
+    here = Path(__file__).resolve().parent
+    for name in HARNESS_FILES:
+        shutil.copyfile(here / name, harness / name)
+    target = workdir / submission.name
+    shutil.copyfile(submission, target)
+    return workdir, target
+
+
+def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits()) -> SandboxRun:
+    """Run every call against the submission; one outcome per call, in order."""
+    out, err = _Capture(limits.output_bytes), _Capture(limits.output_bytes)
+    outcomes: list[Outcome | None] = [None] * len(calls)
+    total_deadline = time.monotonic() + limits.total_seconds
+    workdir, target = _prepare_workdir(Path(submission))
+    pending = list(enumerate(calls))
+    import_error = None
+    try:
+        while pending:
+            session = _Session(workdir, target, pending, limits, out, err, total_deadline)
+            session.run()
+            if session.imported is not True:
+                import_error = session.import_error or _import_fault(session.fault, limits)
+                break
+            for index, outcome in session.outcomes.items():
+                outcomes[index] = outcome
+            pending = pending[session.next_index:]
+            if session.fault is None or not pending:
+                break
+            failed = pending[0][1].exercise
+            for index, call in pending:
+                if call.exercise == failed:
+                    outcomes[index] = Outcome(session.fault["type"], error=session.fault)
+            pending = [(i, c) for i, c in pending if c.exercise != failed]
+            if time.monotonic() >= total_deadline:
+                for index, _ in pending:
+                    outcomes[index] = Outcome("timeout", error={
+                        "type": "timeout", "message": "the submission's total time ran out"})
+                break
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    filled = [o or Outcome("not_run", error={"type": "not_run"}) for o in outcomes]
+    return SandboxRun(import_error, filled, out.text(), err.text(), out.dropped + err.dropped)
+
+
+def _import_fault(fault: dict | None, limits: Limits) -> dict:
+    if fault is None:
+        return {"type": "crashed", "message": "the child ended before importing the submission"}
+    if fault["type"] == "timeout":
+        return {"type": "timeout",
+                "message": f"importing the submission took longer than {limits.import_seconds:g} s"}
+    return fault

@@ -1,0 +1,144 @@
+"""Framing between the grader and its sandboxed child: JSON plus raw .npy blobs, no pickle.
+
+This module is copied next to the child harness, so it imports only the standard library and
+numpy. A frame is
+
+    MAGIC | nonce (16 bytes) | u32 header length | header JSON | u32 blob count |
+    (u64 blob length | .npy bytes) * count
+
+The parent decodes what the child sends with `FrameReader`, which checks every length
+against its caps before buffering and validates each .npy header before anything is
+allocated: a child can choose its own outputs, never the parent's memory use or code path.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+import numpy as np
+from numpy.lib import format as npformat
+
+MAGIC = b"BPG1"
+NONCE_BYTES = 16
+MAX_HEADER_BYTES = 1 << 20
+MAX_BLOBS = 256
+# Real numeric dtypes only: no objects, strings, records or datetimes ever reach the parent.
+ALLOWED_KINDS = frozenset("biufc")
+
+
+class WireError(ValueError):
+    """The bytes do not form a valid frame."""
+
+
+def encode_array(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    # np.ascontiguousarray would turn a 0-d array into shape (1,): copy instead.
+    npformat.write_array(buf, np.array(array, copy=True, order="C"), allow_pickle=False)
+    return buf.getvalue()
+
+
+def decode_array(blob: bytes, max_bytes: int) -> np.ndarray:
+    """A .npy blob to a plain ndarray, after checking its header against its length."""
+    if len(blob) > max_bytes:
+        raise WireError(f"array of {len(blob)} bytes exceeds the {max_bytes}-byte limit")
+    fp = io.BytesIO(blob)
+    try:
+        version = npformat.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(fp, max_header_size=1024)
+        elif version == (2, 0):
+            shape, fortran, dtype = npformat.read_array_header_2_0(fp, max_header_size=1024)
+        else:
+            raise WireError(f"unsupported .npy version {version}")
+    except WireError:
+        raise
+    except Exception as e:  # numpy raises several types for a corrupt header
+        raise WireError(f"bad .npy header: {e}") from None
+    if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype:
+        raise WireError(f"dtype {dtype} is not a plain numeric type")
+    count = 1
+    for dim in shape:
+        if not isinstance(dim, int) or dim < 0:
+            raise WireError(f"bad shape {shape}")
+        count *= dim
+    payload = memoryview(blob)[fp.tell():]
+    if count * dtype.itemsize != len(payload):
+        raise WireError(f"header says {count * dtype.itemsize} bytes for shape {shape}, "
+                        f"{len(payload)} present")
+    order = "F" if fortran else "C"
+    return np.frombuffer(payload, dtype=dtype).reshape(shape, order=order).copy()
+
+
+def encode_frame(nonce: bytes, header: dict, blobs: list[bytes] = ()) -> bytes:
+    head = json.dumps(header, allow_nan=False).encode()
+    parts = [MAGIC, nonce, struct.pack("<I", len(head)), head, struct.pack("<I", len(blobs))]
+    for blob in blobs:
+        parts += [struct.pack("<Q", len(blob)), blob]
+    return b"".join(parts)
+
+
+class FrameReader:
+    """Incrementally cut a byte stream into frames, enforcing caps as lengths arrive."""
+
+    def __init__(self, nonce: bytes, max_frame_bytes: int):
+        self.nonce = nonce
+        self.max_frame_bytes = max_frame_bytes
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[dict, list[bytes]]]:
+        """Add bytes; return every complete frame (header, raw blobs). Raise WireError."""
+        self.buffer += data
+        frames = []
+        while True:
+            frame = self._next()
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def _need(self, size: int) -> bool:
+        if size > self.max_frame_bytes:
+            raise WireError(f"frame larger than the {self.max_frame_bytes}-byte limit")
+        return len(self.buffer) >= size
+
+    def _next(self) -> tuple[dict, list[bytes]] | None:
+        buf = self.buffer
+        pos = len(MAGIC) + NONCE_BYTES
+        if len(buf) >= len(MAGIC) and buf[:len(MAGIC)] != MAGIC:
+            raise WireError("stream does not start with a frame")
+        if len(buf) >= pos and bytes(buf[len(MAGIC):pos]) != self.nonce:
+            raise WireError("frame carries the wrong nonce")
+        if not self._need(pos + 4):
+            return None
+        (head_len,) = struct.unpack_from("<I", buf, pos)
+        if head_len > MAX_HEADER_BYTES:
+            raise WireError("frame header too large")
+        pos += 4
+        if not self._need(pos + head_len + 4):
+            return None
+        header_bytes = bytes(buf[pos:pos + head_len])
+        pos += head_len
+        (count,) = struct.unpack_from("<I", buf, pos)
+        if count > MAX_BLOBS:
+            raise WireError(f"{count} arrays in one frame; at most {MAX_BLOBS}")
+        pos += 4
+        spans = []
+        for _ in range(count):
+            if not self._need(pos + 8):
+                return None
+            (size,) = struct.unpack_from("<Q", buf, pos)
+            pos += 8
+            if not self._need(pos + size):
+                return None
+            spans.append((pos, pos + size))
+            pos += size
+        try:
+            header = json.loads(header_bytes)
+        except (ValueError, RecursionError):
+            raise WireError("frame header is not JSON") from None
+        if not isinstance(header, dict):
+            raise WireError("frame header is not a JSON object")
+        blobs = [bytes(buf[a:b]) for a, b in spans]
+        del buf[:pos]
+        return header, blobs

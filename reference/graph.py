@@ -1,0 +1,116 @@
+"""The general backpropagation algorithm and a graph engine built on it.
+
+Visit nodes in reverse topological order, multiply upstream by local gradients, and
+accumulate (never overwrite) where a value fans out. Traversal is iterative, so a chain of
+any depth works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from reference.gates import get_gate
+
+
+class GraphError(ValueError):
+    """A graph that cannot be evaluated: unknown name, cycle, bad arity."""
+
+
+def topological_order(nodes: Mapping[str, Sequence[str]], output: str) -> list[str]:
+    """Nodes that `output` depends on, each after all of its inputs (iterative DFS)."""
+    if output not in nodes:
+        raise GraphError(f"output {output!r} is not a node")
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    stack: list[tuple[str, int]] = [(output, 0)]
+    while stack:
+        name, i = stack.pop()
+        if i == 0:
+            if state.get(name) == 2:
+                continue
+            state[name] = 1
+        inputs = nodes.get(name)
+        if inputs is None:
+            raise GraphError(f"node {name!r} is used as an input but never defined")
+        if i < len(inputs):
+            stack.append((name, i + 1))
+            child = inputs[i]
+            if state.get(child) == 1:
+                raise GraphError(f"cycle through {child!r}")
+            if state.get(child) != 2:
+                stack.append((child, 0))
+        else:
+            state[name] = 2
+            order.append(name)
+    return order
+
+
+def backprop(nodes: Mapping[str, Sequence[str]], local_grads: Mapping[str, Sequence[float]],
+             output: str) -> dict[str, float]:
+    """d(output)/d(name) for every node of a scalar graph.
+
+    `nodes[name]` lists the inputs of `name` (leaves list none); `local_grads[name][i]` is
+    d(name)/d(nodes[name][i]). Nodes that do not reach the output get 0.
+    """
+    grads = {name: 0.0 for name in nodes}
+    grads[output] = 1.0
+    for name in reversed(topological_order(nodes, output)):
+        for inp, local in zip(nodes[name], local_grads[name]):
+            grads[inp] += grads[name] * local
+    return grads
+
+
+@dataclass
+class Node:
+    op: str
+    args: list[str]
+    params: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    """A computation graph of reference gates over named inputs."""
+
+    inputs: list[str]
+    nodes: dict[str, Node]
+    output: str
+
+    def structure(self) -> dict[str, list[str]]:
+        leaves = {name: [] for name in self.inputs}
+        return {**leaves, **{name: node.args for name, node in self.nodes.items()}}
+
+    def forward(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = {name: np.asarray(inputs[name], dtype=float) for name in self.inputs}
+        for name in topological_order(self.structure(), self.output):
+            if name in self.nodes:
+                node = self.nodes[name]
+                fwd = get_gate(node.op).forward
+                values[name] = np.asarray(fwd(*(values[a] for a in node.args), **node.params))
+        return values
+
+    def backward(self, values: Mapping[str, np.ndarray],
+                 upstream: np.ndarray | float = 1.0) -> dict[str, np.ndarray]:
+        """Gradient of the output (seeded with `upstream`) with respect to every value."""
+        grads = {name: np.zeros_like(v) for name, v in values.items()}
+        grads[self.output] = grads[self.output] + upstream
+        for name in reversed(topological_order(self.structure(), self.output)):
+            node = self.nodes.get(name)
+            if node is None:
+                continue
+            gate = get_gate(node.op)
+            args = [values[a] for a in node.args]
+            for arg, g in zip(node.args, gate.grads(grads[name], *args, **node.params)):
+                grads[arg] = grads[arg] + g  # accumulate: a value may feed several gates
+        return grads
+
+    def kink_distance(self, values: Mapping[str, np.ndarray]) -> float:
+        """How far the evaluated graph lies from the nearest relu/max kink or tie."""
+        distances = [np.inf]
+        for node in self.nodes.values():
+            measure = get_gate(node.op).kink_distance
+            if measure is not None:
+                distances.append(measure(*(values[a] for a in node.args)))
+        return float(min(distances))

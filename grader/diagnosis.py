@@ -55,20 +55,26 @@ def shape_hint(name: str, got: tuple, want: tuple, input_name: str) -> str:
 def _factor_name(alpha: float, context: Context) -> str | None:
     """Name a scale factor: -1, 1/2, 2, N, 1/N, or 1/dout (forgotten upstream)."""
     if context.dout.size == 1 and abs(float(context.dout.reshape(())) * alpha - 1) < 1e-6:
-        return ("it ignores the upstream gradient: multiply the local gradient by dout "
+        return ("ignores the upstream gradient: multiply the local gradient by dout "
                 f"(here dout = {float(context.dout.reshape(())):.3g})")
     if abs(alpha + 1) < 1e-6:
-        return "it has the wrong sign: check the sign of the local gradient"
+        return "has the wrong sign: check the sign of the local gradient"
+    for p in context.params:
+        if abs(alpha - p) < 1e-9 * abs(p):
+            return f"is c = {p:.4g} times the right value: c does not belong in this gradient"
+        if abs(alpha * p - 1) < 1e-9:
+            return f"is 1/c of the right value (c = {p:.4g}): multiply by c"
     sizes = {int(n) for x in context.inputs for n in np.shape(x)} - {0, 1}
     for n in sorted(sizes):
         if abs(alpha - 1 / n) < 1e-9 * n:
-            return f"it is 1/{n} of the right value: an extra division by N = {n}"
+            return (f"is 1/{n} of the right value: an extra division by N = {n} "
+                    "(sum over the batch, do not average)")
         if abs(alpha - n) < 1e-9 * n:
-            return f"it is {n} times the right value: divide by N = {n} (average, not sum)"
+            return f"is {n} times the right value: divide by N = {n} (the loss is a mean)"
     frac = Fraction(alpha).limit_denominator(8)
     if abs(float(frac) - alpha) < 1e-9 and frac not in (0, 1):
-        return f"it is {frac} times the right value: a constant factor is off"
-    return f"it is {alpha:.4g} times the right value: a constant factor is off"
+        return f"is {frac} times the right value: a constant factor is off"
+    return f"is {alpha:.4g} times the right value: a constant factor is off"
 
 
 SWAPS = {
@@ -130,8 +136,6 @@ MISTAKES: dict[str, list[Mistake]] = {
              lambda dout, x: dout * x)],
     "reciprocal": [
         ("the local gradient of 1/x is -1/x**2, not -1/x", "x", lambda dout, x: -dout / x),
-        ("the local gradient of 1/x is -1/x**2, not 1/x**2 ... check the sign", "x",
-         lambda dout, x: dout / x**2),
     ],
     "offset": [("the local gradient of x + c is 1: the constant c disappears", "x",
                 lambda dout, x, c: dout * c)],
@@ -146,10 +150,6 @@ MISTAKES: dict[str, list[Mistake]] = {
          lambda dout, s, y: dout * (_softmax(s) - 1) / s.shape[0]),
         ("the gradient is not averaged over the batch: divide by N", "scores",
          lambda dout, s, y: dout * (_softmax(s) - _onehot(y, s.shape[1]))),
-    ],
-    "linear": [
-        ("db must sum dout over the batch (axis 0), not take its mean", "b",
-         lambda dout, x, w, b: dout.mean(axis=0)),
     ],
 }
 
@@ -195,5 +195,5 @@ def diagnose(name: str, input_name: str, s: np.ndarray, t: np.ndarray, tol: np.n
         if context.gate == "softmax_ce":
             hint += ": exp overflowed; shift the scores by their row maximum first"
         return hint
-    return (_generic(name, s, t, context, output_names) or _known(name, input_name, s, context)
+    return (_known(name, input_name, s, context) or _generic(name, s, t, context, output_names)
             or where_wrong(name, s, t, tol))

@@ -233,7 +233,7 @@ def _grad_inputs(probe: Probe) -> list[str]:
 
 
 def _output_names(probe: Probe) -> list[str]:
-    return [f"d{n}" for n in _grad_inputs(probe)] or ["the result"]
+    return [f"d{n}" for n in _grad_inputs(probe)] or ["J"]
 
 
 def _unpack(probe: Probe, outcome: Outcome) -> tuple[list[np.ndarray] | None, str | None]:
@@ -257,7 +257,7 @@ def _unpack(probe: Probe, outcome: Outcome) -> tuple[list[np.ndarray] | None, st
 
 def _form_problem(probe: Probe, arrays: list[np.ndarray]) -> str | None:
     """Count is right; now dtypes and shapes."""
-    owners = _grad_inputs(probe) or ["the Jacobian"]
+    owners = _grad_inputs(probe) or ["the (n, n) Jacobian"]
     for name, owner, s, t in zip(_output_names(probe), owners, arrays, probe.expected):
         if s.dtype.kind not in "biuf":
             return f"{name} has dtype {s.dtype}; expected a real floating-point array"
@@ -407,6 +407,12 @@ def _judge_dicts(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome
             problems.append((probe, message, hint))
         results.append(CheckResult(probe.check, exercise.checks[probe.check], ok, message,
                                    hint))
+    by_name = {r.name: r for r in results}
+    if "shuffled" in by_name and "fan_out" in by_name and by_name["fan_out"].passed \
+            and not by_name["shuffled"].passed and by_name["shuffled"].hint not in (
+                p[2] for p in problems):
+        by_name["shuffled"].hint = ("right when the nodes come in topological order, wrong "
+                                    "otherwise: sort the nodes topologically first")
     if "outputs" in exercise.checks:
         bad = next((p for p in problems if p[0].check != "deep_chain"), None)
         results.insert(0, CheckResult("outputs", exercise.checks["outputs"], bad is None,
@@ -448,6 +454,10 @@ def _dict_hint(probe: Probe, got: dict, key: str) -> str:
     nodes, local, _ = probe.call.args
     s, t = got[key], probe.expected[key]
     parents = [(p, g) for p, ins in nodes.items() for i, g in zip(ins, local[p]) if i == key]
+    twice = [p for p, _ in parents if sum(q == p for q, _ in parents) > 1]
+    if twice and abs(t - s) > 1e-9:
+        return (f"d{key} is wrong: {key} appears twice among the inputs of {twice[0]} (as x "
+                "in x * x), and each use adds its own contribution")
     if len(parents) > 1:
         paths = [got.get(p, 0.0) * g for p, g in parents]
         if any(abs(s - c) <= 1e-9 * max(1, abs(c)) for c in paths) and abs(t - s) > 1e-9:
@@ -480,16 +490,37 @@ def _judge_answer(exercise, probe, outcome, limits) -> list[CheckResult]:
                     f"{exercise.spec['answer']}[{key!r}] is a {bad[key]}; expected a number")
         elif key not in got:
             hint = f"{exercise.spec['answer']} has no entry {key!r}"
-        elif within(np.asarray(got[key]), np.asarray(t), exercise.tolerance):
+        elif abs(got[key] - t) <= exercise.tolerance.atol + exercise.tolerance.rtol * abs(t):
             results.append(CheckResult(f"d{key}", 1.0, True))
             continue
-        elif abs(got[key] + t) <= exercise.tolerance.atol and abs(t) > exercise.tolerance.atol:
-            hint = f"df/d{key} has the wrong sign"
         else:
-            hint = (f"df/d{key} = {got[key]:.4g} is off: recompute the forward values, then "
-                    "multiply upstream by local gradient gate by gate")
+            hint = _answer_hint(exercise, probe.expected, got, key)
         results.append(CheckResult(f"d{key}", 1.0, False, hint, hint))
     return results
+
+
+def _answer_hint(exercise: Exercise, truth: dict, got: dict, key: str) -> str:
+    """Explain one wrong hand-computed gradient: sign, swap, a common factor, or by how much."""
+    tol = exercise.tolerance
+
+    def close(a, b):
+        return abs(a - b) <= tol.atol + tol.rtol * abs(b)
+
+    value, t = got[key], truth[key]
+    if close(-value, t) and not close(0.0, t):
+        return f"df/d{key} has the wrong sign"
+    for other, t_other in truth.items():
+        if other != key and close(value, t_other) and not close(t_other, t):
+            return (f"df/d{key} = {value:.4g} is the gradient of {other}: the two look swapped "
+                    "(a max gate routes the gradient to the larger input; a multiply gate "
+                    "swaps its inputs)")
+    ratios = [got[k] / truth[k] for k in truth if k in got and abs(truth[k]) > 10 * tol.atol]
+    if len(ratios) > 1 and not close(ratios[0], 1.0) and all(
+            abs(r - ratios[0]) <= 0.05 * abs(ratios[0]) for r in ratios):
+        return (f"every gradient is {ratios[0]:.3g} times the true one: a local gradient along "
+                "the chain is missing or wrong (recompute it from the forward values)")
+    return (f"df/d{key} = {value:.4g} is off: recompute the forward values, then multiply "
+            "upstream by local gradient gate by gate")
 
 
 JUDGES: dict[str, Callable[..., list[CheckResult]]] = {

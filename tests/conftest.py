@@ -1,0 +1,61 @@
+"""Shared helpers: run the real CLI, and build submissions from the solution + an override."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+SUBMISSIONS = TESTS / "submissions"
+SOLUTION = SUBMISSIONS / "solution.py"
+
+
+def header(path: Path) -> dict[str, str]:
+    """The `# key: value` lines at the top of a corpus file."""
+    fields = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("# ") or ":" not in line:
+            break
+        key, value = line[2:].split(":", 1)
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def compose(directory: Path, override: Path | str, name: str = "backprop.py") -> Path:
+    """The correct solution with some definitions replaced (later ones win in Python)."""
+    extra = override.read_text() if isinstance(override, Path) else override
+    path = directory / name
+    path.write_text(SOLUTION.read_text() + "\n\n# ---- override ----\n" + extra)
+    return path
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def check_json(submission: Path, *args: str) -> tuple[dict, int]:
+    result = run_cli("check", submission, "--json", *args)
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout), result.exit_code
+
+
+def scores(report: dict) -> dict[str, tuple[float, float]]:
+    return {e["id"]: (e["score"], e["max_score"]) for e in report["exercises"]}
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write a submission file from source text."""
+
+    def _write(source: str, name: str = "backprop.py") -> Path:
+        path = tmp_path / name
+        path.write_text(source)
+        return path
+
+    return _write

@@ -17,12 +17,18 @@ from grader.validation import validate as validate_exercises
 EXIT_FULL_MARKS, EXIT_NOT_FULL, EXIT_USAGE = 0, 1, 2
 
 
+class ConfigError(click.ClickException):
+    """A broken assignment or exercise: the staff's problem, exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+
 def _load(assignment: Path | None, only: tuple[str, ...]):
     try:
         loaded = load_assignment(assignment)
         return loaded.only(only) if only else loaded
     except ExerciseError as e:
-        raise click.ClickException(f"the assignment is invalid:\n{e}") from None
+        raise ConfigError(f"the assignment is invalid:\n{e}") from None
     except KeyError as e:
         raise click.BadParameter(e.args[0], param_hint="--only") from None
 
@@ -54,8 +60,11 @@ def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
     loaded = _load(assignment, only)
     try:
         limits = Limits.from_spec(loaded.limits)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{loaded.source}: field 'limits': {e}") from None
+    try:
         report = grade(submission, loaded, seed=seed, limits=limits)
-    except (SubmissionError, ValueError) as e:
+    except SubmissionError as e:
         raise click.UsageError(str(e)) from None
     if as_json:
         click.echo(json.dumps(report_json(report), indent=2))

@@ -129,8 +129,10 @@ class Assignment:
         return sum(ex.points for ex in self.exercises)
 
     def only(self, ids: Iterable[str]) -> "Assignment":
-        """The same assignment restricted to some exercises (unknown ids raise KeyError)."""
-        chosen = [self.get(i) for i in dict.fromkeys(ids)]
+        """The same assignment restricted to some exercises, in the assignment's order
+        (unknown ids raise KeyError)."""
+        wanted = {self.get(i).id for i in ids}
+        chosen = [ex for ex in self.exercises if ex.id in wanted]
         return Assignment(self.title, self.source, chosen, self.limits, self.policy)
 
 

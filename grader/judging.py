@@ -291,12 +291,16 @@ def _judge_arrays(exercise: Exercise, probes: list[Probe], outcomes: list[Outcom
         by_check.setdefault(probe.check, []).append((probe, outcome))
     unpacked = {id(p): _unpack(p, o) if o.status == "ok" else (None, None)
                 for p, o in zip(probes, outcomes)}
+    placeholder = _placeholder(by_check["values"], unpacked)
+    if placeholder:  # zeros pass the structural checks vacuously: no credit at all
+        return [CheckResult(check, weight, False, placeholder, placeholder)
+                for check, weight in exercise.checks.items()]
     results = []
     for check, weight in exercise.checks.items():
         if check == "outputs":
             results.append(_judge_form(weight, by_check["values"], unpacked, limits, exercise))
         elif check == "untouched":
-            results.append(_judge_untouched(weight, list(zip(probes, outcomes)), exercise))
+            results.append(_judge_untouched(weight, list(zip(probes, outcomes)), unpacked))
         elif check == "linear_upstream":
             results.append(_judge_linearity(weight, by_check[check], unpacked, exercise, limits))
         elif check == "zero_upstream":
@@ -306,6 +310,20 @@ def _judge_arrays(exercise: Exercise, probes: list[Probe], outcomes: list[Outcom
             results.append(_judge_values(check, weight, by_check[check], unpacked, exercise,
                                          limits, exercise.tolerance))
     return results
+
+
+def _placeholder(pairs, unpacked) -> str | None:
+    """A hint when every answer is zero where the true gradient is not."""
+    answers = [(p, unpacked[id(p)][0]) for p, _ in pairs]
+    if not answers or any(arrays is None for _, arrays in answers):
+        return None
+    for probe, arrays in answers:
+        if any(a.shape != t.shape or a.dtype.kind not in "biuf" or np.any(a)
+               for a, t in zip(arrays, probe.expected)) or \
+                not any(np.any(t) for t in probe.expected):
+            return None
+    return (f"{_output_names(answers[0][0])[0]} is zero everywhere: the gradient never flows "
+            "(a placeholder such as np.zeros_like earns no points)")
 
 
 def _first_fault(pairs, unpacked, exercise, limits) -> tuple[str, str | None] | None:
@@ -376,9 +394,10 @@ def _judge_linearity(weight, pairs, unpacked, exercise, limits) -> CheckResult:
     return CheckResult("linear_upstream", weight, True)
 
 
-def _judge_untouched(weight, pairs, exercise) -> CheckResult:
-    for probe, outcome in pairs:
-        if outcome.status != "ok" or outcome.args_after is None:
+def _judge_untouched(weight, pairs, unpacked) -> CheckResult:
+    answered = [(p, o) for p, o in pairs if unpacked[id(p)][0] is not None]
+    for probe, outcome in answered:
+        if outcome.args_after is None:
             continue
         sent = [a for a in probe.call.args if isinstance(a, np.ndarray)]
         for name, before, after in zip(probe.arg_names, sent, outcome.args_after):
@@ -388,8 +407,9 @@ def _judge_untouched(weight, pairs, exercise) -> CheckResult:
                         f"compute new arrays (e.g. {name}.copy() or dout * mask) instead of "
                         f"writing into {name}")
                 return CheckResult("untouched", weight, False, f"{probe.label}: {hint}", hint)
-    if not any(o.status == "ok" for _, o in pairs):
-        return CheckResult("untouched", weight, False, "never returned, so nothing to check")
+    if not answered:
+        return CheckResult("untouched", weight, False,
+                           "never returned a usable answer, so nothing to check")
     return CheckResult("untouched", weight, True)
 
 

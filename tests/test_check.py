@@ -1,0 +1,128 @@
+"""`backprop check`: the student's command, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SOLUTION, check_json, compose, run_cli, scores
+
+TEMPLATE = ROOT / "student_template" / "backprop.py"
+STATUSES = {"passed", "partial", "failed", "error"}
+
+
+def test_template_is_the_contract_with_nothing_solved(tmp_path):
+    report, code = check_json(TEMPLATE)
+    assert code == 1 and report["score"] == 0 and report["error"] is None
+    for ex in report["exercises"]:
+        assert ex["status"] == "failed"
+        if ex["id"] not in ("simple_graph", "sigmoid_neuron", "gate_patterns"):
+            assert ex["hints"] == ["not implemented yet"], ex
+        else:
+            assert "not filled in yet" in ex["hints"][0]
+
+
+def test_json_report_follows_the_contract(tmp_path):
+    report, _ = check_json(ROOT / "examples" / "buggy_backprop.py", "--seed", "3")
+    assert list(report) == ["submission", "seed", "score", "max_score", "elapsed_s", "error",
+                            "exercises"]
+    assert report["submission"] == "buggy_backprop.py" and report["seed"] == 3
+    assert report["score"] == pytest.approx(sum(e["score"] for e in report["exercises"]))
+    for ex in report["exercises"]:
+        assert list(ex) == ["id", "title", "score", "max_score", "status", "checks", "hints"]
+        assert ex["status"] in STATUSES and 0 <= ex["score"] <= ex["max_score"]
+        for check in ex["checks"]:
+            assert list(check) == ["name", "passed", "message"]
+            assert isinstance(check["passed"], bool) and isinstance(check["message"], str)
+    statuses = {e["id"]: e["status"] for e in report["exercises"]}
+    assert statuses["mul"] == statuses["relu"] == statuses["linear"] == "partial"
+
+
+def test_same_seed_same_report_and_seeds_change_the_cases(tmp_path):
+    first, _ = check_json(ROOT / "examples" / "buggy_backprop.py", "--seed", "5")
+    second, _ = check_json(ROOT / "examples" / "buggy_backprop.py", "--seed", "5")
+    first.pop("elapsed_s"), second.pop("elapsed_s")
+    assert first == second
+    other, _ = check_json(ROOT / "examples" / "buggy_backprop.py", "--seed", "6")
+    other.pop("elapsed_s")
+    assert other["exercises"] != first["exercises"]  # the hints quote case-specific shapes
+
+
+def test_only_grades_the_named_exercises(tmp_path):
+    report, code = check_json(SOLUTION, "--only", "relu", "--only", "mul")
+    assert code == 0 and [e["id"] for e in report["exercises"]] == ["mul", "relu"]
+    assert report["max_score"] == 11
+
+
+def test_table_shows_score_status_and_first_hint():
+    result = run_cli("check", ROOT / "examples" / "buggy_backprop.py")
+    assert result.exit_code == 1
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert "partial" in lines["mul"] and "swaps its inputs" in result.output
+    assert "5/5" in lines["add"] and "passed" in lines["add"]
+    assert "total" in lines and "/100" in lines["total"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nothere.py"], "does not exist"),
+    (["--only", "nope"], "no exercise 'nope'"),
+    (["--seed", "-1"], "seed"),
+])
+def test_usage_errors_exit_2(args, message):
+    result = run_cli("check", *(args if args[0] != "--only" and args[0] != "--seed"
+                                else [SOLUTION, *args]))
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_folder_submission_and_default_name(tmp_path, monkeypatch):
+    compose(tmp_path, "")
+    report, code = check_json(tmp_path)
+    assert code == 0 and report["submission"] == "backprop.py"
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("check", "--only", "add").exit_code == 0
+    (tmp_path / "notes.txt").write_text("x")
+    assert "not a .py file" in run_cli("check", tmp_path / "notes.txt").output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("check", empty)
+    assert result.exit_code == 2 and "holds no backprop.py" in result.output
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import numpy as np\ndef add_backward(dout, x, y)\n    return dout, dout\n",
+     "SyntaxError at line 2"),
+    ("import numpy as np\nundefined_name + 1\n", "NameError at line 2: name 'undefined_name'"),
+    ("raise RuntimeError('boom at import')\n", "RuntimeError at line 1: boom at import"),
+    ("import sys\nsys.exit(0)\n", "stopped the grader while being imported (SystemExit"),
+    ("import numpyy\n", "ModuleNotFoundError at line 1: No module named 'numpyy'"),
+])
+def test_a_submission_that_cannot_be_imported_gets_a_clean_report(write, source, expected):
+    result = run_cli("check", write(source), "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    report = json.loads(result.stdout)
+    assert expected in report["error"], report["error"]
+    assert report["score"] == 0
+    assert all(e["status"] == "error" and e["hints"] == [report["error"]]
+               for e in report["exercises"])
+    table = run_cli("check", write(source)).output
+    assert expected in table and "Traceback" not in table
+
+
+def test_missing_function_costs_only_its_exercise(tmp_path):
+    source = SOLUTION.read_text().replace("def mul_backward", "def mul_backwards")
+    path = tmp_path / "backprop.py"
+    path.write_text(source)
+    report, _ = check_json(path)
+    lost = {k: v for k, v in scores(report).items() if v[0] != v[1]}
+    assert list(lost) == ["mul"]
+    (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
+    assert mul["status"] == "error" and mul["hints"] == ["the submission defines no mul_backward"]
+
+
+def test_a_raising_function_shows_the_students_line(tmp_path):
+    path = compose(tmp_path, "def exp_backward(dout, x):\n    return dout * np.exp(x) @ x\n")
+    report, _ = check_json(path, "--only", "exp")
+    hint = report["exercises"][0]["hints"][0]
+    assert "raised ValueError" in hint and "in exp_backward" in hint and "@ x" in hint

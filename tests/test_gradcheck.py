@@ -1,0 +1,102 @@
+"""Gradient checking: kink-safe points, two-call directional checks, and tolerances that
+accept honest float32 while rejecting every real mistake."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from grader import cases
+from grader.exercises import Tolerance
+from grader.gradcheck import (CountingLoss, adjoint_error, directional_derivative,
+                              gate_loss, numerical_gradients)
+from grader.judging import within
+from reference import GATES
+
+DEFAULT = Tolerance(rtol=1e-3, atol=1e-5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(["relu", "max"]))
+def test_test_points_stay_clear_of_kinks_and_ties(seed, name):
+    gate = GATES[name]
+    rng = np.random.default_rng(seed)
+    inputs = cases.gate_inputs(gate, cases.random_dims(gate, rng), rng)
+    assert gate.kink_distance(*inputs) > 10 * cases.H
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_dimensions_are_distinct_and_upstreams_are_never_ones(seed):
+    rng = np.random.default_rng(seed)
+    dims = cases.random_dims(GATES["linear"], rng)
+    assert len({dims["N"], dims["D"], dims["M"]}) == 3
+    dout = cases.upstream((dims["N"], dims["M"]), rng)
+    assert not np.allclose(dout, 1.0)
+    scalar = cases.upstream((), rng)
+    assert abs(abs(float(scalar)) - 1) > 0.4
+
+
+def test_directional_check_costs_two_forward_calls_whatever_the_size():
+    rng = np.random.default_rng(0)
+    gate = GATES["linear"]
+    x, w, b = rng.normal(size=(64, 256)), rng.normal(size=(256, 128)), rng.normal(size=128)
+    dout = rng.normal(size=(64, 128))
+    loss, xs = gate_loss(gate, [x, w, b], [], dout)
+    grads = gate.grads(dout, x, w, b)
+    assert adjoint_error(loss, xs, grads, rng) < 1e-7
+    assert loss.calls == 2
+    wrong = (grads[0], grads[1].copy(), grads[2])
+    wrong[1][3, 5] += 1.0  # a single wrong entry among 32768
+    assert adjoint_error(loss, xs, wrong, np.random.default_rng(1)) > 1e-6
+
+
+def test_full_check_matches_every_entry():
+    loss = CountingLoss(lambda x: x**3, np.array([1.0, 2.0]))
+    (g,) = numerical_gradients(loss, [np.array([1.0, -2.0])])
+    assert np.allclose(g, [3.0, 2 * 12.0], rtol=1e-8)
+    assert loss.calls == 4
+    assert directional_derivative(loss, [np.array([1.0, -2.0])], [np.array([1.0, 0.0])]) == \
+        pytest.approx(3.0)
+
+
+MISTAKES = {
+    "sign": lambda t, rng: -t,
+    "half": lambda t, rng: t / 2,
+    "double": lambda t, rng: 2 * t,
+    "over N": lambda t, rng: t / 5,
+    "transposed": lambda t, rng: t.T,
+    "mask (60% right)": lambda t, rng: np.where(rng.random(t.shape) < 0.6, t, 0),
+    "one entry": lambda t, rng: t + np.eye(*t.shape) * np.abs(t).max(),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+@pytest.mark.parametrize("seed", range(10))
+def test_every_real_mistake_is_rejected(mistake, seed):
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=(5, 5)) * rng.uniform(1e-3, 1e3)
+    s = MISTAKES[mistake](t, rng)
+    assert not within(s, t, DEFAULT)
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("name", ["sigmoid", "softmax_ce", "linear", "reciprocal", "exp"])
+def test_honest_float32_arithmetic_is_accepted(seed, name):
+    gate = GATES[name]
+    rng = np.random.default_rng(seed)
+    extreme = {"sigmoid": {"x": {"magnitude": [4, 8]}},
+               "softmax_ce": {"scores": {"offset": 1000}}}.get(name)
+    inputs = cases.gate_inputs(gate, cases.random_dims(gate, rng), rng, extreme)
+    dout = cases.upstream(np.shape(gate.forward(*inputs)), rng)
+    truth = gate.grads(dout, *inputs)
+    low = [x.astype(np.float32) if x.dtype.kind == "f" else x for x in inputs]
+    if name == "sigmoid":  # the textbook formula, where 1 - s cancels in float32
+        s = np.float32(1) / (np.float32(1) + np.exp(-low[0]))
+        approx = (dout.astype(np.float32) * s * (np.float32(1) - s),)
+    else:
+        approx = gate.grads(dout.astype(np.float32), *low)
+    for a, t in zip(approx, truth):
+        assert a.dtype == np.float32 or name == "softmax_ce"
+        assert within(a.astype(float), t, DEFAULT)

@@ -1,0 +1,54 @@
+"""A plain wheel install (not an editable one) carries the exercises and template and grades."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("wheel")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(base / "dist"), str(ROOT)], capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.fail(f"building the wheel failed:\n{build.stderr[-2000:]}")
+    (wheel,) = (base / "dist").glob("backprop_grader-*.whl")
+    env_dir = base / "venv"
+    # System site packages provide numpy & co. without network; the grader itself comes
+    # from the wheel only, which the test proves below.
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    py = env_dir / "bin" / "python"
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
+                    str(wheel)], check=True, capture_output=True)
+    return env_dir
+
+
+def test_wheel_install_grades_from_its_own_files(installed, tmp_path):
+    where = subprocess.run([installed / "bin" / "python", "-c",
+                            "import grader; print(grader.__file__)"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout
+    assert str(installed) in where
+    submission = tmp_path / "buggy.py"
+    shutil.copyfile(ROOT / "examples" / "buggy_backprop.py", submission)
+    result = subprocess.run([installed / "bin" / "backprop", "check", str(submission), "--json"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    lost = sorted(e["id"] for e in report["exercises"] if e["score"] < e["max_score"])
+    assert lost == ["linear", "mul", "relu"] and report["max_score"] == 100
+    validate = subprocess.run([installed / "bin" / "backprop", "validate"], cwd=tmp_path,
+                              capture_output=True, text=True)
+    assert validate.returncode == 0, validate.stderr
+    template = subprocess.run([installed / "bin" / "python", "-c",
+                               "from grader.exercises import data_dir; "
+                               "print(data_dir('student_template') / 'backprop.py')"],
+                              cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert "def mul_backward" in open(template.stdout.strip()).read()

@@ -49,6 +49,21 @@ class Sender:
             view = view[os.write(self.fd, view):]
 
 
+class ForbiddenModules:
+    """Refuses the course's forbidden modules with a clear message (a meta path finder)."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in self.names:
+            error = ModuleNotFoundError(f"{top} is forbidden in this course", name=top)
+            error.forbidden = top
+            raise error
+        return None
+
+
 def describe_error(exc, submission):
     """Type, message and the student's line, for the parent to show."""
     try:
@@ -56,6 +71,8 @@ def describe_error(exc, submission):
     except BaseException:
         message = "<message could not be printed>"
     info = {"type": type(exc).__name__, "message": message[:2000]}
+    if getattr(exc, "forbidden", None):
+        info["forbidden"] = exc.forbidden
     if isinstance(exc, SyntaxError) and exc.filename == submission:
         info.update(line=exc.lineno, text=(exc.text or "").strip()[:200])
         return info
@@ -160,6 +177,7 @@ def main():
     sender = Sender(result_fd, nonce)
     submission = request["submission"]
     sys.argv = [submission]
+    sys.meta_path.insert(0, ForbiddenModules(request.get("forbidden", [])))
     faulthandler.enable()
     try:
         module = import_submission(submission)

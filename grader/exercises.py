@@ -23,6 +23,8 @@ from reference.graph import Graph, GraphError, Node, topological_order
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSIGNMENT_FILE = "assignment.yaml"
+# Modules that would compute gradients for the student; an assignment's policy may override.
+DEFAULT_FORBIDDEN_MODULES = ("torch", "jax", "tensorflow", "autograd")
 
 
 def data_dir(name: str) -> Path:
@@ -127,6 +129,10 @@ class Assignment:
     @property
     def max_score(self) -> float:
         return sum(ex.points for ex in self.exercises)
+
+    @property
+    def forbidden_modules(self) -> list[str]:
+        return list(self.policy.get("forbidden_modules", DEFAULT_FORBIDDEN_MODULES))
 
     def only(self, ids: Iterable[str]) -> "Assignment":
         """The same assignment restricted to some exercises, in the assignment's order

@@ -56,6 +56,9 @@ def resolve_submission(path: Path) -> Path:
 
 def import_error_message(name: str, error: dict) -> str:
     kind = error.get("type", "Error")
+    if error.get("forbidden"):
+        return (f"{name} imports {error['forbidden']}, which this course forbids: compute the "
+                "gradients with numpy")
     if kind == "timeout":
         return f"{name} could not be imported: {error.get('message')}"
     if kind == "crashed":
@@ -83,7 +86,8 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
         except judging.InternalError as e:
             planned.append((ex, [], str(e)))
     calls = [p.call for _, probes, _ in planned for p in probes]
-    run = run_submission(path, calls, limits)
+    run = run_submission(path, calls, limits, hidden=[assignment.source.parent],
+                         forbidden=assignment.forbidden_modules)
     results, error = [], None
     if run.import_error is not None:
         error = import_error_message(path.name, run.import_error)

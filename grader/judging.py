@@ -201,6 +201,9 @@ def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
         kind, message = error.get("type", "Exception"), error.get("message", "")
         if kind == "NotImplementedError":
             return "not implemented yet"
+        if error.get("forbidden"):
+            return (f"imports {error['forbidden']}, which this course forbids: no points for "
+                    "this exercise; compute the gradients with numpy")
         if kind == "MemoryError":
             return f"exceeded the {limits.memory_bytes / 2**30:g} GiB memory limit (MemoryError)"
         where = ""

@@ -68,6 +68,7 @@ def render_table(report: Report, color: bool = False) -> str:
             lines.append(f"  {r.exercise.id}:")
             lines += [f"    - {h}" for h in r.hints]
         lines.append("")
+    lines += [style(f"note: {note}", fg="yellow") for note in report.notes]
     if report.dropped_output_bytes:
         lines.append(f"(the submission printed {report.dropped_output_bytes} more bytes than "
                      "the grader keeps; they were dropped)")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import wire
+from grader import jail, wire
 
 HARNESS_FILES = ("child.py", "wire.py")
 SIGNAL_NAMES = {signal.SIGSEGV: "SIGSEGV (segmentation fault)", signal.SIGBUS: "SIGBUS",
@@ -108,7 +108,7 @@ class _Capture:
 
 
 def _limit_resources(limits: Limits) -> None:
-    """Runs in the child between fork and exec: cap what the student's code can take."""
+    """Cap what the student's code can take (in the child, between fork and exec)."""
     cpu = int(limits.total_seconds) + 5
     for res, value in ((resource.RLIMIT_AS, limits.memory_bytes),
                        (resource.RLIMIT_FSIZE, limits.file_bytes),
@@ -127,7 +127,27 @@ def _child_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]) -> bytes:
+@dataclass
+class Confinement:
+    """How a run's children are started: limits, and the root jail when available."""
+
+    limits: Limits
+    jail: jail.Jail | None = None
+    root: str = ""
+    exposed: list[str] = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
+
+    def preexec(self) -> None:
+        if self.jail:
+            self.jail.enter(self.root, self.exposed, self.hidden)
+        _limit_resources(self.limits)
+        if self.jail:
+            self.jail.drop()
+
+
+def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]],
+                    forbidden: list[str]) -> bytes:
     arrays: list[np.ndarray] = []
 
     def arg(value):
@@ -138,7 +158,7 @@ def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]
             return {"float": value}
         return {"json": value}
 
-    header = {"submission": submission,
+    header = {"submission": submission, "forbidden": forbidden,
               "calls": [{"id": i, "function": c.function, "form": c.form,
                          "args": None if c.args is None else [arg(a) for a in c.args]}
                         for i, c in calls]}
@@ -196,8 +216,10 @@ class _Session:
     """One child process working through a list of calls."""
 
     def __init__(self, workdir: Path, submission: Path, calls: list[tuple[int, Call]],
-                 limits: Limits, out: _Capture, err: _Capture, total_deadline: float):
-        self.calls, self.limits = calls, limits
+                 confinement: Confinement, out: _Capture, err: _Capture,
+                 total_deadline: float):
+        self.calls, self.confinement = calls, confinement
+        self.limits = limits = confinement.limits
         self.out, self.err = out, err
         self.total_deadline = total_deadline
         self.nonce = secrets.token_bytes(wire.NONCE_BYTES)
@@ -216,11 +238,12 @@ class _Session:
             [sys.executable, "-I", str(harness), str(req_r), str(res_w)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=(req_r, res_w), cwd=workdir, env=_child_env(workdir),
-            start_new_session=True, preexec_fn=lambda: _limit_resources(self.limits))
+            start_new_session=True, preexec_fn=self.confinement.preexec)
         os.close(req_r)
         os.close(res_w)
         self.result_fd = res_r
-        request = _encode_request(self.nonce, str(submission), self.calls)
+        request = _encode_request(self.nonce, str(submission), self.calls,
+                                  self.confinement.forbidden)
         try:
             with os.fdopen(req_w, "wb") as f:
                 f.write(request)
@@ -292,6 +315,8 @@ class _Session:
         except subprocess.TimeoutExpired:
             pass
         _kill_group(self.proc.pid)
+        if self.confinement.jail:
+            jail.kill_uid(self.confinement.jail.uid)
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -330,17 +355,61 @@ def _prepare_workdir(submission: Path) -> tuple[Path, Path]:
     return workdir, target
 
 
-def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits()) -> SandboxRun:
-    """Run every call against the submission; one outcome per call, in order."""
+def _module_dirs(names: list[str]) -> list[str]:
+    """Where installed copies of these modules live, found without importing them."""
+    import importlib.util
+
+    dirs = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec and spec.submodule_search_locations:
+            dirs += list(spec.submodule_search_locations)
+    return dirs
+
+
+def private_paths() -> list[Path]:
+    """The grader's own files: package, reference and course content."""
+    here = Path(__file__).resolve().parent
+    import reference
+
+    return [here, Path(reference.__file__).resolve().parent, here.parent / "exercises"]
+
+
+def _confinement(workdir: Path, limits: Limits, hidden: list[Path], forbidden: list[str],
+                 notes: list[str]) -> Confinement:
+    confined, probe_notes = jail.probe()
+    notes += probe_notes
+    if not confined:
+        return Confinement(limits, forbidden=forbidden)
+    box = jail.Jail(workdir)
+    box.prepare()
+    root = tempfile.mkdtemp(prefix="backprop-root-")
+    private = [str(p) for p in private_paths() + list(hidden)] + _module_dirs(forbidden)
+    return Confinement(limits, box, root, box.exposed(), private, forbidden)
+
+
+def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits(),
+                   hidden: list[Path] = (), forbidden: list[str] = ()) -> SandboxRun:
+    """Run every call against the submission; one outcome per call, in order.
+
+    `hidden` names more paths the child must not see (as root); `forbidden` names modules
+    the submission may not import."""
+    jail.become_subreaper()
+    before = jail.children()
     out, err = _Capture(limits.output_bytes), _Capture(limits.output_bytes)
     outcomes: list[Outcome | None] = [None] * len(calls)
     total_deadline = time.monotonic() + limits.total_seconds
     workdir, target = _prepare_workdir(Path(submission))
+    notes: list[str] = []
+    confinement = _confinement(workdir, limits, list(hidden), list(forbidden), notes)
     pending = list(enumerate(calls))
     import_error = None
     try:
         while pending:
-            session = _Session(workdir, target, pending, limits, out, err, total_deadline)
+            session = _Session(workdir, target, pending, confinement, out, err, total_deadline)
             session.run()
             if session.imported is not True:
                 import_error = session.import_error or _import_fault(session.fault, limits)
@@ -361,9 +430,13 @@ def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits(
                         "type": "timeout", "message": "the submission's total time ran out"})
                 break
     finally:
+        jail.sweep(before)
         shutil.rmtree(workdir, ignore_errors=True)
+        if confinement.root:
+            os.rmdir(confinement.root)
     filled = [o or Outcome("not_run", error={"type": "not_run"}) for o in outcomes]
-    return SandboxRun(import_error, filled, out.text(), err.text(), out.dropped + err.dropped)
+    return SandboxRun(import_error, filled, out.text(), err.text(), out.dropped + err.dropped,
+                      notes)
 
 
 def _import_fault(fault: dict | None, limits: Limits) -> dict:

@@ -162,6 +162,17 @@ def run_call(module, call, arrays, submission):
     return header, out_arrays
 
 
+def leftovers():
+    """Did the student's code leave threads or processes running behind it?"""
+    try:
+        tasks = os.listdir("/proc/self/task")
+        children = any(open(f"/proc/self/task/{t}/children").read().strip() for t in tasks)
+        return len(tasks) > 1 or children
+    except OSError:
+        import threading
+        return threading.active_count() > 1
+
+
 def import_submission(path):
     spec = importlib.util.spec_from_file_location("submission", path)
     module = importlib.util.module_from_spec(spec)
@@ -187,6 +198,7 @@ def main():
     sender.send({"type": "import", "ok": True})
     for call in request["calls"]:
         header, out = run_call(module, call, arrays, submission)
+        header["leftovers"] = leftovers()
         try:
             sender.send(header, out)
         except (ValueError, OSError) as exc:  # e.g. an output too odd to serialise

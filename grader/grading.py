@@ -59,10 +59,8 @@ def import_error_message(name: str, error: dict) -> str:
     if error.get("forbidden"):
         return (f"{name} imports {error['forbidden']}, which this course forbids: compute the "
                 "gradients with numpy")
-    if kind == "timeout":
+    if kind in ("timeout", "crashed"):
         return f"{name} could not be imported: {error.get('message')}"
-    if kind == "crashed":
-        return f"{name} could not be imported: it {error.get('message')}"
     where = f" at line {error['line']}" if error.get("line") else ""
     text = f": {error['text']}" if error.get("text") else ""
     message = error.get("message", "")

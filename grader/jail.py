@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 1, 2, 4, 32
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
 SANDBOX_UID = int(os.environ.get("BACKPROP_SANDBOX_UID", "64123"))
@@ -92,6 +92,8 @@ class Jail:
             _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
         os.makedirs(root + "/dev", exist_ok=True)
         _mount("/dev", root + "/dev", None, MS_BIND | MS_REC)
+        os.makedirs(root + "/proc", exist_ok=True)  # hidepid: only the sandbox's own processes
+        _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
         os.makedirs(root + "/tmp", exist_ok=True)
         _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
         work = root + str(self.workdir)
@@ -177,49 +179,56 @@ def probe() -> tuple[bool, list[str]]:
     return _probe_result
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process of `uid`, from a helper that has become that uid (root only)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            for _ in range(100):
-                os.kill(-1, signal.SIGKILL)  # every process we may signal: only our uid
-                time.sleep(0.002)
-        except ProcessLookupError:
-            os._exit(0)
-        except BaseException:
-            os._exit(1)
-        os._exit(0)
-    os.waitpid(pid, 0)
+def _proc_status(pid: str) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+    except OSError:
+        return {}
 
 
-def _children() -> list[int]:
-    me, found = os.getpid(), []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if int(fields[1]) == me:
-            found.append(int(entry))
+def live_processes(uid: int) -> list[int]:
+    """Processes of `uid` that are not zombies (a killed zombie is not alive)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            status = _proc_status(pid)
+            if status.get("Uid", "").split()[:1] == [str(uid)] and \
+                    not status.get("State", "").startswith("Z"):
+                found.append(int(pid))
     return found
 
 
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid`, from a helper that has become that uid (root only):
+    a process of the sandbox uid cannot hide from kill(-1), whatever its process group."""
+    for _ in range(50):
+        if not live_processes(uid):
+            return
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)  # every process we may signal: only our uid
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        time.sleep(0.001)
+
+
 def children() -> set[int]:
-    return set(_children())
+    """Our child processes, zombies included."""
+    me = str(os.getpid())
+    return {int(pid) for pid in os.listdir("/proc")
+            if pid.isdigit() and _proc_status(pid).get("PPid") == me}
 
 
 def sweep(keep: set[int]) -> None:
     """Kill and reap every child process but `keep` (those we had before the run): what is
     left are escaped daemons re-parented to us as subreaper."""
     for _ in range(20):
-        strays = [pid for pid in _children() if pid not in keep]
+        strays = [pid for pid in children() if pid not in keep]
         if not strays:
             return
         for pid in strays:

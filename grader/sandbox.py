@@ -206,10 +206,14 @@ def _exit_reason(returncode: int | None) -> dict:
     if returncode < 0:
         sig = signal.Signals(-returncode)
         name = SIGNAL_NAMES.get(sig, sig.name)
-        return {"type": "crashed", "message": f"crashed with {name}"}
+        return {"type": "crashed", "message": f"the process crashed with {name}"}
     return {"type": "crashed",
             "message": f"the process exited (status {returncode}) before returning a result: "
                        "exit(), os._exit() or a fatal error"}
+
+
+class _Restart(Exception):
+    """The child should be replaced by a fresh one before the next exercise."""
 
 
 class _Session:
@@ -228,6 +232,7 @@ class _Session:
         self.import_error: dict | None = None
         self.outcomes: dict[int, Outcome] = {}
         self.fault: dict | None = None
+        self.restart = False
         self._start(workdir, submission)
 
     def _start(self, workdir: Path, submission: Path) -> None:
@@ -274,6 +279,10 @@ class _Session:
         arrays = [wire.decode_array(b, self.limits.result_bytes) for b in blobs]
         self.outcomes[index] = _decode_result(header, arrays)
         following = self.calls[self.next_index:self.next_index + 1]
+        if following and header.get("leftovers") is True:
+            # Threads or processes left running would eat the next calls' time and
+            # memory: stop here and give the rest a fresh child.
+            raise _Restart()
         if following and following[0][1].exercise != call.exercise:
             self.deadline = min(time.monotonic() + self.limits.exercise_seconds,
                                 self.total_deadline)
@@ -306,6 +315,8 @@ class _Session:
                     self._read(key.fd, sel)
         except wire.WireError as e:
             self.fault = {"type": "bad_result", "message": str(e)}
+        except _Restart:
+            self.restart = True
         finally:
             self._stop(sel)
 
@@ -315,12 +326,12 @@ class _Session:
         except subprocess.TimeoutExpired:
             pass
         _kill_group(self.proc.pid)
-        if self.confinement.jail:
-            jail.kill_uid(self.confinement.jail.uid)
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             pass
+        if self.confinement.jail:
+            jail.kill_uid(self.confinement.jail.uid)
         for _ in range(4):  # keep what was already written; never wait for daemons
             ready = [k.fd for k, _ in sel.select(0) if k.fd != self.result_fd]
             if not ready:
@@ -331,8 +342,8 @@ class _Session:
         os.close(self.result_fd)
         self.proc.stdout.close()
         self.proc.stderr.close()
-        if self.fault is None and (self.imported is None or
-                                   self.next_index < len(self.calls)):
+        if self.fault is None and not self.restart and (
+                self.imported is None or self.next_index < len(self.calls)):
             self.fault = _exit_reason(self.proc.returncode)
 
 
@@ -411,12 +422,15 @@ def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits(
         while pending:
             session = _Session(workdir, target, pending, confinement, out, err, total_deadline)
             session.run()
+            jail.sweep(before)  # reap what the session left: zombies count as processes
             if session.imported is not True:
                 import_error = session.import_error or _import_fault(session.fault, limits)
                 break
             for index, outcome in session.outcomes.items():
                 outcomes[index] = outcome
             pending = pending[session.next_index:]
+            if session.restart:
+                continue
             if session.fault is None or not pending:
                 break
             failed = pending[0][1].exercise
@@ -441,7 +455,7 @@ def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits(
 
 def _import_fault(fault: dict | None, limits: Limits) -> dict:
     if fault is None:
-        return {"type": "crashed", "message": "the child ended before importing the submission"}
+        return {"type": "crashed", "message": "the process ended before reporting the import"}
     if fault["type"] == "timeout":
         return {"type": "timeout",
                 "message": f"importing the submission took longer than {limits.import_seconds:g} s"}

@@ -19,7 +19,7 @@ SOLUTION = SUBMISSIONS / "solution.py"
 def header(path: Path) -> dict[str, str]:
     """The `# key: value` lines at the top of a corpus file."""
     fields = {}
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         if not line.startswith("# ") or ":" not in line:
             break
         key, value = line[2:].split(":", 1)

@@ -1,0 +1,153 @@
+"""Hostile and broken submissions: each gets its exact verdict, a fault costs only its gate,
+and nothing of the submission survives the grading. Runs as root in CI, where the child is
+jailed and drops to the sandbox uid; tests that need that skip, with the reason, elsewhere."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, SUBMISSIONS, compose, header, run_cli, scores
+from grader import jail
+
+HOSTILE = sorted((SUBMISSIONS / "hostile").glob("*.py"))
+LIMITS = {"exercise_seconds": 2, "import_seconds": 5, "total_seconds": 40, "processes": 32,
+          "file_bytes": 1 << 20, "result_bytes": 8 << 20}
+CONFINED, WHY_NOT = jail.probe()
+
+
+def needs_jail():
+    if not CONFINED:
+        pytest.skip("needs root and a working jail: " + ("; ".join(WHY_NOT) or "not root"))
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """The default exercises with tight limits, so that hostile cases finish quickly."""
+    folder = tmp_path_factory.mktemp("course")
+    for path in (ROOT / "exercises").glob("*.yaml"):
+        shutil.copyfile(path, folder / path.name)
+    assignment = yaml.safe_load((folder / "assignment.yaml").read_text())
+    assignment["limits"] = LIMITS
+    (folder / "assignment.yaml").write_text(yaml.safe_dump(assignment))
+    return folder / "assignment.yaml"
+
+
+def grade(submission: Path, course: Path) -> tuple[dict, float]:
+    start = time.monotonic()
+    result = run_cli("check", submission, "--json", "--assignment", course)
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout), time.monotonic() - start
+
+
+def test_corpus_size():
+    assert len(HOSTILE) >= 25
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
+def test_hostile_submission_gets_its_exact_verdict(path: Path, course: Path, tmp_path):
+    meta = header(path)
+    if meta.get("root") == "yes":
+        needs_jail()
+    before = jail.children()
+    if meta.get("mode") == "full":
+        submission = tmp_path / "backprop.py"
+        shutil.copyfile(path, submission)
+    else:
+        submission = compose(tmp_path, path)
+    report, elapsed = grade(submission, course)
+    target = meta["exercise"]
+    if target == "*":  # the whole submission fails, with the reason
+        assert re.search(meta["message"], report["error"] or ""), report["error"]
+        assert all(e["status"] == meta["status"] for e in report["exercises"])
+        assert report["score"] == 0
+    for ex in report["exercises"] if target != "*" else []:
+        if ex["id"] == target:
+            assert re.fullmatch(meta["status"], ex["status"]), (ex["status"], ex["hints"])
+            assert any(re.search(meta["message"], h) for h in ex["hints"]), ex["hints"]
+            assert ex["score"] < ex["max_score"]
+        else:
+            assert ex["score"] == ex["max_score"], (ex["id"], ex["hints"])
+    assert elapsed < LIMITS["total_seconds"]
+    assert jail.children() <= before, "a process of the submission survived"
+    if CONFINED:
+        assert jail.live_processes(jail.SANDBOX_UID) == []
+    assert len(json.dumps(report)) < 64_000
+
+
+def test_a_flood_is_capped_and_counted(tmp_path):
+    from grader.grading import grade as grade_api
+
+    report = grade_api(compose(tmp_path, (SUBMISSIONS / "hostile" / "stdout_flood.py")))
+    assert report.score == report.max_score
+    assert len(report.stdout) <= 64 * 1024 and len(report.stderr) <= 64 * 1024
+    assert report.dropped_output_bytes > 15_000_000
+
+
+def test_the_environment_is_scrubbed(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_GRADING_SEED", "s3cr3t-token-42")
+    source = """
+import os
+def mul_backward(dout, x, y):
+    seen = open("/proc/self/environ", "rb").read().decode(errors="replace") + repr(os.environ)
+    raise RuntimeError("LEAK" if "s3cr3t" in seen else "clean")
+"""
+    report, _ = grade(compose(tmp_path, source), ROOT / "exercises" / "assignment.yaml")
+    (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
+    assert "raised RuntimeError: clean" in mul["hints"][0]
+
+
+def test_grader_files_cannot_be_read_or_written_as_root(tmp_path, course):
+    needs_jail()
+    tree = Path("/tmp") / f"backprop-grader-tree-{os.getpid()}"
+    try:
+        (tree / "source").mkdir(parents=True)
+        (tree / "results").mkdir()
+        secret = tree / "source" / "hidden_tests.py"
+        secret.write_text("EXPECTED = 42\n")
+        grader_file = Path(jail.__file__)
+        digest = hashlib.sha256(grader_file.read_bytes()).hexdigest()
+        source = f"""
+import os
+def mul_backward(dout, x, y):
+    outcomes = []
+    for path, mode in (({str(secret)!r}, "r"), ({str(tree / 'results' / 'results.json')!r}, "w"),
+                       ({str(grader_file)!r}, "a"), ({str(tree / 'source' / 'evil.py')!r}, "w")):
+        try:
+            with open(path, mode) as f:
+                f.write("pwned") if mode != "r" else f.read()
+            outcomes.append("OPENED " + path)
+        except OSError as e:
+            outcomes.append(type(e).__name__)
+    raise RuntimeError(" ".join(outcomes))
+"""
+        report, _ = grade(compose(tmp_path, source), course)
+        (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
+        assert "OPENED" not in mul["hints"][0] and "FileNotFoundError" in mul["hints"][0]
+        assert hashlib.sha256(grader_file.read_bytes()).hexdigest() == digest
+        assert sorted(p.name for p in tree.rglob("*")) == ["hidden_tests.py", "results",
+                                                           "source"]
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def test_the_child_really_runs_as_the_sandbox_uid(tmp_path):
+    needs_jail()
+    from grader.sandbox import Call, run_submission
+
+    source = tmp_path / "who.py"
+    source.write_text("import os, numpy as np, resource\n"
+                      "def who():\n"
+                      "    return np.array([os.getuid(), os.geteuid(), os.getgid(), "
+                      "resource.getrlimit(resource.RLIMIT_NPROC)[0], len(os.listdir('/'))])\n")
+    run = run_submission(source, [Call("who", "who", [], form="array")])
+    uid, euid, gid, nproc, entries = run.outcomes[0].output["items"][0]["array"].tolist()
+    assert uid == euid == gid == jail.SANDBOX_UID and nproc == 64 and entries < 12

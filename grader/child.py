@@ -73,6 +73,8 @@ def describe_error(exc, submission):
     info = {"type": type(exc).__name__, "message": message[:2000]}
     if getattr(exc, "forbidden", None):
         info["forbidden"] = exc.forbidden
+    elif isinstance(exc, ImportError) and message.endswith(" is forbidden in this course"):
+        info["forbidden"] = message.split()[0]  # raised by the jail's stand-in package
     if isinstance(exc, SyntaxError) and exc.filename == submission:
         info.update(line=exc.lineno, text=(exc.text or "").strip()[:200])
         return info

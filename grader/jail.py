@@ -47,6 +47,22 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int,
            f"mount {target}")
 
 
+def _block_module(target: str, module: str) -> None:
+    """Replace a package folder (or module file) by one whose import fails clearly."""
+    if os.path.isdir(target):
+        _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16k")
+        target = os.path.join(target, "__init__.py")
+    elif os.path.isfile(target):
+        _mount("tmpfs", os.path.dirname(target), "tmpfs", MS_NOSUID | MS_NODEV,
+               "mode=0755,size=16k")  # the file's folder holds nothing else we need
+    else:
+        return
+    with open(target, "w") as f:
+        f.write(f"raise ImportError({module + ' is forbidden in this course'!r}, "
+                f"name={module!r})\n")
+    _mount(None, os.path.dirname(target), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
 def become_subreaper() -> None:
     """Orphans of our children (setsid daemons) are re-parented to us, not to init."""
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -58,7 +74,6 @@ class Jail:
 
     workdir: Path
     uid: int = SANDBOX_UID
-    hidden: list[Path] = field(default_factory=list)
     network: bool = True  # try a private network namespace
 
     def exposed(self) -> list[str]:
@@ -74,8 +89,12 @@ class Jail:
                 kept.append(p)
         return kept
 
-    def enter(self, root: str, exposed: list[str], hidden: list[str]) -> None:
-        """Runs in the forked child as root, before exec: namespaces, tree, chroot."""
+    def enter(self, root: str, exposed: list[str], hidden: list[str],
+              blocked: dict[str, str] = {}) -> None:
+        """Runs in the forked child as root, before exec: namespaces, tree, chroot.
+
+        `hidden` folders become empty; `blocked` maps a module's folder or file to its
+        name, which then fails to import whatever the student's code does."""
         _check(_libc.unshare(CLONE_NEWNS), "unshare(mount namespace)")
         if self.network:
             _libc.unshare(CLONE_NEWNET)  # refusal was reported by the probe
@@ -103,6 +122,8 @@ class Jail:
             if os.path.isdir(root + path):
                 _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
                        "mode=0000,size=4k")
+        for path, module in blocked.items():
+            _block_module(root + path, module)
         os.chroot(root)
         os.chdir(str(self.workdir))
 

@@ -137,10 +137,11 @@ class Confinement:
     exposed: list[str] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)
     forbidden: list[str] = field(default_factory=list)
+    blocked: dict[str, str] = field(default_factory=dict)
 
     def preexec(self) -> None:
         if self.jail:
-            self.jail.enter(self.root, self.exposed, self.hidden)
+            self.jail.enter(self.root, self.exposed, self.hidden, self.blocked)
         _limit_resources(self.limits)
         if self.jail:
             self.jail.drop()
@@ -366,19 +367,21 @@ def _prepare_workdir(submission: Path) -> tuple[Path, Path]:
     return workdir, target
 
 
-def _module_dirs(names: list[str]) -> list[str]:
-    """Where installed copies of these modules live, found without importing them."""
+def _module_locations(names: list[str]) -> dict[str, str]:
+    """Where installed copies of these modules live (found without importing them)."""
     import importlib.util
 
-    dirs = []
+    found = {}
     for name in names:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
             continue
         if spec and spec.submodule_search_locations:
-            dirs += list(spec.submodule_search_locations)
-    return dirs
+            found.update({path: name for path in spec.submodule_search_locations})
+        elif spec and spec.origin and os.path.isfile(spec.origin):
+            found[spec.origin] = name
+    return found
 
 
 def private_paths() -> list[Path]:
@@ -398,8 +401,9 @@ def _confinement(workdir: Path, limits: Limits, hidden: list[Path], forbidden: l
     box = jail.Jail(workdir)
     box.prepare()
     root = tempfile.mkdtemp(prefix="backprop-root-")
-    private = [str(p) for p in private_paths() + list(hidden)] + _module_dirs(forbidden)
-    return Confinement(limits, box, root, box.exposed(), private, forbidden)
+    private = [str(p) for p in private_paths() + list(hidden)]
+    return Confinement(limits, box, root, box.exposed(), private, forbidden,
+                       _module_locations(forbidden))
 
 
 def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits(),

@@ -151,3 +151,41 @@ def test_the_child_really_runs_as_the_sandbox_uid(tmp_path):
     run = run_submission(source, [Call("who", "who", [], form="array")])
     uid, euid, gid, nproc, entries = run.outcomes[0].output["items"][0]["array"].tolist()
     assert uid == euid == gid == jail.SANDBOX_UID and nproc == 64 and entries < 12
+
+
+@pytest.fixture
+def laptop_mode(monkeypatch):
+    """What a student's laptop gets: no jail, rlimits and the subreaper sweep only."""
+    monkeypatch.setattr(jail, "_probe_result", (False, []))
+
+
+@pytest.mark.parametrize("name", ["loop_forever", "segfault", "setsid_daemon", "chatty_threads",
+                                  "os_exit", "memory_error", "stdout_flood"])
+def test_without_root_faults_still_cost_only_their_gate(name, laptop_mode, course, tmp_path):
+    path = SUBMISSIONS / "hostile" / f"{name}.py"
+    before = jail.children()
+    report, _ = grade(compose(tmp_path, path), course)
+    target = header(path)["exercise"]
+    assert {k for k, (s, m) in scores(report).items() if s != m} == (
+        set() if target == "-" else {target})
+    assert jail.children() <= before
+
+
+def test_forbidden_modules_stay_out_even_when_the_guard_is_removed(tmp_path):
+    """As root, a forbidden module's files are not in the jail at all."""
+    needs_jail()
+    folder = tmp_path / "course"
+    shutil.copytree(ROOT / "exercises", folder)
+    assignment = yaml.safe_load((folder / "assignment.yaml").read_text())
+    assignment["policy"] = {"forbidden_modules": ["yaml"]}  # installed here, unlike torch
+    (folder / "assignment.yaml").write_text(yaml.safe_dump(assignment))
+    source = """
+import sys
+def mul_backward(dout, x, y):
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "ForbiddenModules"]
+    import yaml
+    return dout * y, dout * x
+"""
+    report, _ = grade(compose(tmp_path, source), folder / "assignment.yaml")
+    (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
+    assert mul["score"] == 0 and "imports yaml, which this course forbids" in mul["hints"][0]

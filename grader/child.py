@@ -175,7 +175,18 @@ def leftovers():
         return threading.active_count() > 1
 
 
+def stub_grader():
+    """`from grader import check` in a submission must not run the grader inside the child:
+    the checking tool is replaced by a stand-in whose check() does nothing."""
+    import types
+
+    module = types.ModuleType("grader")
+    module.check = lambda *args, **kwargs: None
+    sys.modules["grader"] = module
+
+
 def import_submission(path):
+    stub_grader()
     spec = importlib.util.spec_from_file_location("submission", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["submission"] = module

@@ -9,9 +9,11 @@ from pathlib import Path
 import click
 
 from grader.exercises import ExerciseError, load_assignment
-from grader.grading import SubmissionError, grade
+from grader.grading import grade
+from grader.submissions import SubmissionError
 from grader.reports import render_table, report_json
 from grader.sandbox import Limits
+from grader.template import write_template
 from grader.validation import validate as validate_exercises
 
 EXIT_FULL_MARKS, EXIT_NOT_FULL, EXIT_USAGE = 0, 1, 2
@@ -42,6 +44,10 @@ def main() -> None:
     """
 
 
+RUN_ALL_HELP = ("Run every notebook cell top to bottom (default: only definitions: imports, "
+                "functions, classes and constant assignments).")
+
+
 @main.command()
 @click.argument("submission", type=click.Path(path_type=Path), default="backprop.py")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -51,9 +57,11 @@ def main() -> None:
               help="Grade only this exercise (repeatable), e.g. --only mul --only relu.")
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An assignment.yaml other than the default one.")
+@click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
 def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
-          assignment: Path | None) -> None:
-    """Grade SUBMISSION (a .py file, or a folder holding backprop.py; default: ./backprop.py).
+          assignment: Path | None, run_all: bool) -> None:
+    """Grade SUBMISSION: a .py file, a notebook (.ipynb), or a folder or .zip holding
+    backprop.py or backprop.ipynb (default: ./backprop.py).
 
     Exit status: 0 with full marks, 1 otherwise, 2 on a usage or configuration error.
     """
@@ -63,7 +71,7 @@ def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{loaded.source}: field 'limits': {e}") from None
     try:
-        report = grade(submission, loaded, seed=seed, limits=limits)
+        report = grade(submission, loaded, seed=seed, limits=limits, run_all=run_all)
     except SubmissionError as e:
         raise click.UsageError(str(e)) from None
     if as_json:
@@ -89,6 +97,22 @@ def validate(targets: tuple[str, ...]) -> None:
         sys.exit(EXIT_USAGE)
     click.echo(f"{len(exercises)} exercise(s) valid: schema, graphs and shapes checked; "
                "expected numbers and reference gradients agree with the numbers.")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def template(directory: Path, force: bool) -> None:
+    """Write the student's starting files (backprop.py and backprop.ipynb) into DIRECTORY
+    (default: the current folder)."""
+    try:
+        written = write_template(directory, force)
+    except FileExistsError as e:
+        raise click.UsageError(f"{e} already exist(s); use --force to overwrite") from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo("Next: implement the functions, then run `backprop check "
+               f"{written[0]}` (or check() inside the notebook).")
 
 
 if __name__ == "__main__":

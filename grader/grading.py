@@ -14,13 +14,7 @@ from grader import judging
 from grader.exercises import Assignment, load_assignment
 from grader.judging import ExerciseResult, Probe
 from grader.sandbox import Limits, Outcome, run_submission
-
-SUBMISSION_NAMES = ("backprop.py",)
-
-
-class SubmissionError(ValueError):
-    """The path given cannot be graded at all (missing, wrong kind of file)."""
-
+from grader.submissions import Prepared, SubmissionError, prepare
 
 @dataclass
 class Report:
@@ -37,23 +31,6 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def resolve_submission(path: Path) -> Path:
-    """The .py file to grade: the path itself, or the backprop.py inside a folder."""
-    path = Path(path)
-    if path.is_dir():
-        for name in SUBMISSION_NAMES:
-            if (path / name).is_file():
-                return path / name
-        raise SubmissionError(f"{path} holds no {' or '.join(SUBMISSION_NAMES)}")
-    if not path.exists():
-        raise SubmissionError(f"{path} does not exist")
-    if path.suffix != ".py":
-        raise SubmissionError(f"{path} is not a .py file")
-    if path.is_symlink() or not path.is_file():
-        raise SubmissionError(f"{path} is not a regular file")
-    return path
-
-
 def import_error_message(name: str, error: dict) -> str:
     kind = error.get("type", "Error")
     if error.get("forbidden"):
@@ -61,7 +38,7 @@ def import_error_message(name: str, error: dict) -> str:
                 "gradients with numpy")
     if kind in ("timeout", "crashed"):
         return f"{name} could not be imported: {error.get('message')}"
-    where = f" at line {error['line']}" if error.get("line") else ""
+    where = f" at {error['where']}" if error.get("where") else ""
     text = f": {error['text']}" if error.get("text") else ""
     message = error.get("message", "")
     if kind in ("SystemExit", "KeyboardInterrupt"):
@@ -70,12 +47,26 @@ def import_error_message(name: str, error: dict) -> str:
     return f"{name} could not be imported: {kind}{where}: {message}{text}"
 
 
+def _locate(error: dict | None, prepared: Prepared) -> None:
+    """Say where an error is in the student's own terms (a notebook's cell and line)."""
+    if error and isinstance(error.get("line"), int):
+        error["where"] = prepared.where(error["line"])
+
+
 def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
-          limits: Limits | None = None) -> Report:
-    """Grade one .py submission against an assignment (the default one if None)."""
-    started = time.monotonic()
-    path = resolve_submission(Path(submission))
+          limits: Limits | None = None, run_all: bool = False) -> Report:
+    """Grade a submission (.py, .ipynb, folder or .zip) against an assignment (the default
+    one if None). Raises SubmissionError only when the path cannot be graded at all."""
     assignment = assignment or load_assignment()
+    prepared = prepare(Path(submission), {ex.function for ex in assignment.exercises},
+                       run_all)
+    return grade_prepared(prepared, assignment, seed, limits)
+
+
+def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
+                   limits: Limits | None = None) -> Report:
+    """Grade source that `submissions.prepare` (or a live notebook) produced."""
+    started = time.monotonic()
     limits = limits or Limits.from_spec(assignment.limits)
     planned: list[tuple] = []
     for ex in assignment.exercises:
@@ -83,15 +74,23 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
             planned.append((ex, judging.plan(ex, seed), None))
         except judging.InternalError as e:
             planned.append((ex, [], str(e)))
-    calls = [p.call for _, probes, _ in planned for p in probes]
-    run = run_submission(path, calls, limits, hidden=[assignment.source.parent],
-                         forbidden=assignment.forbidden_modules)
-    results, error = [], None
-    if run.import_error is not None:
-        error = import_error_message(path.name, run.import_error)
-    outcomes = iter(run.outcomes)
+    error = prepared.error
+    if error:
+        run = None
+    else:
+        calls = [p.call for _, probes, _ in planned for p in probes]
+        run = run_submission(prepared.source, calls, limits, hidden=[assignment.source.parent],
+                             forbidden=assignment.forbidden_modules,
+                             module_name=Path(prepared.name).stem + ".py")
+        _locate(run.import_error, prepared)
+        for outcome in run.outcomes:
+            _locate(outcome.error, prepared)
+        if run.import_error is not None:
+            error = import_error_message(prepared.name, run.import_error)
+    outcomes = iter(run.outcomes if run else [])
+    results = []
     for ex, probes, internal in planned:
-        mine: list[Outcome] = [next(outcomes) for _ in probes]
+        mine: list[Outcome] = [next(outcomes) for _ in probes] if run else []
         if internal:
             results.append(judging.internal_error(ex, internal))
         elif error:
@@ -99,10 +98,12 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
         else:
             results.append(judging.judge(ex, probes, mine, limits))
     score = round(sum(r.score for r in results), 4)
-    return Report(submission=path.name, seed=seed, score=score,
+    return Report(submission=prepared.name, seed=seed, score=score,
                   max_score=assignment.max_score, elapsed_s=round(time.monotonic() - started, 3),
-                  error=error, exercises=results, stdout=run.stdout, stderr=run.stderr,
-                  dropped_output_bytes=run.dropped_output_bytes, notes=run.notes)
+                  error=error, exercises=results, stdout=run.stdout if run else "",
+                  stderr=run.stderr if run else "",
+                  dropped_output_bytes=run.dropped_output_bytes if run else 0,
+                  notes=prepared.notes + (run.notes if run else []))
 
 
-__all__ = ["Report", "SubmissionError", "grade", "resolve_submission", "Probe"]
+__all__ = ["Report", "SubmissionError", "grade", "grade_prepared", "Probe"]

@@ -211,8 +211,8 @@ def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
             return f"exceeded the {limits.memory_bytes / 2**30:g} GiB memory limit (MemoryError)"
         where = ""
         if error.get("line"):
-            where = f" at line {error['line']}" + (f" in {error['function']}"
-                                                   if error.get("function") else "")
+            where = f" at {error.get('where') or 'line ' + str(error['line'])}" + (
+                f" in {error['function']}" if error.get("function") else "")
             if error.get("text"):
                 where += f": {error['text']}"
         return f"raised {kind}: {message}{where}" if message else f"raised {kind}{where}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 
 import click
@@ -73,3 +74,27 @@ def render_table(report: Report, color: bool = False) -> str:
         lines.append(f"(the submission printed {report.dropped_output_bytes} more bytes than "
                      "the grader keeps; they were dropped)")
     return "\n".join(lines).rstrip() + "\n"
+
+
+PUBLIC_NOTE = ("These are the public checks, on the course's public seed. Your grade comes "
+               "from the course's own run, on inputs you have not seen.\n")
+HTML_COLORS = {"passed": "#1a7f37", "partial": "#9a6700", "failed": "#cf222e",
+               "error": "#8250df"}
+
+
+def render_html(report: Report) -> str:
+    """The same table for a notebook: one row per exercise with every hint."""
+    esc = html.escape
+    rows = []
+    for r in report.exercises:
+        hints = "" if report.error else "<br>".join(esc(h) for h in r.hints)
+        rows.append(f"<tr><td><code>{esc(r.exercise.id)}</code></td>"
+                    f"<td style='text-align:right'>{_fmt(r.score)}/{_fmt(r.exercise.points)}</td>"
+                    f"<td style='color:{HTML_COLORS[r.status]}'><b>{r.status}</b></td>"
+                    f"<td style='text-align:left'>{hints}</td></tr>")
+    error = f"<p style='color:#cf222e'>{esc(report.error)}</p>" if report.error else ""
+    notes = "".join(f"<p><i>note: {esc(n)}</i></p>" for n in report.notes)
+    return (f"<div><b>backprop-grader</b>: {_fmt(report.score)}/{_fmt(report.max_score)}"
+            f"{error}<table><tr><th>exercise</th><th>score</th><th>status</th>"
+            f"<th style='text-align:left'>hints</th></tr>{''.join(rows)}</table>{notes}"
+            f"<p><small>{esc(PUBLIC_NOTE)}</small></p></div>")

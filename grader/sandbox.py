@@ -355,15 +355,15 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def _prepare_workdir(submission: Path) -> tuple[Path, Path]:
+def _prepare_workdir(source: bytes, module_name: str) -> tuple[Path, Path]:
     workdir = Path(tempfile.mkdtemp(prefix="backprop-"))
     harness = workdir / ".harness"
     harness.mkdir()
     here = Path(__file__).resolve().parent
     for name in HARNESS_FILES:
         shutil.copyfile(here / name, harness / name)
-    target = workdir / submission.name
-    shutil.copyfile(submission, target)
+    target = workdir / module_name
+    target.write_bytes(source)
     return workdir, target
 
 
@@ -406,9 +406,10 @@ def _confinement(workdir: Path, limits: Limits, hidden: list[Path], forbidden: l
                        _module_locations(forbidden))
 
 
-def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits(),
-                   hidden: list[Path] = (), forbidden: list[str] = ()) -> SandboxRun:
-    """Run every call against the submission; one outcome per call, in order.
+def run_submission(source: bytes, calls: list[Call], limits: Limits = Limits(),
+                   hidden: list[Path] = (), forbidden: list[str] = (),
+                   module_name: str = "backprop.py") -> SandboxRun:
+    """Run every call against the submission's source; one outcome per call, in order.
 
     `hidden` names more paths the child must not see (as root); `forbidden` names modules
     the submission may not import."""
@@ -417,7 +418,7 @@ def run_submission(submission: Path, calls: list[Call], limits: Limits = Limits(
     out, err = _Capture(limits.output_bytes), _Capture(limits.output_bytes)
     outcomes: list[Outcome | None] = [None] * len(calls)
     total_deadline = time.monotonic() + limits.total_seconds
-    workdir, target = _prepare_workdir(Path(submission))
+    workdir, target = _prepare_workdir(source, module_name)
     notes: list[str] = []
     confinement = _confinement(workdir, limits, list(hidden), list(forbidden), notes)
     pending = list(enumerate(calls))

@@ -83,11 +83,11 @@ def test_folder_submission_and_default_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run_cli("check", "--only", "add").exit_code == 0
     (tmp_path / "notes.txt").write_text("x")
-    assert "not a .py file" in run_cli("check", tmp_path / "notes.txt").output
+    assert "not a .py, .ipynb, .zip or folder" in run_cli("check", tmp_path / "notes.txt").output
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run_cli("check", empty)
-    assert result.exit_code == 2 and "holds no backprop.py" in result.output
+    assert result.exit_code == 2 and "holds no backprop.py or backprop.ipynb" in result.output
 
 
 @pytest.mark.parametrize("source, expected", [

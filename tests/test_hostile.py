@@ -148,7 +148,7 @@ def test_the_child_really_runs_as_the_sandbox_uid(tmp_path):
                       "def who():\n"
                       "    return np.array([os.getuid(), os.geteuid(), os.getgid(), "
                       "resource.getrlimit(resource.RLIMIT_NPROC)[0], len(os.listdir('/'))])\n")
-    run = run_submission(source, [Call("who", "who", [], form="array")])
+    run = run_submission(source.read_bytes(), [Call("who", "who", [], form="array")])
     uid, euid, gid, nproc, entries = run.outcomes[0].output["items"][0]["array"].tolist()
     assert uid == euid == gid == jail.SANDBOX_UID and nproc == 64 and entries < 12
 

@@ -1,0 +1,104 @@
+"""The student's starting files: backprop.py (the contract) and its notebook twin.
+
+`student_template/backprop.py` is the one source of truth; the notebook is generated from
+it with nbformat: the module docstring as an introduction, then for every function and
+answer dict a markdown cell with the lecture's idea and small worked numbers (the
+exercise's `lecture` text), the stub itself, and a cell that checks just that exercise.
+
+    python -m grader.template      # regenerate student_template/backprop.ipynb
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grader.exercises import Assignment, data_dir, load_assignment
+
+TEMPLATE_FILES = ("backprop.py", "backprop.ipynb")
+SETUP = ("import numpy as np\n"
+         "from grader import check  # the public checks; your grade comes from the course's run")
+
+
+def _segments(source: str) -> list[tuple[str, str]]:
+    """(name, source text) of every top-level definition, comments above it included."""
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    segments, previous_end = [], 0
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            name = node.name
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+        else:
+            previous_end = node.end_lineno
+            continue
+        start = node.lineno - 1
+        while start > previous_end and lines[start - 1].startswith("#"):
+            start -= 1  # keep the comment that introduces an answer dict
+        segments.append((name, "\n".join(lines[start:node.end_lineno]).strip()))
+        previous_end = node.end_lineno
+    return segments
+
+
+def build_notebook(py_source: str, assignment: Assignment) -> nbformat.NotebookNode:
+    by_function = {ex.function: ex for ex in assignment.exercises}
+    doc = ast.get_docstring(ast.parse(py_source)) or ""
+    title, _, rest = doc.partition("\n")
+    cells = [new_markdown_cell(f"# {title}\n\n{rest.strip()}".replace(
+                 "backprop check backprop.py", "backprop check backprop.ipynb")),
+             new_code_cell(SETUP)]
+    for name, text in _segments(py_source):
+        ex = by_function.get(name)
+        if ex is None:
+            cells.append(new_code_cell(text))
+            continue
+        what = "Fill in the dict" if ex.kind == "graph" else f"Implement `{name}`"
+        cells += [new_markdown_cell(f"## {ex.title}\n\n{ex.spec.get('lecture', ex.description)}"
+                                    f"\n\n{what}, then run the check below it."),
+                  new_code_cell(text),
+                  new_code_cell(f'check("{ex.id}")')]
+    cells += [new_markdown_cell("## Everything at once\n\nThe public checks of every exercise. "
+                                "They use the course's public seed; the grade that counts "
+                                "comes from the course's own run, on inputs you have not seen."),
+              new_code_cell("check()")]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i:02d}"  # stable ids: the committed notebook never drifts
+    nb = new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                  "name": "python3"},
+                   "language_info": {"name": "python"}}
+    return nb
+
+
+def notebook_text(py_source: str, assignment: Assignment | None = None) -> str:
+    return nbformat.writes(build_notebook(py_source, assignment or load_assignment())) + "\n"
+
+
+def write_template(target: Path, force: bool = False) -> list[Path]:
+    """Copy the starting files into `target`; refuse to overwrite unless `force`."""
+    source = data_dir("student_template")
+    target.mkdir(parents=True, exist_ok=True)
+    existing = [target / n for n in TEMPLATE_FILES if (target / n).exists()]
+    if existing and not force:
+        raise FileExistsError(", ".join(str(p) for p in existing))
+    written = []
+    for name in TEMPLATE_FILES:
+        shutil.copyfile(source / name, target / name)
+        written.append(target / name)
+    return written
+
+
+def regenerate() -> Path:
+    folder = data_dir("student_template")
+    notebook = folder / "backprop.ipynb"
+    notebook.write_text(notebook_text((folder / "backprop.py").read_text()))
+    return notebook
+
+
+if __name__ == "__main__":
+    print(f"wrote {regenerate()}")

@@ -1,0 +1,218 @@
+"""Notebook submissions: real notebooks written with nbformat, graded through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from conftest import ROOT, SOLUTION, check_json, run_cli, scores
+from grader.template import notebook_text
+
+TEMPLATE = ROOT / "student_template"
+
+
+def solution_cells() -> list[str]:
+    """The solution split into one cell per definition, as a student would write it."""
+    text = SOLUTION.read_text()
+    chunks = text.split("\n\n\n")
+    return [c.strip() for c in chunks if c.strip()]
+
+
+def notebook(cells, kernel="python3", **extra) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nb.metadata.update(extra)
+    return nb
+
+
+def save(nb, path: Path) -> Path:
+    nbformat.write(nb, str(path))
+    return path
+
+
+def messy_notebook() -> nbformat.NotebookNode:
+    """Everything else that lives in a real notebook, around correct functions."""
+    cells = [new_markdown_cell("# My homework\nSome *notes*."),
+             new_code_cell("%matplotlib inline\n!pip install nothing\nfiles = !ls\nnp?"),
+             new_code_cell("%%bash\necho this is bash"),
+             new_code_cell("import time\ntime.sleep(1000)  # training for a long time"),
+             new_code_cell("name = input('your name? ')"),
+             new_code_cell("raise RuntimeError('this cell fails')"),
+             new_code_cell("while True:\n    pass"),
+             new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")]
+    fake = new_code_cell("print('All tests passed!')")
+    fake.outputs = [new_output("stream", name="stdout", text="All tests passed! 100/100\n")]
+    cells.append(fake)
+    cells += [new_code_cell(c) for c in solution_cells()]
+    cells.append(new_code_cell("from grader import check\ncheck()"))
+    return notebook(cells)
+
+
+def test_a_messy_notebook_keeps_full_marks_quickly(tmp_path):
+    path = save(messy_notebook(), tmp_path / "backprop.ipynb")
+    start = time.monotonic()
+    result = run_cli("check", path)
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - start < 20
+    assert "100/100" in result.output
+    note = result.output[result.output.index("note:"):]
+    for skipped in ("time.sleep(1000)", "input('your name? ')", "raise RuntimeError",
+                    "while True:", "plt.plot", "a cell magic (%%bash)"):
+        assert skipped in note, skipped
+    assert "check()" not in note
+
+
+@pytest.mark.parametrize("kernel", ["python3", "bash", "ir", "julia-1.9"])
+def test_kernel_metadata_and_stored_outputs_are_ignored(tmp_path, kernel):
+    cells = [new_code_cell(c) for c in solution_cells()]
+    cells.append(new_code_cell("def mul_backward(dout, x, y):\n    return dout * x, dout * y"))
+    cells[-1].outputs = [new_output("stream", name="stdout", text="mul: 5/5 passed\n")]
+    report, _ = check_json(save(notebook(cells, kernel=kernel), tmp_path / "hw.ipynb"))
+    assert [k for k, (s, m) in scores(report).items() if s != m] == ["mul"]
+
+
+def test_run_all_runs_every_cell(tmp_path):
+    path = save(messy_notebook(), tmp_path / "backprop.ipynb")
+    report, code = check_json(path, "--run-all", "--only", "add")
+    assert code == 1 and "could not be imported" in report["error"]
+    good = notebook([new_code_cell(c) for c in solution_cells()] +
+                    [new_code_cell("SCALE = float(np.sqrt(4.0))\n"
+                                   "def scale_backward(dout, x, c):\n"
+                                   "    return dout * c * SCALE / 2")])
+    path = save(good, tmp_path / "calls.ipynb")
+    default, _ = check_json(path, "--only", "scale")
+    assert "name 'SCALE' is not defined" in default["exercises"][0]["hints"][0]
+    assert "code cell" in default["exercises"][0]["hints"][0]
+    run_all, code = check_json(path, "--only", "scale", "--run-all")
+    assert code == 0
+
+
+def test_errors_point_at_the_cell_and_line(tmp_path):
+    cells = [new_code_cell(c) for c in solution_cells()]
+    cells.append(new_code_cell("# exp, my way\n\ndef exp_backward(dout, x):\n"
+                               "    return dout * np.exp(x) @ x"))
+    report, _ = check_json(save(notebook(cells), tmp_path / "nb.ipynb"), "--only", "exp")
+    assert f"code cell {len(cells)}, line 4 in exp_backward" in report["exercises"][0]["hints"][0]
+
+
+def test_a_cell_with_a_syntax_error_is_skipped_and_named(tmp_path):
+    cells = [new_code_cell(c) for c in solution_cells() if "def relu_backward" not in c]
+    cells.append(new_code_cell("def relu_backward(dout, x)\n    return dout * (x > 0)"))
+    result = run_cli("check", save(notebook(cells), tmp_path / "nb.ipynb"))
+    assert "SyntaxError at line 1" in result.output and "defines no relu_backward" in \
+        result.output
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"{not json", "not valid JSON"),
+    (json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}).encode(),
+     "unsupported notebook format version 99"),
+    (nbformat.writes(new_notebook(cells=[new_markdown_cell("only words")])).encode(),
+     "has no code cells"),
+    (b"{\xff\xfe\x00garbage", "not UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "not a notebook"),
+    (b"{" + b'"a":{' * 100_000 + b"}" * 100_001, "not valid JSON"),
+    (json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": "oops", "metadata": {}}).encode(),
+     "malformed"),
+], ids=["corrupt", "version", "no-code", "not-utf8", "deep-list", "deep-dict", "malformed"])
+def test_unreadable_notebooks_get_a_report_with_score_zero(tmp_path, content, message):
+    path = tmp_path / "backprop.ipynb"
+    path.write_bytes(content)
+    result = run_cli("check", path, "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    report = json.loads(result.stdout)
+    assert report["score"] == 0 and message in report["error"]
+    assert "backprop.ipynb cannot be graded" in report["error"]
+
+
+def test_folders_and_zips(tmp_path):
+    folder = tmp_path / "student"
+    (folder / "work").mkdir(parents=True)
+    save(notebook([new_code_cell(c) for c in solution_cells()]),
+         folder / "work" / "backprop.ipynb")
+    (folder / "work" / ".ipynb_checkpoints").mkdir()
+    (folder / "work" / ".ipynb_checkpoints" / "backprop-checkpoint.ipynb").write_text("{}")
+    report, code = check_json(folder)
+    assert code == 0 and report["submission"] == "backprop.ipynb"
+    archive = tmp_path / "submission.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(folder / "work" / "backprop.ipynb", "hw3/backprop.ipynb")
+        z.writestr("__MACOSX/hw3/._backprop.ipynb", b"\0\1junk")
+        link = zipfile.ZipInfo("hw3/solution.py")
+        link.external_attr = (0o120777 << 16)
+        z.writestr(link, "/etc/shadow")
+    report, code = check_json(archive)
+    assert code == 0 and report["submission"] == "backprop.ipynb"
+
+
+def test_an_ambiguous_folder_says_which_file_was_graded_and_why(tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "backprop.py").write_text((TEMPLATE / "backprop.py").read_text())  # untouched
+    save(notebook([new_code_cell(c) for c in solution_cells()]), folder / "final.ipynb")
+    save(notebook([new_code_cell("import numpy as np")]), folder / "scratch.ipynb")
+    result = run_cli("check", folder)
+    assert result.exit_code == 0
+    assert "graded final.ipynb (16 of 16 functions and answers implemented) rather than " \
+           "backprop.py, scratch.ipynb" in result.output.replace("\n", " ")
+
+
+def test_a_zip_bomb_member_is_refused(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("backprop.py", b"#" * (30 << 20))
+    start = time.monotonic()
+    result = run_cli("check", archive)
+    assert result.exit_code == 2 and "larger than 20 MiB" in result.output
+    assert time.monotonic() - start < 5
+
+
+def test_the_committed_notebook_matches_the_generator():
+    generated = notebook_text((TEMPLATE / "backprop.py").read_text())
+    assert (TEMPLATE / "backprop.ipynb").read_text() == generated, \
+        "run `python -m grader.template` to regenerate student_template/backprop.ipynb"
+    nb = nbformat.reads(generated, as_version=4)
+    nbformat.validate(nb)
+    mul = [c.source for c in nb.cells if c.cell_type == "markdown" and "Multiply" in c.source]
+    assert mul and "15" in mul[0] and "10" in mul[0]  # the lecture's worked numbers
+
+
+def test_template_command(tmp_path):
+    result = run_cli("template", tmp_path / "hw")
+    assert result.exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "hw").iterdir()) == ["backprop.ipynb",
+                                                                   "backprop.py"]
+    again = run_cli("template", tmp_path / "hw")
+    assert again.exit_code == 2 and "--force" in again.output
+    assert run_cli("template", tmp_path / "hw", "--force").exit_code == 0
+
+
+def test_the_template_notebook_runs_in_a_real_kernel(tmp_path):
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(str(TEMPLATE / "backprop.ipynb"), as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("check(")]
+    assert len(checks) == 17
+    for cell in checks:
+        html = "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
+        assert "public checks" in html
+        assert "not implemented yet" in html or "not filled in yet" in html, cell.source
+
+
+def test_check_from_a_plain_script(tmp_path):
+    script = tmp_path / "mywork.py"
+    script.write_text(SOLUTION.read_text() + "\n\nif __name__ == '__main__':\n"
+                      "    from grader import check\n    check('mul', 'relu')\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "11/11" in out.stdout and "public checks" in out.stdout

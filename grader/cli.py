@@ -100,6 +100,43 @@ def validate(targets: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.argument("submissions", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for gradebook.csv, feedback/, results.json and "
+                                  "summary.md (and the journal that makes reruns resume).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Parallel workers [default: one per core].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the test cases, the same for the whole class.")
+@click.option("--force", is_flag=True, help="Regrade everything, ignoring the journal.")
+@click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An assignment.yaml other than the default one.")
+@click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
+def grade(submissions: Path, outdir: Path, jobs: int | None, seed: int, force: bool,
+          assignment: Path | None, run_all: bool) -> None:
+    """Grade a whole class: SUBMISSIONS is a folder with one entry per student (a .py,
+    .ipynb, folder or .zip), a Gradescope "Export Submissions" zip or folder, or a Canvas
+    "Download Submissions" zip or folder.
+
+    Interrupted? Run the same command again: finished submissions are not regraded.
+    """
+    from grader.batch import run_batch
+
+    _load(assignment, ())  # a broken assignment is reported before any work starts
+    try:
+        result = run_batch(submissions, outdir, assignment, seed, jobs, force, run_all)
+    except SubmissionError as e:
+        raise click.UsageError(str(e)) from None
+    scores = [r["report"]["score"] if r.get("report") else 0 for r in result.records]
+    click.echo(f"{len(result.records)} submissions ({result.layout} layout): "
+               f"{result.graded} graded now, {result.reused} already in the journal.")
+    if scores:
+        click.echo(f"mean {sum(scores) / len(scores):.1f}; wrote {outdir / 'gradebook.csv'}, "
+                   f"{outdir / 'summary.md'}, {outdir / 'feedback'}/ and "
+                   f"{outdir / 'results.json'}")
+
+
+@main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def template(directory: Path, force: bool) -> None:

@@ -63,17 +63,27 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
     return grade_prepared(prepared, assignment, seed, limits)
 
 
-def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
-                   limits: Limits | None = None) -> Report:
-    """Grade source that `submissions.prepare` (or a live notebook) produced."""
-    started = time.monotonic()
-    limits = limits or Limits.from_spec(assignment.limits)
-    planned: list[tuple] = []
+Plan = list[tuple]  # (exercise, probes, internal error or None) per exercise
+
+
+def plan_assignment(assignment: Assignment, seed: int) -> Plan:
+    """Every exercise's probes for a seed: the same for every submission graded with it."""
+    planned: Plan = []
     for ex in assignment.exercises:
         try:
             planned.append((ex, judging.plan(ex, seed), None))
         except judging.InternalError as e:
             planned.append((ex, [], str(e)))
+    return planned
+
+
+def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
+                   limits: Limits | None = None, planned: Plan | None = None) -> Report:
+    """Grade source that `submissions.prepare` (or a live notebook) produced; `planned`
+    reuses the probes of `plan_assignment` (a batch plans once per seed)."""
+    started = time.monotonic()
+    limits = limits or Limits.from_spec(assignment.limits)
+    planned = planned if planned is not None else plan_assignment(assignment, seed)
     error = prepared.error
     if error:
         run = None

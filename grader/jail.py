@@ -73,7 +73,7 @@ class Jail:
     """What the root-mode child may see. Built in the parent, entered in the child."""
 
     workdir: Path
-    uid: int = SANDBOX_UID
+    uid: int = field(default_factory=lambda: SANDBOX_UID)  # batch workers set their own
     network: bool = True  # try a private network namespace
 
     def exposed(self) -> list[str]:

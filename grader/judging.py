@@ -74,6 +74,20 @@ class ExerciseResult:
     status: str
     checks: list[CheckResult] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    incidents: list[str] = field(default_factory=list)  # timeout, crashed, forbidden, tamper
+
+
+def incidents(outcomes: list[Outcome]) -> list[str]:
+    """What went wrong beyond wrong numbers, for the class summary."""
+    found = set()
+    for o in outcomes:
+        if o.status in ("timeout", "crashed"):
+            found.add(o.status)
+        elif o.status == "bad_result":
+            found.add("tamper")  # a forged or malformed result frame
+        if (o.error or {}).get("forbidden"):
+            found.add("forbidden")
+    return sorted(found)
 
 
 # ---- planning ---------------------------------------------------------------------------
@@ -575,7 +589,7 @@ def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
         status = "error"
     else:
         status = "failed"
-    return ExerciseResult(exercise, score, status, checks, hints)
+    return ExerciseResult(exercise, score, status, checks, hints, incidents(outcomes))
 
 
 def internal_error(exercise: Exercise, message: str) -> ExerciseResult:

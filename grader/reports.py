@@ -98,3 +98,26 @@ def render_html(report: Report) -> str:
             f"{error}<table><tr><th>exercise</th><th>score</th><th>status</th>"
             f"<th style='text-align:left'>hints</th></tr>{''.join(rows)}</table>{notes}"
             f"<p><small>{esc(PUBLIC_NOTE)}</small></p></div>")
+
+
+def render_markdown(report: dict, notes: list[str] = (), student: str | None = None) -> str:
+    """Per-student feedback from a JSON report: the hints the student would see."""
+    title = f"# Feedback for {student}" if student else "# Feedback"
+    lines = [title, "", f"Submission `{report['submission']}`, seed {report['seed']}: "
+             f"**{_fmt(report['score'])} / {_fmt(report['max_score'])}**", ""]
+    if report["error"]:
+        lines += [f"> {report['error']}", ""]
+    lines += ["| exercise | score | status |", "|---|---:|---|"]
+    lines += [f"| {e['title']} (`{e['id']}`) | {_fmt(e['score'])}/{_fmt(e['max_score'])} | "
+              f"{e['status']} |" for e in report["exercises"]]
+    hinted = [e for e in report["exercises"]
+              if e["hints"] and e["status"] != "passed" and not report["error"]]
+    if hinted:
+        lines += ["", "## What to fix", ""]
+        for e in hinted:
+            lines.append(f"**{e['id']}**")
+            lines += [f"- {h}" for h in e["hints"]]
+            lines.append("")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines).rstrip() + "\n"

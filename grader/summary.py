@@ -1,0 +1,175 @@
+"""A graded class on disk: gradebook, per-student feedback, results and a class summary.
+
+Everything here is rebuilt from journal records, sorted by student, so a resumed batch and
+an uninterrupted one write the same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import statistics
+from collections import Counter
+from pathlib import Path
+
+from grader.exercises import Assignment
+from grader.reports import render_markdown
+
+ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
+INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
+             "forbidden": "used a forbidden module", "tamper": "tried to tamper with the "
+             "grading (forged results or fake grades printed)", "import_error":
+             "could not be imported", "unreadable": "could not be read",
+             "grader_error": "hit an internal error of the grader"}
+
+
+def _score(record: dict) -> float:
+    return record["report"]["score"] if record.get("report") else 0.0
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "student"
+
+
+def write_gradebook(path: Path, records: list[dict], assignment: Assignment) -> None:
+    ids = [f for f in ID_FIELDS if any(f in r["ids"] for r in records)]
+    late = any(r.get("late") is not None for r in records)
+    exercise_ids = [ex.id for ex in assignment.exercises]
+    columns = (["student"] + ids + (["late"] if late else []) + ["total", "max_score"] +
+               exercise_ids + ["remarks"])
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for r in records:
+            report = r.get("report")
+            per_exercise = {e["id"]: e["score"] for e in report["exercises"]} if report else {}
+            remarks = "; ".join(filter(None, [r.get("entry_note"), r.get("grader_error"),
+                                              report.get("error") if report else None]))
+            writer.writerow([r["student"]] + [r["ids"].get(f, "") for f in ids] +
+                            ([("yes" if r.get("late") else "no") if r.get("late") is not None
+                              else ""] if late else []) +
+                            [f"{_score(r):g}", f"{assignment.max_score:g}"] +
+                            [f"{per_exercise.get(i, 0):g}" for i in exercise_ids] + [remarks])
+
+
+def mistake_kind(hint: str) -> str:
+    """A hint with its case-specific numbers and shapes taken out, to count alike ones."""
+    return re.sub(r"\(\d[\d, ]*\)|[-+]?\d[\d.e+-]*", "#", hint)
+
+
+def _histogram(scores: list[float], top: float, bins: int = 10) -> list[str]:
+    counts = [0] * bins
+    for s in scores:
+        counts[min(int(s / top * bins), bins - 1) if top else 0] += 1
+    width = max(counts) or 1
+    lines = []
+    for i, count in enumerate(counts):
+        low, high = top * i / bins, top * (i + 1) / bins
+        bar = "█" * round(30 * count / width)
+        lines.append(f"  {low:5.1f}–{high:5.1f} | {bar} {count}")
+    return lines
+
+
+def summary_markdown(records: list[dict], assignment: Assignment, layout: str) -> str:
+    graded = [r for r in records if r.get("report")]
+    scores = [_score(r) for r in records]
+    top = assignment.max_score
+    lines = [f"# Class summary: {assignment.title}", "",
+             f"{len(records)} submissions ({layout} layout), scored out of {top:g}.", ""]
+    if scores:
+        lines += [f"Mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f}, "
+                  f"min {min(scores):g}, max {max(scores):g}; "
+                  f"{sum(s >= top for s in scores)} with full marks.", "",
+                  "## Score distribution", "", "```", *_histogram(scores, top), "```", ""]
+    lines += ["## Per exercise", "", "| exercise | points | mean | pass rate |",
+              "|---|---:|---:|---:|"]
+    for ex in assignment.exercises:
+        results = [e for r in graded for e in r["report"]["exercises"] if e["id"] == ex.id]
+        mean = statistics.mean(e["score"] for e in results) if results else 0
+        rate = sum(e["status"] == "passed" for e in results) / len(results) if results else 0
+        lines.append(f"| {ex.id} | {ex.points:g} | {mean:.2f} | {rate:.0%} |")
+    mistakes: Counter = Counter()
+    example: dict = {}
+    for r in graded:
+        if r["report"]["error"]:
+            continue
+        seen = set()
+        for exercise_id, hints in r.get("hints", {}).items():
+            for hint in hints:
+                kind = (exercise_id, mistake_kind(hint))
+                if kind not in seen:
+                    seen.add(kind)
+                    mistakes[kind] += 1
+                    example.setdefault(kind, hint)
+    lines += ["", "## Most common mistakes", ""]
+    if mistakes:
+        lines += ["| students | exercise | diagnosis |", "|---:|---|---|"]
+        for (exercise_id, kind), count in mistakes.most_common(15):
+            lines.append(f"| {count} | {exercise_id} | {example[(exercise_id, kind)]} |")
+    else:
+        lines.append("None.")
+    lines += ["", "## Submissions to look at", ""]
+    flagged = [(r, i) for r in records for i in r.get("incidents", [])]
+    if flagged:
+        for incident, label in INCIDENTS.items():
+            who = [r["student"] for r, i in flagged if i == incident]
+            if who:
+                lines.append(f"- {label} ({len(who)}): {', '.join(who)}")
+    else:
+        lines.append("None: no timeouts, crashes, forbidden modules or tampering.")
+    unmatched = [r for r in records if r.get("entry_note")]
+    if unmatched:
+        lines += ["", "## Entries graded under their own name", ""]
+        lines += [f"- {r['student']}: {r['entry_note']}" for r in unmatched]
+    return "\n".join(lines) + "\n"
+
+
+def write_chart(path: Path, records: list[dict], assignment: Assignment) -> bool:
+    """A score histogram as PNG, when matplotlib is installed (the `plot` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist([_score(r) for r in records], bins=10, range=(0, assignment.max_score),
+            color="#4c72b0", edgecolor="white")
+    ax.set_xlabel("score")
+    ax.set_ylabel("students")
+    ax.set_title(f"{assignment.title}: {len(records)} submissions")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write_outputs(outdir: Path, records: list[dict], assignment: Assignment,
+                  layout: str) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    write_gradebook(outdir / "gradebook.csv", records, assignment)
+    feedback = outdir / "feedback"
+    feedback.mkdir(exist_ok=True)
+    for old in feedback.glob("*.md"):
+        old.unlink()
+    for r in records:
+        name = f"{_safe(r['student'])}__{_safe(r['key'])}.md"
+        if r.get("report"):
+            text = render_markdown(r["report"], r.get("notes", []), r["student"])
+        else:
+            text = (f"# Feedback for {r['student']}\n\nThis submission could not be graded "
+                    f"because of an internal error of the grader ({r.get('grader_error')}). "
+                    "Course staff will grade it by hand.\n")
+        (feedback / name).write_text(text, encoding="utf-8")
+    results = {"assignment": assignment.title, "layout": layout,
+               "max_score": assignment.max_score,
+               "students": [{k: v for k, v in r.items() if k not in ("hash", "fingerprint")}
+                            for r in records]}
+    (outdir / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True),
+                                         encoding="utf-8")
+    text = summary_markdown(records, assignment, layout)
+    if write_chart(outdir / "summary.png", records, assignment):
+        text += "\n![Score distribution](summary.png)\n"
+    (outdir / "summary.md").write_text(text, encoding="utf-8")

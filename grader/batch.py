@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 
 import yaml
 
-from grader import jail
+from grader import jail, sandbox
 from grader.exercises import Assignment, load_assignment
 from grader.grading import Report, grade_prepared, plan_assignment
 from grader.reports import report_json
@@ -202,6 +202,7 @@ _worker: dict = {}
 def _init_worker(slots, assignment_path: str | None, seed: int, run_all: bool) -> None:
     """Each worker imports numpy and the grader once, plans once, and owns a sandbox uid."""
     jail.SANDBOX_UID += slots.get()
+    sandbox.use_zygote()  # falls back to fresh interpreters when it cannot start
     assignment = load_assignment(Path(assignment_path) if assignment_path else None)
     _worker.update(assignment=assignment, seed=seed, run_all=run_all,
                    limits=Limits.from_spec(assignment.limits),
@@ -224,9 +225,7 @@ def _grade_entry(entry: Entry) -> dict:
 
 
 def _record(entry: Entry, report: Report) -> dict:
-    incidents = sorted({i for r in report.exercises for i in r.incidents} |
-                       ({"unreadable" if "cannot be graded" in report.error else "import_error"}
-                        if report.error else set()))
+    incidents = list(report.incidents)
     if re.search(r'"score"\s*:|\bPASSED\b|all tests passed', report.stdout, re.I):
         incidents.append("tamper")  # printed something that looks like a grade
     return {"key": entry.key, "student": entry.student, "ids": entry.ids, "late": entry.late,

@@ -194,8 +194,7 @@ def import_submission(path):
     return module
 
 
-def main():
-    request_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
+def main(request_fd, result_fd):
     nonce, request, arrays = decode_request(read_all(request_fd))
     os.close(request_fd)
     sender = Sender(result_fd, nonce)
@@ -221,7 +220,7 @@ def main():
 
 if __name__ == "__main__":
     try:
-        main()
+        main(int(sys.argv[1]), int(sys.argv[2]))
     finally:
         # Skip atexit handlers and non-daemon threads the student may have left behind.
         try:

@@ -99,7 +99,7 @@ def validate(targets: tuple[str, ...]) -> None:
                "expected numbers and reference gradients agree with the numbers.")
 
 
-@main.command()
+@main.command("grade")
 @click.argument("submissions", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for gradebook.csv, feedback/, results.json and "
@@ -112,8 +112,8 @@ def validate(targets: tuple[str, ...]) -> None:
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An assignment.yaml other than the default one.")
 @click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
-def grade(submissions: Path, outdir: Path, jobs: int | None, seed: int, force: bool,
-          assignment: Path | None, run_all: bool) -> None:
+def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int, force: bool,
+                assignment: Path | None, run_all: bool) -> None:
     """Grade a whole class: SUBMISSIONS is a folder with one entry per student (a .py,
     .ipynb, folder or .zip), a Gradescope "Export Submissions" zip or folder, or a Canvas
     "Download Submissions" zip or folder.

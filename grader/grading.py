@@ -29,6 +29,7 @@ class Report:
     stderr: str = ""
     dropped_output_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    incidents: list[str] = field(default_factory=list)  # for the class summary
 
 
 def import_error_message(name: str, error: dict) -> str:
@@ -108,12 +109,19 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
         else:
             results.append(judging.judge(ex, probes, mine, limits))
     score = round(sum(r.score for r in results), 4)
+    found = {i for r in results for i in r.incidents}
+    if prepared.error:
+        found.add("unreadable")
+    elif run.import_error is not None:
+        kind = run.import_error.get("type")
+        found.add("forbidden" if run.import_error.get("forbidden") else
+                  kind if kind in ("timeout", "crashed") else "import_error")
     return Report(submission=prepared.name, seed=seed, score=score,
                   max_score=assignment.max_score, elapsed_s=round(time.monotonic() - started, 3),
                   error=error, exercises=results, stdout=run.stdout if run else "",
                   stderr=run.stderr if run else "",
                   dropped_output_bytes=run.dropped_output_bytes if run else 0,
-                  notes=prepared.notes + (run.notes if run else []))
+                  notes=prepared.notes + (run.notes if run else []), incidents=sorted(found))
 
 
 __all__ = ["Report", "SubmissionError", "grade", "grade_prepared", "Probe"]

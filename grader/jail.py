@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -142,6 +143,32 @@ class Jail:
         os.chmod(self.workdir, 0o700)
 
 
+def limit_resources(limits: dict) -> None:
+    """Cap what the student's code can take (in the child, before it runs)."""
+    cpu = int(limits["total_seconds"]) + 5
+    for res, value in ((resource.RLIMIT_AS, limits["memory_bytes"]),
+                       (resource.RLIMIT_FSIZE, limits["file_bytes"]),
+                       (resource.RLIMIT_NOFILE, limits["open_files"]),
+                       (resource.RLIMIT_CORE, 0),
+                       (resource.RLIMIT_NPROC, limits["processes"])):
+        resource.setrlimit(res, (value, value))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def confine(config: dict) -> None:
+    """Everything a child does to itself before running student code, in this order:
+    enter the jail (as root), cap resources, drop to the sandbox uid for good."""
+    box = config.get("jail")
+    if box:
+        jail = Jail(Path(box["workdir"]), box["uid"])
+        jail.enter(box["root"], box["exposed"], box["hidden"], box["blocked"])
+    else:
+        os.chdir(config["workdir"])
+    limit_resources(config["limits"])
+    if box:
+        jail.drop()
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 
@@ -200,23 +227,27 @@ def probe() -> tuple[bool, list[str]]:
     return _probe_result
 
 
-def _proc_status(pid: str) -> dict[str, str]:
+def _state(pid: str) -> str:
     try:
-        with open(f"/proc/{pid}/status") as f:
-            return dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
     except OSError:
-        return {}
+        return "X"
+    return stat[stat.rfind(b")") + 2:][:1].decode()
 
 
 def live_processes(uid: int) -> list[int]:
     """Processes of `uid` that are not zombies (a killed zombie is not alive)."""
     found = []
     for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            status = _proc_status(pid)
-            if status.get("Uid", "").split()[:1] == [str(uid)] and \
-                    not status.get("State", "").startswith("Z"):
-                found.append(int(pid))
+        if not pid.isdigit():
+            continue
+        try:
+            owner = os.stat(f"/proc/{pid}").st_uid
+        except OSError:
+            continue
+        if owner == uid and _state(pid) not in ("Z", "X"):
+            found.append(int(pid))
     return found
 
 
@@ -239,10 +270,15 @@ def kill_uid(uid: int) -> None:
 
 
 def children() -> set[int]:
-    """Our child processes, zombies included."""
-    me = str(os.getpid())
-    return {int(pid) for pid in os.listdir("/proc")
-            if pid.isdigit() and _proc_status(pid).get("PPid") == me}
+    """Our child processes, zombies included (the kernel lists them per thread)."""
+    found: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                found.update(int(pid) for pid in f.read().split())
+        except OSError:
+            continue
+    return found
 
 
 def sweep(keep: set[int]) -> None:

@@ -9,17 +9,19 @@ the parent kills the child and starts a fresh one for the exercises that follow.
 
 from __future__ import annotations
 
+import json
 import os
-import resource
 import secrets
+import select
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,18 +109,6 @@ class _Capture:
         return self.data.decode("utf-8", errors="replace")
 
 
-def _limit_resources(limits: Limits) -> None:
-    """Cap what the student's code can take (in the child, between fork and exec)."""
-    cpu = int(limits.total_seconds) + 5
-    for res, value in ((resource.RLIMIT_AS, limits.memory_bytes),
-                       (resource.RLIMIT_FSIZE, limits.file_bytes),
-                       (resource.RLIMIT_NOFILE, limits.open_files),
-                       (resource.RLIMIT_CORE, 0),
-                       (resource.RLIMIT_NPROC, limits.processes)):
-        resource.setrlimit(res, (value, value))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-
-
 def _child_env(home: Path) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     env.update(PATH="/usr/local/bin:/usr/bin:/bin", HOME=str(home), LANG="C.UTF-8",
@@ -139,12 +129,13 @@ class Confinement:
     forbidden: list[str] = field(default_factory=list)
     blocked: dict[str, str] = field(default_factory=dict)
 
-    def preexec(self) -> None:
+    def config(self, workdir: Path) -> dict:
+        """What the child needs to confine itself (plain data: it may cross to a zygote)."""
+        box = None
         if self.jail:
-            self.jail.enter(self.root, self.exposed, self.hidden, self.blocked)
-        _limit_resources(self.limits)
-        if self.jail:
-            self.jail.drop()
+            box = {"workdir": str(self.jail.workdir), "uid": self.jail.uid, "root": self.root,
+                   "exposed": self.exposed, "hidden": self.hidden, "blocked": self.blocked}
+        return {"limits": asdict(self.limits), "jail": box, "workdir": str(workdir)}
 
 
 def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]],
@@ -213,6 +204,109 @@ def _exit_reason(returncode: int | None) -> dict:
                        "exit(), os._exit() or a fatal error"}
 
 
+class _Spawned:
+    """A child started as a fresh interpreter (`python -I child.py`)."""
+
+    def __init__(self, workdir: Path, fds: tuple[int, int, int, int], config: dict):
+        request_fd, result_fd, out_fd, err_fd = fds
+        harness = workdir / ".harness" / "child.py"
+        self.popen = subprocess.Popen(
+            [sys.executable, "-I", str(harness), str(request_fd), str(result_fd)],
+            stdin=subprocess.DEVNULL, stdout=out_fd, stderr=err_fd,
+            pass_fds=(request_fd, result_fd), cwd=workdir, env=config["env"],
+            start_new_session=True, preexec_fn=lambda: jail.confine(config))
+        self.pid = self.popen.pid
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def sweep(self) -> None:
+        """Nothing to do: orphans come to us as subreaper, `run_submission` sweeps them."""
+
+
+class Zygote:
+    """The grader's end of a `grader.zygote` fork server (see there)."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = _child_env(Path("/"))
+        self.proc = subprocess.Popen([sys.executable, "-I", "-m", "grader.zygote",
+                                      str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                                     env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        theirs.close()
+        self.sock = ours
+        if self._receive(30.0) != {"ready": True}:
+            self.close()
+            raise RuntimeError("the fork server did not start")
+
+    def _receive(self, timeout: float) -> dict | None:
+        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
+        if not ready:
+            return None
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise RuntimeError("the fork server died")
+        return json.loads(data)
+
+    def launch(self, fds: tuple[int, ...], config: dict) -> "_Forked":
+        socket.send_fds(self.sock, [json.dumps(config).encode()], list(fds))
+        message = self._receive(30.0)
+        if not message or "pid" not in message:
+            raise RuntimeError("the fork server did not start the child")
+        return _Forked(self, message["pid"])
+
+    def close(self) -> None:
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class _Forked:
+    """A child forked by the zygote: its exit status arrives as a message."""
+
+    def __init__(self, zygote: Zygote, pid: int):
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def wait(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while self.returncode is None:
+            message = self.zygote._receive(deadline - time.monotonic())
+            if message is None:
+                return None
+            if message.get("exit") == self.pid:
+                self.returncode = message["status"]
+        return self.returncode
+
+    def sweep(self) -> None:
+        socket.send_fds(self.zygote.sock, [b'{"sweep": true}'], [])
+        while True:
+            message = self.zygote._receive(10.0)
+            if message is None or "swept" in message:
+                return
+
+
+_zygote: Zygote | None = None
+
+
+def use_zygote() -> bool:
+    """Start children from a warm fork server from now on (batch workers do); False when
+    it cannot start, e.g. when the grader is not installed as a package."""
+    global _zygote
+    if _zygote is None:
+        try:
+            _zygote = Zygote()
+        except (OSError, RuntimeError):
+            return False
+    return True
+
+
 class _Restart(Exception):
     """The child should be replaced by a fresh one before the next exercise."""
 
@@ -239,15 +333,17 @@ class _Session:
     def _start(self, workdir: Path, submission: Path) -> None:
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
-        harness = workdir / ".harness" / "child.py"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", str(harness), str(req_r), str(res_w)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(req_r, res_w), cwd=workdir, env=_child_env(workdir),
-            start_new_session=True, preexec_fn=self.confinement.preexec)
-        os.close(req_r)
-        os.close(res_w)
-        self.result_fd = res_r
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        config = {**self.confinement.config(workdir), "env": _child_env(workdir)}
+        fds = (req_r, res_w, out_w, err_w)
+        try:
+            self.proc = (_zygote.launch(fds, config) if _zygote is not None
+                         else _Spawned(workdir, fds, config))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.result_fd, self.out_fd, self.err_fd = res_r, out_r, err_r
         request = _encode_request(self.nonce, str(submission), self.calls,
                                   self.confinement.forbidden)
         try:
@@ -300,11 +396,11 @@ class _Session:
             for header, blobs in self.reader.feed(data):
                 self._on_frame(header, blobs)
         else:
-            (self.out if fd == self.proc.stdout.fileno() else self.err).add(data)
+            (self.out if fd == self.out_fd else self.err).add(data)
 
     def run(self) -> None:
         sel = selectors.DefaultSelector()
-        for fd in (self.result_fd, self.proc.stdout.fileno(), self.proc.stderr.fileno()):
+        for fd in (self.result_fd, self.out_fd, self.err_fd):
             sel.register(fd, selectors.EVENT_READ)
         try:
             while self.result_fd in sel.get_map():
@@ -322,17 +418,12 @@ class _Session:
             self._stop(sel)
 
     def _stop(self, sel: selectors.BaseSelector) -> None:
-        try:
-            self.proc.wait(timeout=0.5 if self.fault is None else 0)
-        except subprocess.TimeoutExpired:
-            pass
+        self.proc.wait(0.5 if self.fault is None else 0)
         _kill_group(self.proc.pid)
-        try:
-            self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
+        returncode = self.proc.wait(2)
         if self.confinement.jail:
             jail.kill_uid(self.confinement.jail.uid)
+        self.proc.sweep()
         for _ in range(4):  # keep what was already written; never wait for daemons
             ready = [k.fd for k, _ in sel.select(0) if k.fd != self.result_fd]
             if not ready:
@@ -340,12 +431,11 @@ class _Session:
             for fd in ready:
                 self._read(fd, sel)
         sel.close()
-        os.close(self.result_fd)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        for fd in (self.result_fd, self.out_fd, self.err_fd):
+            os.close(fd)
         if self.fault is None and not self.restart and (
                 self.imported is None or self.next_index < len(self.calls)):
-            self.fault = _exit_reason(self.proc.returncode)
+            self.fault = _exit_reason(returncode)
 
 
 def _kill_group(pgid: int) -> None:
@@ -414,7 +504,7 @@ def run_submission(source: bytes, calls: list[Call], limits: Limits = Limits(),
     `hidden` names more paths the child must not see (as root); `forbidden` names modules
     the submission may not import."""
     jail.become_subreaper()
-    before = jail.children()
+    before = jail.children() | ({_zygote.proc.pid} if _zygote else set())
     out, err = _Capture(limits.output_bytes), _Capture(limits.output_bytes)
     outcomes: list[Outcome | None] = [None] * len(calls)
     total_deadline = time.monotonic() + limits.total_seconds

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 
 import numpy as np
@@ -39,10 +40,30 @@ def encode_array(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+# The header np.save writes for a plain array; anything else goes through numpy's parser.
+_HEADER = re.compile(rb"\{'descr': '([<>|][biufc][0-9]{1,2})', 'fortran_order': (True|False), "
+                     rb"'shape': \(((?:[0-9]{1,12}, ?)*[0-9]{0,12})\), \} *\n")
+
+
+def _fast_header(blob: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
+    if blob[:8] != b"\x93NUMPY\x01\x00":
+        return None
+    (size,) = struct.unpack_from("<H", blob, 8)
+    m = _HEADER.fullmatch(blob, 10, 10 + size)
+    if m is None:
+        return None
+    shape = tuple(int(d) for d in m.group(3).split(b",") if d.strip())
+    return shape, m.group(2) == b"True", np.dtype(m.group(1).decode()), 10 + size
+
+
 def decode_array(blob: bytes, max_bytes: int) -> np.ndarray:
     """A .npy blob to a plain ndarray, after checking its header against its length."""
     if len(blob) > max_bytes:
         raise WireError(f"array of {len(blob)} bytes exceeds the {max_bytes}-byte limit")
+    fast = _fast_header(blob)
+    if fast is not None:
+        shape, fortran, dtype, offset = fast
+        return _from_payload(memoryview(blob)[offset:], shape, fortran, dtype)
     fp = io.BytesIO(blob)
     try:
         version = npformat.read_magic(fp)
@@ -56,6 +77,10 @@ def decode_array(blob: bytes, max_bytes: int) -> np.ndarray:
         raise
     except Exception as e:  # numpy raises several types for a corrupt header
         raise WireError(f"bad .npy header: {e}") from None
+    return _from_payload(memoryview(blob)[fp.tell():], shape, fortran, dtype)
+
+
+def _from_payload(payload: memoryview, shape, fortran: bool, dtype: np.dtype) -> np.ndarray:
     if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype:
         raise WireError(f"dtype {dtype} is not a plain numeric type")
     count = 1
@@ -63,7 +88,6 @@ def decode_array(blob: bytes, max_bytes: int) -> np.ndarray:
         if not isinstance(dim, int) or dim < 0:
             raise WireError(f"bad shape {shape}")
         count *= dim
-    payload = memoryview(blob)[fp.tell():]
     if count * dtype.itemsize != len(payload):
         raise WireError(f"header says {count * dtype.itemsize} bytes for shape {shape}, "
                         f"{len(payload)} present")

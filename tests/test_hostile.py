@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, SUBMISSIONS, compose, header, run_cli, scores
-from grader import jail
+from grader import jail, sandbox
 
 HOSTILE = sorted((SUBMISSIONS / "hostile").glob("*.py"))
 LIMITS = {"exercise_seconds": 2, "import_seconds": 5, "total_seconds": 40, "processes": 32,
@@ -52,8 +52,25 @@ def test_corpus_size():
     assert len(HOSTILE) >= 25
 
 
+@pytest.fixture(scope="module")
+def zygote():
+    server = sandbox.Zygote()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["spawn", "zygote"])
+def launcher(request, monkeypatch):
+    """Both ways of starting a child: a fresh interpreter, or a fork of the warm zygote
+    (what batch workers use). Every guarantee must hold for both."""
+    server = request.getfixturevalue("zygote") if request.param == "zygote" else None
+    monkeypatch.setattr(sandbox, "_zygote", server)
+    return request.param
+
+
 @pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
-def test_hostile_submission_gets_its_exact_verdict(path: Path, course: Path, tmp_path):
+def test_hostile_submission_gets_its_exact_verdict(path: Path, course: Path, tmp_path,
+                                                   launcher):
     meta = header(path)
     if meta.get("root") == "yes":
         needs_jail()

@@ -1,0 +1,66 @@
+"""Batch grading speed: a generated class of 200 submissions through `backprop grade`.
+
+    python benchmarks/batch_class.py [--students 200] [--jobs N]
+
+Prints, measured side by side in one run: the wall time of a bare `python -c "import
+numpy"` (the cost of starting one Python with numpy), and the wall time per submission
+of grading the whole class with the real CLI; then their ratio. A third of the class is
+correct, the rest each carry one classic mistake from tests/submissions/bad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMISSIONS = ROOT / "tests" / "submissions"
+
+
+def make_class(folder: Path, students: int) -> None:
+    solution = (SUBMISSIONS / "solution.py").read_text()
+    mistakes = sorted((SUBMISSIONS / "bad").glob("*.py"))
+    rng = random.Random(0)
+    for i in range(students):
+        extra = "" if i % 3 == 0 else "\n\n" + rng.choice(mistakes).read_text()
+        (folder / f"student{i:03d}.py").write_text(solution + extra)
+
+
+def wall(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="backprop-bench-"))
+    try:
+        (work / "class").mkdir()
+        make_class(work / "class", args.students)
+        numpy_start = statistics.median(wall([sys.executable, "-c", "import numpy"])
+                                        for _ in range(7))
+        command = [sys.executable, "-m", "grader", "grade", str(work / "class"), "-o",
+                   str(work / "out")] + (["-j", str(args.jobs)] if args.jobs else [])
+        total = wall(command)
+        per = total / args.students
+        print(f"bare `python -c 'import numpy'`:   {numpy_start:.3f} s")
+        print(f"backprop grade, {args.students} submissions: {total:.2f} s in all, "
+              f"{per:.3f} s per submission")
+        print(f"ratio per-submission / numpy start: {per / numpy_start:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

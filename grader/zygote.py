@@ -1,0 +1,108 @@
+"""A warm, clean process that forks the sandboxed children: Python and numpy start once.
+
+Started fresh (`python -I -m grader.zygote FD`) with the children's scrubbed environment,
+it imports numpy and the child harness and nothing of the grading: no exercise, no
+reference, no expected answer ever exists in it, so none can leak into a child. For each
+session the grader sends the session's pipe ends (SCM_RIGHTS) and the child's confinement
+as plain data; the zygote forks, and the child confines itself exactly as a freshly
+spawned one would (jail, rlimits, uid) before it runs the harness. The zygote reports each
+child's pid and exit status, and is the subreaper of whatever those children leave behind.
+
+Messages on the SOCK_SEQPACKET socket are JSON: from the grader, a launch (with 4 fds:
+request, result, stdout, stderr) or {"sweep": true}; from the zygote, {"ready": true},
+{"pid": n}, {"exit": n, "status": returncode} and {"swept": count}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+import numpy  # noqa: F401  (imported once here, inherited by every child)
+
+from grader import child, jail
+
+
+def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:
+    """In the forked child: become a session of its own, wire up fds, confine, run."""
+    try:
+        request_fd, result_fd, out_fd, err_fd = fds
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        keep = {0, 1, 2, request_fd, result_fd}
+        for fd in [int(n) for n in os.listdir("/proc/self/fd")] + keep_out:
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        os.environ.clear()
+        os.environ.update(config["env"])
+        jail.confine(config)
+        child.main(request_fd, result_fd)
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
+
+
+def serve(sock: socket.socket) -> None:
+    jail.become_subreaper()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    launched: set[int] = set()
+
+    def send(message: dict) -> None:
+        sock.send(json.dumps(message).encode())
+
+    send({"ready": True})
+    while True:
+        ready, _, _ = select.select([sock, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        if sock in ready:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
+            if not data:
+                break  # the grader is gone: so are we
+            message = json.loads(data)
+            if message.get("sweep"):
+                strays = jail.children()
+                jail.sweep(set())
+                launched -= strays
+                send({"swept": len(strays)})
+                continue
+            pid = os.fork()
+            if pid == 0:
+                _run_child(message, fds, [sock.fileno(), wake_r, wake_w])
+            for fd in fds:
+                os.close(fd)
+            launched.add(pid)
+            send({"pid": pid})
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in launched:
+                launched.discard(pid)
+                send({"exit": pid, "status": os.waitstatus_to_exitcode(status)})
+    jail.sweep(set())
+
+
+if __name__ == "__main__":
+    serve(socket.socket(fileno=int(sys.argv[1])))

@@ -152,5 +152,56 @@ def template(directory: Path, force: bool) -> None:
                f"{written[0]}` (or check() inside the notebook).")
 
 
+@main.group()
+def gradescope() -> None:
+    """Ship the assignment to Gradescope: build the autograder zip, or run as its
+    entrypoint (what `run_autograder` calls inside the container)."""
+
+
+@gradescope.command("build")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default="autograder.zip", show_default=True, help="Where to write the zip.")
+@click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An assignment.yaml other than the default one (its folder is shipped).")
+@click.option("--secret", help="The secret grading seed [default: a fresh random one]. "
+                               "Rebuilding with the same secret keeps every student's inputs.")
+def gradescope_build(output: Path, assignment: Path | None, secret: str | None) -> None:
+    """Write the autograder zip to upload on Gradescope (setup.sh and run_autograder at
+    its root, the grader and the assignment inside)."""
+    from grader.platforms import build_gradescope
+
+    _load(assignment, ())
+    path, secret = build_gradescope(output, assignment, secret)
+    click.echo(f"wrote {path} (secret grading seed {secret}; keep it to rebuild with the "
+               "same inputs per student)")
+
+
+@gradescope.command("run")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              default="/autograder", show_default=True)
+def gradescope_run(root: Path) -> None:
+    """Grade ROOT/submission and write ROOT/results/results.json (always; exit 0)."""
+    from grader.platforms import run_gradescope
+
+    results = run_gradescope(root)
+    click.echo(f"score {results.get('score', 0):g}; wrote {root / 'results' / 'results.json'}")
+
+
+@main.group()
+def prairielearn() -> None:
+    """Run as a PrairieLearn external grader (see docs/prairielearn.md)."""
+
+
+@prairielearn.command("run")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default="/grade",
+              show_default=True)
+def prairielearn_run(root: Path) -> None:
+    """Grade ROOT/student and write ROOT/results/results.json; always exits 0."""
+    from grader.platforms import run_prairielearn
+
+    results = run_prairielearn(root)
+    click.echo(f"gradable {results.get('gradable')}, score {results.get('score', 0):g}")
+
+
 if __name__ == "__main__":
     main()

@@ -79,9 +79,11 @@ def plan_assignment(assignment: Assignment, seed: int) -> Plan:
 
 
 def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
-                   limits: Limits | None = None, planned: Plan | None = None) -> Report:
+                   limits: Limits | None = None, planned: Plan | None = None,
+                   hidden: list[Path] = ()) -> Report:
     """Grade source that `submissions.prepare` (or a live notebook) produced; `planned`
-    reuses the probes of `plan_assignment` (a batch plans once per seed)."""
+    reuses the probes of `plan_assignment` (a batch plans once per seed); `hidden` names
+    more paths the submission must not see (a platform's source and results)."""
     started = time.monotonic()
     limits = limits or Limits.from_spec(assignment.limits)
     planned = planned if planned is not None else plan_assignment(assignment, seed)
@@ -90,7 +92,8 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
         run = None
     else:
         calls = [p.call for _, probes, _ in planned for p in probes]
-        run = run_submission(prepared.source, calls, limits, hidden=[assignment.source.parent],
+        run = run_submission(prepared.source, calls, limits,
+                             hidden=[assignment.source.parent, *hidden],
                              forbidden=assignment.forbidden_modules,
                              module_name=Path(prepared.name).stem + ".py")
         _locate(run.import_error, prepared)

@@ -491,8 +491,12 @@ def _confinement(workdir: Path, limits: Limits, hidden: list[Path], forbidden: l
     box = jail.Jail(workdir)
     box.prepare()
     root = tempfile.mkdtemp(prefix="backprop-root-")
-    private = [str(p) for p in private_paths() + list(hidden)]
-    return Confinement(limits, box, root, box.exposed(), private, forbidden,
+    exposed = box.exposed()
+    # Hiding a folder that holds Python itself (a venv under /autograder) would leave the
+    # child nothing to run: such a folder is invisible in the jail anyway, but for Python.
+    private = [str(p) for p in private_paths() + list(hidden)
+               if not any(e.startswith(str(p).rstrip("/") + "/") for e in exposed)]
+    return Confinement(limits, box, root, exposed, private, forbidden,
                        _module_locations(forbidden))
 
 

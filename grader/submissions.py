@@ -175,7 +175,12 @@ def prepare(path: Path, wanted: set[str], run_all: bool = False) -> Prepared:
     if path.is_symlink():
         raise SubmissionError(f"{path} is a link; hand in the file itself")
     if path.is_dir():
-        return _choose(_folder_candidates(path), wanted, run_all, str(path))
+        candidates = _folder_candidates(path)
+        archives = [p for p in path.iterdir() if p.suffix == ".zip" and p.is_file()
+                    and not p.is_symlink()]
+        if candidates or len(archives) != 1:
+            return _choose(candidates, wanted, run_all, str(path))
+        path = archives[0]  # a folder holding just an upload's .zip
     if path.suffix == ".zip":
         try:
             with zipfile.ZipFile(path) as archive:

@@ -1,0 +1,288 @@
+"""Gradescope and PrairieLearn: build the autograder, run as the platform's entrypoint.
+
+Both entrypoints grade exactly like `backprop check`, with the submission's inputs derived
+from a secret grading seed and the submission's identity, and write the platform's
+results.json from this (parent) process alone, atomically, after every process of the
+submission is dead — and always: a crash, hang or early exit of the submission, or a
+failure of the grader itself, still yields a valid file. Each file is validated against
+the platform's schema (grader/schemas) before it is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata
+import json
+import os
+import secrets
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import jsonschema
+
+from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
+from grader.grading import Report, grade_prepared
+from grader.submissions import SubmissionError, prepare
+
+OUTPUT_CAP = 16 << 10  # characters per test output; results stay far below any limit
+PL_MAX_BYTES = 1 << 20
+SECRET_FILE = "grading.json"
+RUNTIME_REQUIREMENTS = ["numpy>=1.24", "pyyaml>=6", "click>=8.1", "nbformat>=5.7"]
+
+
+def derive_seed(secret: str, identity: str) -> int:
+    """Per-submission inputs: unpredictable without the secret, stable for a resubmission
+    graded again (same identity)."""
+    digest = hashlib.sha256(f"{secret}\0{identity}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _cap(text: str, limit: int = OUTPUT_CAP) -> str:
+    return text if len(text) <= limit else text[:limit - 40] + "\n… (output shortened)"
+
+
+def _validate(results: dict, schema: str) -> None:
+    path = PACKAGE_DIR / "schemas" / f"{schema}.schema.json"
+    jsonschema.validate(results, json.loads(path.read_text()))
+
+
+def write_atomically(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _exercise_output(result) -> str:
+    lines = [f"- {h}" for h in result.hints]
+    lines += [f"{'✓' if c.passed else '✗'} {c.title}" + (f": {c.message}" if c.message and
+                                                          not c.passed else "")
+              for c in result.checks]
+    return _cap("\n".join(lines))
+
+
+def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
+                    private: list[Path]) -> tuple[Report | None, str | None, Assignment]:
+    """(report, problem with the submission itself, assignment)."""
+    assignment = load_assignment()
+    seed = derive_seed(secret, identity) if secret else 0
+    try:
+        prepared = prepare(submission_dir, {ex.function for ex in assignment.exercises})
+    except SubmissionError:
+        found = sorted(p.name for p in submission_dir.iterdir()) if submission_dir.is_dir() \
+            else []
+        return None, ("expected backprop.py or backprop.ipynb (or a .zip holding one); "
+                      f"found: {', '.join(found) or 'nothing'}"), assignment
+    return grade_prepared(prepared, assignment, seed, hidden=private), None, assignment
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _secret(path: Path) -> str | None:
+    return _read_json(path).get("secret") or os.environ.get("BACKPROP_SECRET_SEED")
+
+
+# ---- Gradescope -------------------------------------------------------------------------
+
+
+def gradescope_results(report: Report | None, problem: str | None,
+                       assignment: Assignment, seconds: float) -> dict:
+    if report is None:
+        return {"score": 0.0, "execution_time": round(seconds), "stdout_visibility": "hidden",
+                "output": f"Your submission could not be graded: {problem}", "tests": []}
+    tests = []
+    for i, r in enumerate(report.exercises, start=1):
+        tests.append({"name": f"{r.exercise.title} ({r.exercise.id})", "number": str(i),
+                      "score": r.score, "max_score": r.exercise.points,
+                      "status": "passed" if r.status == "passed" else "failed",
+                      "output": _exercise_output(r) if not report.error else report.error,
+                      "visibility": r.exercise.visibility})
+    summary = [f"Total: {report.score:g} / {report.max_score:g}."]
+    if report.error:
+        summary.append(report.error)
+    summary += [f"Note: {n}" for n in report.notes]
+    summary.append("Inputs are drawn for your submission from the course's secret seed, so "
+                   "they differ from the public checks of `backprop check`.")
+    return {"score": report.score, "execution_time": round(seconds),
+            "output": _cap("\n".join(summary)), "output_format": "text",
+            "stdout_visibility": "hidden", "tests": tests}
+
+
+def _always(write: Callable[[dict], None], grade: Callable[[], dict], failure: dict,
+            schema: str) -> dict:
+    """Grade and write; whatever fails, write the failure payload instead."""
+    try:
+        results = grade()
+        _validate(results, schema)
+    except BaseException as e:  # noqa: BLE001 - the platform must get a file, always
+        results = {**failure}
+        results[next(k for k in ("output", "message") if k in failure)] += \
+            f" ({type(e).__name__}: {_cap(str(e), 500)})"
+    write(results)
+    return results
+
+
+def run_gradescope(root: Path) -> dict:
+    """The `run_autograder` entrypoint: grade root/submission into root/results."""
+    started = time.monotonic()
+    target = root / "results" / "results.json"
+
+    def grade() -> dict:
+        metadata = _read_json(root / "submission_metadata.json")
+        report, problem, assignment = _grade_platform(
+            root / "submission", str(metadata.get("id", "")),
+            _secret(root / "source" / SECRET_FILE), [root / "source", root / "results"])
+        return gradescope_results(report, problem, assignment, time.monotonic() - started)
+
+    failure = {"score": 0.0, "tests": [], "stdout_visibility": "hidden",
+               "output": "The autograder hit an internal error; course staff have been "
+                         "notified. This is not your fault."}
+    return _always(lambda r: write_atomically(target, r), grade, failure,
+                   "gradescope-results")
+
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image.
+set -euo pipefail
+VENV="${BACKPROP_VENV:-/autograder/venv}"
+if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+    apt-get update && apt-get install -y python3 python3-venv python3-pip
+fi
+python3 -m venv --system-site-packages "$VENV"
+"$VENV/bin/python" -m pip install --quiet "$(dirname "$0")"/WHEEL
+chmod -R o= "$(dirname "$0")"   # the source (and its secret seed) is for root only
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this, as root, for every submission.
+VENV="${BACKPROP_VENV:-/autograder/venv}"
+exec "$VENV/bin/backprop" gradescope run --root "${BACKPROP_ROOT:-/autograder}"
+"""
+
+
+def build_wheel(dest: Path, exercises: Path) -> Path:
+    """A wheel of this grader with `exercises` as its bundled assignment, made from the
+    installed files themselves, so that any installation can build an autograder."""
+    version = _version()
+    name = f"backprop_grader-{version}-py3-none-any.whl"
+    files: dict[str, bytes] = {}
+    for package in ("grader", "reference"):
+        base = Path(__import__(package).__file__).resolve().parent
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(base)
+            if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "_data":
+                files[f"{package}/{rel.as_posix()}"] = path.read_bytes()
+    for path in sorted(exercises.glob("*.yaml")):
+        files[f"grader/_data/exercises/{path.name}"] = path.read_bytes()
+    for path in sorted(data_dir("student_template").iterdir()):
+        if path.is_file():
+            files[f"grader/_data/student_template/{path.name}"] = path.read_bytes()
+    info = f"backprop_grader-{version}.dist-info"
+    files[f"{info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: backprop-grader\nVersion: {version}\n"
+        "Requires-Python: >=3.10\n" +
+        "".join(f"Requires-Dist: {r}\n" for r in RUNTIME_REQUIREMENTS)).encode()
+    files[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: backprop-grader\n"
+                              b"Root-Is-Purelib: true\nTag: py3-none-any\n")
+    files[f"{info}/entry_points.txt"] = b"[console_scripts]\nbackprop = grader.cli:main\n"
+    record = [f"{path},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}"
+              for path, data in files.items()] + [f"{info}/RECORD,,"]
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = dest / name
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as z:
+        for path, data in files.items():
+            z.writestr(path, data)
+    return wheel
+
+
+def _b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("backprop-grader")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_gradescope(output: Path, assignment_path: Path | None = None,
+                     secret: str | None = None) -> tuple[Path, str]:
+    """Write the autograder zip (setup.sh and run_autograder at its root) and return it
+    with the secret grading seed embedded in it."""
+    assignment = load_assignment(assignment_path)  # refuse to ship a broken assignment
+    secret = secret or secrets.token_hex(16)
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = build_wheel(Path(tmp), assignment.source.parent)
+        with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, text, mode in (("setup.sh", SETUP_SH.replace("WHEEL", wheel.name), 0o755),
+                                     ("run_autograder", RUN_AUTOGRADER, 0o755)):
+                info = zipfile.ZipInfo(name)
+                info.external_attr = (0o100000 | mode) << 16
+                z.writestr(info, text)
+            z.write(wheel, wheel.name)
+            z.writestr(SECRET_FILE, json.dumps({"secret": secret}))
+    return output, secret
+
+
+# ---- PrairieLearn -----------------------------------------------------------------------
+
+
+def prairielearn_results(report: Report | None, problem: str | None) -> dict:
+    if report is None:
+        return {"gradable": False, "format_errors": [problem],
+                "message": f"Your submission could not be graded: {problem}. This attempt "
+                           "was not counted."}
+    if report.error and "SyntaxError" in report.error:
+        return {"gradable": False, "format_errors": [report.error],
+                "message": f"{report.error}. This attempt was not counted."}
+    tests = []
+    for r in report.exercises:
+        hidden = r.exercise.visibility == "hidden"
+        tests.append({"name": r.exercise.title, "description": r.exercise.id,
+                      "points": r.score, "max_points": r.exercise.points,
+                      "message": "hidden test" if hidden else (r.hints[0] if r.hints else ""),
+                      "output": "" if hidden else (report.error or _exercise_output(r))})
+    score = report.score / report.max_score if report.max_score else 0.0
+    message = [f"Total: {report.score:g} / {report.max_score:g}."]
+    message += ([report.error] if report.error else []) + [f"Note: {n}" for n in report.notes]
+    return {"gradable": True, "score": min(max(score, 0.0), 1.0),
+            "message": _cap("\n".join(message)), "tests": tests}
+
+
+def run_prairielearn(root: Path) -> dict:
+    """The external grader entrypoint: grade root/student into root/results."""
+    target = root / "results" / "results.json"
+
+    def grade() -> dict:
+        data = _read_json(root / "data" / "data.json")
+        shipped = sorted((root / "serverFilesCourse").rglob(SECRET_FILE))
+        report, problem, _ = _grade_platform(root / "student", str(data.get("variant_seed", "")),
+                                             _secret(shipped[0] if shipped else root),
+                                             [root / "serverFilesCourse", root / "tests",
+                                              root / "results", root / "data"])
+        results = prairielearn_results(report, problem)
+        if len(json.dumps(results)) > PL_MAX_BYTES // 2:  # far below the 1 MiB limit
+            for test in results.get("tests", []):
+                test["output"] = _cap(test["output"], 2000)
+        return results
+
+    failure = {"gradable": False, "message": "The grader hit an internal error; this attempt "
+                                             "was not counted. Course staff have been notified."}
+    return _always(lambda r: write_atomically(target, r), grade, failure,
+                   "prairielearn-results")
+
+
+__all__ = ["build_gradescope", "run_gradescope", "run_prairielearn", "derive_seed"]

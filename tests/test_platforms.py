@@ -1,0 +1,302 @@
+"""Gradescope and PrairieLearn entrypoints against real /autograder and /grade trees that
+the tests create (as root, like the platforms) and remove afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import ROOT, SOLUTION, SUBMISSIONS
+from grader import jail
+from grader.exercises import PACKAGE_DIR
+from grader.platforms import derive_seed
+
+AUTOGRADER, GRADE = Path("/autograder"), Path("/grade")
+SECRET = "test-secret-7"
+
+
+def schema(name: str) -> dict:
+    return json.loads((PACKAGE_DIR / "schemas" / f"{name}.schema.json").read_text())
+
+
+def needs_fresh(root: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the platforms run as root; so must this test")
+    if root.exists():
+        pytest.skip(f"{root} exists on this machine; refusing to touch it")
+
+
+def with_override(text: str) -> str:
+    return SOLUTION.read_text() + "\n\n" + text
+
+
+@pytest.fixture(scope="module")
+def autograder(tmp_path_factory):
+    """Build the zip with tight limits, unpack it like Gradescope, run setup.sh."""
+    needs_fresh(AUTOGRADER)
+    course = tmp_path_factory.mktemp("course")
+    for path in (ROOT / "exercises").glob("*.yaml"):
+        shutil.copyfile(path, course / path.name)
+    data = yaml.safe_load((course / "assignment.yaml").read_text())
+    data["limits"] = {"exercise_seconds": 2, "total_seconds": 30}
+    data["exercises"][-1]["visibility"] = "after_due_date"
+    (course / "assignment.yaml").write_text(yaml.safe_dump(data))
+    archive = tmp_path_factory.mktemp("build") / "autograder.zip"
+    built = subprocess.run([sys.executable, "-m", "grader", "gradescope", "build", "-o",
+                            str(archive), "--assignment", str(course / "assignment.yaml"),
+                            "--secret", SECRET], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    with zipfile.ZipFile(archive) as z:
+        assert {"setup.sh", "run_autograder"} <= set(z.namelist())
+        assert all("/" not in n for n in z.namelist())  # files at the root, not in a folder
+        (AUTOGRADER / "source").mkdir(parents=True)
+        z.extractall(AUTOGRADER / "source")
+    try:
+        shutil.copyfile(AUTOGRADER / "source" / "run_autograder", AUTOGRADER / "run_autograder")
+        os.chmod(AUTOGRADER / "run_autograder", 0o755)
+        setup = subprocess.run(["bash", str(AUTOGRADER / "source" / "setup.sh")],
+                               capture_output=True, text=True, timeout=600)
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        yield AUTOGRADER
+    finally:
+        shutil.rmtree(AUTOGRADER, ignore_errors=True)
+
+
+def run_autograder(files: dict[str, str | bytes], submission_id: int | None = 77) -> dict:
+    submission = AUTOGRADER / "submission"
+    shutil.rmtree(submission, ignore_errors=True)
+    shutil.rmtree(AUTOGRADER / "results", ignore_errors=True)
+    submission.mkdir()
+    for name, content in files.items():
+        path = submission / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+    metadata = AUTOGRADER / "submission_metadata.json"
+    if submission_id is None:
+        metadata.unlink(missing_ok=True)
+    else:
+        metadata.write_text(json.dumps({"id": submission_id, "users": [{"name": "A"}],
+                                        "assignment": {"title": "HW"}}))
+    start = time.monotonic()
+    done = subprocess.run([str(AUTOGRADER / "run_autograder")], cwd=AUTOGRADER,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start < 60
+    text = (AUTOGRADER / "results" / "results.json").read_text()
+    assert len(text) < 200_000
+    results = json.loads(text)
+    jsonschema.validate(results, schema("gradescope-results"))
+    return results
+
+
+def by_id(results: dict) -> dict[str, dict]:
+    return {t["name"].rsplit("(", 1)[1].rstrip(")"): t for t in results["tests"]}
+
+
+def test_a_correct_submission(autograder):
+    results = run_autograder({"backprop.py": SOLUTION.read_text()})
+    assert results["score"] == 100 and results["stdout_visibility"] == "hidden"
+    assert all(t["status"] == "passed" and t["score"] == t["max_score"]
+               for t in results["tests"])
+    assert [t["number"] for t in results["tests"]] == [str(i) for i in range(1, 17)]
+    tests = by_id(results)
+    assert tests["gate_patterns"]["visibility"] == "after_due_date"
+    assert tests["add"]["visibility"] == "visible"
+
+
+def test_a_buggy_submission(autograder):
+    results = run_autograder({"backprop.py": (ROOT / "examples/buggy_backprop.py").read_text()})
+    tests = by_id(results)
+    failed = sorted(k for k, t in tests.items() if t["status"] == "failed")
+    assert failed == ["linear", "mul", "relu"]
+    assert "swaps its inputs" in tests["mul"]["output"]
+    assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]))
+
+
+@pytest.mark.parametrize("hostile, exercise, message", [
+    ("segfault", "sigmoid", "crashed with SIGSEGV"),
+    ("loop_forever", "mul", "timed out after 2 s"),
+    ("os_exit", "max", "exited (status 0)"),
+])
+def test_crashing_and_hanging_gates(autograder, hostile, exercise, message):
+    source = with_override((SUBMISSIONS / "hostile" / f"{hostile}.py").read_text())
+    tests = by_id(run_autograder({"backprop.py": source}))
+    assert tests[exercise]["score"] == 0 and message in tests[exercise]["output"]
+    assert all(t["status"] == "passed" for k, t in tests.items() if k != exercise)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("import sys\nsys.exit(0)\n", "stopped the grader while being imported"),
+    ("import os\nos._exit(0)\n", "could not be imported"),
+    ("def add_backward(:\n", "SyntaxError at line 1"),
+])
+def test_a_submission_that_exits_or_breaks_at_import(autograder, source, message):
+    results = run_autograder({"backprop.py": source})
+    assert results["score"] == 0 and message in results["output"]
+
+
+def test_tampering_changes_nothing(autograder):
+    source = with_override("""
+import os, time, json
+def mul_backward(dout, x, y):
+    forged = json.dumps({"score": 100, "tests": []})
+    for path in ("/autograder/results/results.json", "/autograder/run_autograder",
+                 "/autograder/source/grading.json"):
+        try:
+            with open(path, "a") as f:
+                f.write(forged)
+        except OSError:
+            pass
+    if os.fork() == 0:
+        os.setsid()
+        while True:
+            try:
+                with open("/autograder/results/results.json", "w") as f:
+                    f.write(forged)
+            except OSError:
+                pass
+            time.sleep(0.005)
+    try:
+        secret = open("/autograder/source/grading.json").read()
+    except OSError as e:
+        secret = type(e).__name__
+    raise RuntimeError("secret: " + secret)
+""")
+    before = (AUTOGRADER / "run_autograder").read_bytes()
+    results = run_autograder({"backprop.py": source})
+    time.sleep(0.3)
+    on_disk = json.loads((AUTOGRADER / "results" / "results.json").read_text())
+    assert on_disk == results and results["score"] < 100
+    mul = by_id(results)["mul"]
+    assert "secret: FileNotFoundError" in mul["output"] and SECRET not in json.dumps(results)
+    assert (AUTOGRADER / "run_autograder").read_bytes() == before
+    assert jail.live_processes(jail.SANDBOX_UID) == []
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"homework.txt": "hi"}, "expected backprop.py or backprop.ipynb (or a .zip holding one); "
+                             "found: homework.txt"),
+    ({}, "found: nothing"),
+])
+def test_missing_or_misnamed_files(autograder, files, expected):
+    results = run_autograder(files)
+    assert results["score"] == 0 and expected in results["output"]
+
+
+def test_notebooks_zips_and_other_names(autograder):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = nbformat.writes(new_notebook(cells=[new_code_cell(SOLUTION.read_text())]))
+    assert run_autograder({"backprop.ipynb": nb})["score"] == 100
+    blob = Path("/tmp") / f"sub-{os.getpid()}.zip"
+    with zipfile.ZipFile(blob, "w") as z:
+        z.writestr("hw/backprop.py", SOLUTION.read_text())
+    try:
+        assert run_autograder({"submission.zip": blob.read_bytes()})["score"] == 100
+    finally:
+        blob.unlink()
+    results = run_autograder({"my_backprop_final.py": SOLUTION.read_text()})
+    assert results["score"] == 100 and "graded my_backprop_final.py" in results["output"]
+
+
+def test_inputs_differ_per_student_and_stay_for_a_regrade(autograder):
+    buggy = (ROOT / "examples/buggy_backprop.py").read_text()
+    first = run_autograder({"backprop.py": buggy}, submission_id=1)
+    again = run_autograder({"backprop.py": buggy}, submission_id=1)
+    other = run_autograder({"backprop.py": buggy}, submission_id=2)
+    strip = lambda r: [(t["name"], t["output"]) for t in r["tests"]]  # noqa: E731
+    assert strip(first) == strip(again)
+    assert strip(first) != strip(other)  # the hints quote case-specific shapes
+    assert derive_seed(SECRET, "1") != derive_seed(SECRET, "2") != derive_seed("other", "2")
+
+
+def test_results_are_written_even_when_the_grader_fails(autograder):
+    exercise = next(AUTOGRADER.glob("venv/lib/python*/site-packages/grader/_data/exercises/"
+                                    "mul.yaml"))
+    good = exercise.read_text()
+    try:
+        exercise.write_text("id: mul\ntitle: [broken\n")
+        results = run_autograder({"backprop.py": SOLUTION.read_text()})
+    finally:
+        exercise.write_text(good)
+    assert results["score"] == 0 and "internal error" in results["output"]
+    assert results["tests"] == []
+
+
+# ---- PrairieLearn -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def grade_tree():
+    needs_fresh(GRADE)
+    (GRADE / "student").mkdir(parents=True)
+    (GRADE / "data").mkdir()
+    (GRADE / "data" / "data.json").write_text(json.dumps({"variant_seed": 12345,
+                                                          "params": {}}))
+    try:
+        yield GRADE
+    finally:
+        shutil.rmtree(GRADE, ignore_errors=True)
+
+
+def run_prairielearn(files: dict[str, str]) -> dict:
+    for old in (GRADE / "student").iterdir():
+        old.unlink()
+    shutil.rmtree(GRADE / "results", ignore_errors=True)
+    for name, content in files.items():
+        (GRADE / "student" / name).write_text(content)
+    done = subprocess.run([sys.executable, "-m", "grader", "prairielearn", "run"],
+                          capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr  # PrairieLearn discards results otherwise
+    path = GRADE / "results" / "results.json"
+    assert path.stat().st_size < 1 << 20
+    results = json.loads(path.read_text())
+    jsonschema.validate(results, schema("prairielearn-results"))
+    return results
+
+
+def test_prairielearn_scores_as_a_fraction(grade_tree):
+    results = run_prairielearn({"backprop.py": SOLUTION.read_text()})
+    assert results["gradable"] is True and results["score"] == 1.0
+    assert all({"name", "points", "max_points"} <= set(t) for t in results["tests"])
+    buggy = run_prairielearn({"backprop.py": (ROOT / "examples/buggy_backprop.py").read_text()})
+    assert 0 < buggy["score"] < 1
+    mul = next(t for t in buggy["tests"] if t["description"] == "mul")
+    assert mul["points"] < mul["max_points"] and "swaps" in mul["message"]
+
+
+@pytest.mark.parametrize("files, message", [
+    ({}, "expected backprop.py or backprop.ipynb"),
+    ({"backprop.py": "def f(:\n"}, "SyntaxError"),
+])
+def test_prairielearn_does_not_count_unusable_attempts(grade_tree, files, message):
+    results = run_prairielearn(files)
+    assert results["gradable"] is False and message in results["message"]
+
+
+def test_prairielearn_inputs_come_from_the_secret_and_the_variant(grade_tree):
+    buggy = {"backprop.py": (ROOT / "examples/buggy_backprop.py").read_text()}
+    public = run_prairielearn(buggy)
+    (GRADE / "serverFilesCourse" / "backprop").mkdir(parents=True)
+    (GRADE / "serverFilesCourse" / "backprop" / "grading.json").write_text(
+        json.dumps({"secret": SECRET}))
+    secret = run_prairielearn(buggy)
+    assert [t["output"] for t in public["tests"]] != [t["output"] for t in secret["tests"]]
+    assert public["score"] == secret["score"]
+
+
+def test_prairielearn_survives_hostile_code(grade_tree):
+    source = with_override((SUBMISSIONS / "hostile" / "segfault.py").read_text() +
+                           "\nprint('x' * 10**7)\n")
+    results = run_prairielearn({"backprop.py": source})
+    assert results["gradable"] is True and results["score"] < 1

@@ -219,8 +219,9 @@ def _grade_entry(entry: Entry) -> dict:
         from grader.submissions import Prepared
 
         prepared = Prepared(entry.path.name, error=str(e))
-    report = grade_prepared(prepared, assignment, _worker["seed"], _worker["limits"],
-                            _worker["planned"])
+    identity = entry.ids.get("email") or entry.ids.get("sid") or entry.student
+    planned = plan_assignment(assignment, _worker["seed"], identity, _worker["planned"])
+    report = grade_prepared(prepared, assignment, _worker["seed"], _worker["limits"], planned)
     return _record(entry, report)
 
 

@@ -147,3 +147,30 @@ def _random_locals(nodes: dict, rng: np.random.Generator) -> dict:
 def shuffled(mapping: dict, rng: np.random.Generator) -> dict:
     keys = list(mapping)
     return {keys[i]: mapping[keys[i]] for i in rng.permutation(len(keys))}
+
+
+def variant_inputs(exercise, identity: str, variant_seed: int) -> dict[str, float]:
+    """A student's own numbers for a worked example: small nonzero integers drawn from the
+    exercise's ranges, seeded by the course's public variant seed and the student's
+    identity, clear of kinks and ties, and with every asked gradient telling."""
+    key = identity.strip().lower()
+    rng = np.random.default_rng([variant_seed, zlib.crc32(key.encode()),
+                                 zlib.crc32(exercise.id.encode())])
+    graph = exercise.graph()
+    for _ in range(MAX_RESAMPLES):
+        drawn = {}
+        for name, (low, high) in exercise.spec["variants"].items():
+            choices = [v for v in range(low, high + 1) if v != 0]
+            drawn[name] = float(rng.choice(choices))
+        with np.errstate(all="ignore"):
+            values = graph.forward(exercise.graph_inputs(drawn))
+            grads = graph.backward(values, exercise.graph_upstream())
+        finite = all(np.all(np.isfinite(v)) for v in list(values.values()) + list(grads.values()))
+        # Every asked gradient must be 0 by structure or clearly larger than the rounding
+        # tolerance: otherwise "all zeros" would pass a saturated variant.
+        clear = 5 * exercise.tolerance.atol
+        telling = all(float(np.abs(grads[k])) == 0 or float(np.abs(grads[k])) > clear
+                      for k in exercise.spec.get("ask", []))
+        if finite and telling and graph_is_kink_safe(graph, values):
+            return drawn
+    raise RuntimeError(f"no variant of {exercise.id} is clear of kinks")

@@ -58,8 +58,11 @@ RUN_ALL_HELP = ("Run every notebook cell top to bottom (default: only definition
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An assignment.yaml other than the default one.")
 @click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
+@click.option("--student", metavar="ID", help="Your identity (e.g. your university email) "
+              "when the course gives each student their own worked-example numbers; see "
+              "`backprop variant`.")
 def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
-          assignment: Path | None, run_all: bool) -> None:
+          assignment: Path | None, run_all: bool, student: str | None) -> None:
     """Grade SUBMISSION: a .py file, a notebook (.ipynb), or a folder or .zip holding
     backprop.py or backprop.ipynb (default: ./backprop.py).
 
@@ -71,7 +74,8 @@ def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{loaded.source}: field 'limits': {e}") from None
     try:
-        report = grade(submission, loaded, seed=seed, limits=limits, run_all=run_all)
+        report = grade(submission, loaded, seed=seed, limits=limits, run_all=run_all,
+                       identity=student)
     except SubmissionError as e:
         raise click.UsageError(str(e)) from None
     if as_json:
@@ -97,6 +101,82 @@ def validate(targets: tuple[str, ...]) -> None:
         sys.exit(EXIT_USAGE)
     click.echo(f"{len(exercises)} exercise(s) valid: schema, graphs and shapes checked; "
                "expected numbers and reference gradients agree with the numbers.")
+
+
+@main.command()
+@click.argument("exercise")
+@click.option("--format", "fmt", type=click.Choice(["text", "dot", "svg", "png"]),
+              default="text", show_default=True,
+              help="text for the terminal; dot for Graphviz; svg/png need Graphviz's `dot`.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of the terminal (needed for png).")
+def show(exercise: str, fmt: str, output: Path | None) -> None:
+    """Draw a graph exercise (an id such as simple_graph, or a YAML file) with each wire's
+    forward value above its gradient, as in the lecture."""
+    from grader import render
+    from grader.validation import exercise_files
+    from grader.exercises import load_exercise
+
+    _, paths = exercise_files([exercise])
+    if not paths or not paths[0].is_file():
+        graphs = sorted(p.stem for p in paths[0].parent.glob("*.yaml")
+                        if "kind: graph" in p.read_text()) if paths else []
+        raise click.BadParameter(f"no exercise {exercise!r}; graph exercises: "
+                                 f"{', '.join(graphs)}", param_hint="EXERCISE")
+    try:
+        ex = load_exercise(paths[0])
+    except ExerciseError as e:
+        raise ConfigError(str(e)) from None
+    if ex.kind != "graph":
+        raise click.UsageError(f"{ex.id} is a {ex.kind} exercise; `show` draws graph "
+                               "exercises (simple_graph, sigmoid_neuron, gate_patterns, ...)")
+    graph = ex.graph()
+    values = graph.forward(ex.graph_inputs())
+    grads = graph.backward(values, ex.graph_upstream())
+    title = f"{ex.title} ({ex.id})"
+    if fmt == "text":
+        data: str | bytes = render.text(graph, values, grads, title)
+    else:
+        data = render.dot(graph, values, grads, title)
+        if fmt in ("svg", "png"):
+            try:
+                data = render.image(data, fmt)
+            except RuntimeError as e:
+                raise click.ClickException(str(e)) from None
+    if output:
+        output.write_bytes(data if isinstance(data, bytes) else data.encode())
+        click.echo(f"wrote {output}")
+    elif isinstance(data, bytes) and fmt == "png":
+        raise click.UsageError("--format png needs -o FILE")
+    else:
+        click.echo(data if isinstance(data, str) else data.decode(), nl=False)
+
+
+@main.command()
+@click.option("--student", metavar="ID", required=True,
+              help="Your identity as the course knows it (e.g. your university email).")
+@click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An assignment.yaml other than the default one.")
+def variant(student: str, assignment: Path | None) -> None:
+    """Print your own numbers for the worked examples (graphs with their forward values;
+    the gradients are yours to compute). Grading uses the same numbers when the course
+    enables variants; check with `backprop check --student ID`."""
+    from grader import cases, render
+
+    loaded = _load(assignment, ())
+    if loaded.variant_seed is None:
+        click.echo("This assignment uses the lecture's numbers for everyone (no "
+                   "policy.variant_seed): see `backprop show simple_graph`.")
+        return
+    for ex in loaded.exercises:
+        if ex.kind != "graph" or "variants" not in ex.spec:
+            continue
+        drawn = cases.variant_inputs(ex, student, loaded.variant_seed)
+        graph = ex.graph()
+        values = graph.forward(ex.graph_inputs(drawn))
+        numbers = ", ".join(f"{k} = {v:g}" for k, v in drawn.items())
+        click.echo(render.text(graph, values, None, f"{ex.title} ({ex.id}): {numbers}; "
+                               f"fill in {ex.spec['answer']}"))
 
 
 @main.command("grade")

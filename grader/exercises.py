@@ -104,8 +104,9 @@ class Exercise:
                  for name, n in g["nodes"].items()}
         return Graph(list(g["inputs"]), nodes, g["output"])
 
-    def graph_inputs(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v, dtype=float) for k, v in self.spec["graph"]["inputs"].items()}
+    def graph_inputs(self, overrides: dict | None = None) -> dict[str, np.ndarray]:
+        inputs = {**self.spec["graph"]["inputs"], **(overrides or {})}
+        return {k: np.asarray(v, dtype=float) for k, v in inputs.items()}
 
     def graph_upstream(self) -> np.ndarray:
         return np.asarray(self.spec["graph"].get("upstream", 1.0), dtype=float)
@@ -129,6 +130,10 @@ class Assignment:
     @property
     def max_score(self) -> float:
         return sum(ex.points for ex in self.exercises)
+
+    @property
+    def variant_seed(self) -> int | None:
+        return self.policy.get("variant_seed")
 
     @property
     def forbidden_modules(self) -> list[str]:
@@ -253,6 +258,11 @@ def _evaluation_problems(ex: Exercise, graph: Graph, problem) -> list[Problem]:
     for name in ex.spec.get("ask", []):
         if name not in values:
             problems.append(problem("ask", f"{name!r} is not a value of the graph"))
+    for name, (low, high) in ex.spec.get("variants", {}).items():
+        if name not in ex.spec["graph"]["inputs"]:
+            problems.append(problem(f"variants.{name}", f"{name!r} is not an input"))
+        elif low >= high:
+            problems.append(problem(f"variants.{name}", f"empty range [{low}, {high}]"))
     return problems
 
 

@@ -55,25 +55,35 @@ def _locate(error: dict | None, prepared: Prepared) -> None:
 
 
 def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
-          limits: Limits | None = None, run_all: bool = False) -> Report:
+          limits: Limits | None = None, run_all: bool = False,
+          identity: str | None = None) -> Report:
     """Grade a submission (.py, .ipynb, folder or .zip) against an assignment (the default
     one if None). Raises SubmissionError only when the path cannot be graded at all."""
     assignment = assignment or load_assignment()
     prepared = prepare(Path(submission), {ex.function for ex in assignment.exercises},
                        run_all)
-    return grade_prepared(prepared, assignment, seed, limits)
+    return grade_prepared(prepared, assignment, seed, limits,
+                          plan_assignment(assignment, seed, identity))
 
 
 Plan = list[tuple]  # (exercise, probes, internal error or None) per exercise
 
 
-def plan_assignment(assignment: Assignment, seed: int) -> Plan:
-    """Every exercise's probes for a seed: the same for every submission graded with it."""
+def plan_assignment(assignment: Assignment, seed: int, identity: str | None = None,
+                    base: Plan | None = None) -> Plan:
+    """Every exercise's probes for a seed. With the assignment's variant seed and a student
+    identity, worked examples get that student's numbers; `base`, planned without an
+    identity, is reused for everything else (a batch plans once per seed)."""
+    variant = (assignment.variant_seed, identity) if (
+        identity and assignment.variant_seed is not None) else None
     planned: Plan = []
-    for ex in assignment.exercises:
+    for i, ex in enumerate(assignment.exercises):
+        if base is not None and not (variant and "variants" in ex.spec):
+            planned.append(base[i])
+            continue
         try:
-            planned.append((ex, judging.plan(ex, seed), None))
-        except judging.InternalError as e:
+            planned.append((ex, judging.plan(ex, seed, variant), None))
+        except (judging.InternalError, RuntimeError) as e:
             planned.append((ex, [], str(e)))
     return planned
 

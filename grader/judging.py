@@ -93,9 +93,14 @@ def incidents(outcomes: list[Outcome]) -> list[str]:
 # ---- planning ---------------------------------------------------------------------------
 
 
-def plan(exercise: Exercise, seed: int) -> list[Probe]:
-    planner = {"gate": _plan_gate, "function": _plan_function, "backprop": _plan_backprop,
-               "graph": _plan_graph}[exercise.kind]
+def plan(exercise: Exercise, seed: int, variant: tuple[int, str] | None = None
+         ) -> list[Probe]:
+    """The probes of an exercise; `variant` = (public variant seed, student identity) gives
+    a worked example the student's own numbers."""
+    if exercise.kind == "graph":
+        return _plan_graph(exercise, variant)
+    planner = {"gate": _plan_gate, "function": _plan_function,
+               "backprop": _plan_backprop}[exercise.kind]
     return planner(exercise, seed)
 
 
@@ -193,9 +198,11 @@ def _plan_backprop(exercise: Exercise, seed: int) -> list[Probe]:
     return probes
 
 
-def _plan_graph(exercise: Exercise, seed: int) -> list[Probe]:
+def _plan_graph(exercise: Exercise, variant: tuple[int, str] | None) -> list[Probe]:
     graph = exercise.graph()
-    values = graph.forward(exercise.graph_inputs())
+    drawn = (cases.variant_inputs(exercise, variant[1], variant[0])
+             if variant and "variants" in exercise.spec else None)
+    values = graph.forward(exercise.graph_inputs(drawn))
     grads = graph.backward(values, exercise.graph_upstream())
     expected = {name: float(grads[name]) for name in exercise.spec["ask"]}
     call = Call(exercise.id, exercise.spec["answer"], None, form="dict")
@@ -541,7 +548,26 @@ def _judge_answer(exercise, probe, outcome, limits) -> list[CheckResult]:
         else:
             hint = _answer_hint(exercise, probe.expected, got, key)
         results.append(CheckResult(f"d{key}", 1.0, False, hint, hint))
+    wrong = [k for k, r in zip(keys, results) if not r.passed and k in got]
+    if wrong:
+        results[keys.index(wrong[0])].hint += "; " + _side_by_side(exercise, probe, got, wrong)
     return results
+
+
+def _side_by_side(exercise: Exercise, probe: Probe, got: dict, wrong: list[str]) -> str:
+    """The student's numbers next to the graph's, and the first gate (from the output)
+    where a gradient goes wrong."""
+    from reference.graph import topological_order
+
+    pairs = ", ".join(f"d{k}: yours {got[k]:.4g}, true {probe.expected[k]:.4g}"
+                      f"{' ✗' if k in wrong else ' ✓'}" for k in probe.expected if k in got)
+    graph = exercise.graph()
+    for name in reversed(topological_order(graph.structure(), graph.output)):
+        node = graph.nodes.get(name)
+        if node and any(arg in wrong for arg in node.args):
+            args = ", ".join(node.args)
+            return f"{pairs}; first wrong gate from the output: {name} = {node.op}({args})"
+    return pairs
 
 
 def _answer_hint(exercise: Exercise, truth: dict, got: dict, key: str) -> str:

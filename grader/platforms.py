@@ -25,7 +25,7 @@ from typing import Callable
 import jsonschema
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
-from grader.grading import Report, grade_prepared
+from grader.grading import Report, grade_prepared, plan_assignment
 from grader.submissions import SubmissionError, prepare
 
 OUTPUT_CAP = 16 << 10  # characters per test output; results stay far below any limit
@@ -68,8 +68,10 @@ def _exercise_output(result) -> str:
 
 
 def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
-                    private: list[Path]) -> tuple[Report | None, str | None, Assignment]:
-    """(report, problem with the submission itself, assignment)."""
+                    private: list[Path], student: str | None = None
+                    ) -> tuple[Report | None, str | None, Assignment]:
+    """(report, problem with the submission itself, assignment). `identity` names the
+    submission (its inputs), `student` the person (their worked-example variant)."""
     assignment = load_assignment()
     seed = derive_seed(secret, identity) if secret else 0
     try:
@@ -79,7 +81,9 @@ def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
             else []
         return None, ("expected backprop.py or backprop.ipynb (or a .zip holding one); "
                       f"found: {', '.join(found) or 'nothing'}"), assignment
-    return grade_prepared(prepared, assignment, seed, hidden=private), None, assignment
+    planned = plan_assignment(assignment, seed, student)
+    return (grade_prepared(prepared, assignment, seed, planned=planned, hidden=private), None,
+            assignment)
 
 
 def _read_json(path: Path) -> dict:
@@ -141,9 +145,12 @@ def run_gradescope(root: Path) -> dict:
 
     def grade() -> dict:
         metadata = _read_json(root / "submission_metadata.json")
+        users = [u for u in metadata.get("users") or [] if isinstance(u, dict)]
+        student = str(users[0].get("email") or users[0].get("sid") or "") if users else None
         report, problem, assignment = _grade_platform(
             root / "submission", str(metadata.get("id", "")),
-            _secret(root / "source" / SECRET_FILE), [root / "source", root / "results"])
+            _secret(root / "source" / SECRET_FILE), [root / "source", root / "results"],
+            student or None)
         return gradescope_results(report, problem, assignment, time.monotonic() - started)
 
     failure = {"score": 0.0, "tests": [], "stdout_visibility": "hidden",

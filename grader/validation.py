@@ -73,7 +73,14 @@ def _graph_number_problems(ex: Exercise) -> list[Problem]:
 def verify(ex: Exercise) -> list[Problem]:
     """Numerical checks of one exercise that loaded cleanly."""
     if ex.kind == "graph":
-        return _graph_number_problems(ex)
+        problems = _graph_number_problems(ex)
+        if "variants" in ex.spec:
+            try:
+                for student in ("a@example.edu", "b@example.edu", "12345"):
+                    judging.plan(ex, 0, (0, student))
+            except RuntimeError as e:
+                problems.append(Problem(str(ex.source), ex.id, "variants", str(e)))
+        return problems
     for seed in SEEDS:
         try:
             judging.plan(ex, seed)

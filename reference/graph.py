@@ -106,6 +106,18 @@ class Graph:
                 grads[arg] = grads[arg] + g  # accumulate: a value may feed several gates
         return grads
 
+    def wire_gradients(self, values: Mapping[str, np.ndarray],
+                       grads: Mapping[str, np.ndarray]) -> dict[tuple[str, int], np.ndarray]:
+        """The gradient on each wire (node, argument index): one path's contribution.
+        A value's total gradient is the sum over the wires leaving it."""
+        wires = {}
+        for name, node in self.nodes.items():
+            gate = get_gate(node.op)
+            args = [values[a] for a in node.args]
+            for i, g in enumerate(gate.grads(grads[name], *args, **node.params)):
+                wires[(name, i)] = g
+        return wires
+
     def kink_distance(self, values: Mapping[str, np.ndarray]) -> float:
         """How far the evaluated graph lies from the nearest relu/max kink or tie."""
         distances = [np.inf]

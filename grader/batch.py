@@ -212,7 +212,7 @@ def _init_worker(slots, assignment_path: str | None, seed: int, run_all: bool) -
 def _grade_entry(entry: Entry) -> dict:
     """A journal record for one entry; never raises for a bad submission."""
     assignment: Assignment = _worker["assignment"]
-    wanted = {ex.function for ex in assignment.exercises}
+    wanted = assignment.functions
     try:
         prepared = prepare(entry.path, wanted, _worker["run_all"])
     except SubmissionError as e:

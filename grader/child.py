@@ -31,8 +31,9 @@ def read_all(fd):
 
 
 def decode_request(data):
+    # The request comes from the grader itself: only its length bounds it.
     reader = wire.FrameReader(data[len(wire.MAGIC):len(wire.MAGIC) + wire.NONCE_BYTES],
-                              max_frame_bytes=len(data))
+                              max_frame_bytes=len(data), max_blobs=len(data))
     (header, blobs), = reader.feed(data)
     arrays = [wire.decode_array(b, len(b)) for b in blobs]
     return reader.nonce, header, arrays
@@ -119,7 +120,7 @@ def describe_output(value, form, arrays):
             values.append(float(array.reshape(())))
         arrays.append(np.asarray(values, dtype=float))
         return {"container": "dict", "keys": keys, "bad": bad, "blob": len(arrays) - 1}
-    if form == "arrays" and isinstance(value, (tuple, list)):
+    if form in ("arrays", "program") and isinstance(value, (tuple, list)):
         return {"container": type(value).__name__, "items": [item(v) for v in value]}
     return {"container": "single", "items": [item(value)]}
 
@@ -136,19 +137,51 @@ def build_args(specs, arrays):
     return args
 
 
+# Array steps a program may interleave with the student's functions (e.g. an SGD loop).
+PRIMITIVES = {"matmul": lambda a, b: a @ b, "add": lambda a, b: a + b,
+              "relu": lambda a: np.maximum(a, 0.0), "axpy": lambda a, b, alpha: a + alpha * b}
+
+
+def run_program(module, call, arrays):
+    """A dataflow of student calls and array steps: each step may take the outputs of
+    earlier ones ({"ref": [step, output]}); returns the outputs named in "returns"."""
+    results = []
+
+    def resolve(spec):
+        if "ref" in spec:
+            step, index = spec["ref"]
+            return results[step][index]
+        return build_args([spec], arrays)[0]
+
+    for step in call["program"]:
+        args = [resolve(spec) for spec in step["args"]]
+        if step["op"] == "call":
+            out = getattr(module, step["function"])(*args)
+            out = list(out) if isinstance(out, (tuple, list)) else [out]
+            results.append([np.array(o, dtype=float, subok=False) for o in out])
+        else:
+            results.append([PRIMITIVES[step["op"]](*args)])
+    return tuple(results[step][index] for step, index in call["returns"])
+
+
 def run_call(module, call, arrays, submission):
     """Call one student function; return the result header and its arrays."""
     out_arrays = []
     header = {"type": "result", "call": call["id"]}
     missing = object()
-    function = getattr(module, call["function"], missing)
-    if function is missing or (call["args"] is not None and not callable(function)):
+    names = [s["function"] for s in call.get("program", []) if s["op"] == "call"] or \
+        [call["function"]]
+    functions = [getattr(module, name, missing) for name in names]
+    if any(f is missing or (call["args"] is not None and not callable(f)) for f in functions):
         header.update(status="missing")
         return header, out_arrays
     args = build_args(call["args"] or [], arrays)
     start = time.perf_counter()
     try:
-        value = function if call["args"] is None else function(*args)
+        if call["form"] == "program":
+            value = run_program(module, call, arrays)
+        else:
+            value = functions[0] if call["args"] is None else functions[0](*args)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt cost this call only
         header.update(status="raised", error=describe_error(exc, submission))
         return header, out_arrays
@@ -221,6 +254,8 @@ def main(request_fd, result_fd):
 if __name__ == "__main__":
     try:
         main(int(sys.argv[1]), int(sys.argv[2]))
+    except BaseException:
+        traceback.print_exc()  # the harness itself failed: leave a trace in stderr
     finally:
         # Skip atexit handlers and non-daemon threads the student may have left behind.
         try:

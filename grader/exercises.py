@@ -132,6 +132,11 @@ class Assignment:
         return sum(ex.points for ex in self.exercises)
 
     @property
+    def functions(self) -> set[str]:
+        """The names the submission must define: functions and answer dicts."""
+        return {ex.function for ex in self.exercises if ex.function}
+
+    @property
     def variant_seed(self) -> int | None:
         return self.policy.get("variant_seed")
 

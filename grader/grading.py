@@ -60,7 +60,7 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
     """Grade a submission (.py, .ipynb, folder or .zip) against an assignment (the default
     one if None). Raises SubmissionError only when the path cannot be graded at all."""
     assignment = assignment or load_assignment()
-    prepared = prepare(Path(submission), {ex.function for ex in assignment.exercises},
+    prepared = prepare(Path(submission), assignment.functions,
                        run_all)
     return grade_prepared(prepared, assignment, seed, limits,
                           plan_assignment(assignment, seed, identity))

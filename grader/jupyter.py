@@ -55,7 +55,7 @@ def check(*exercise_ids: str, seed: int = 0) -> Report:
     if exercise_ids:
         assignment = assignment.only(exercise_ids)
     shell = _ipython()
-    wanted = {ex.function for ex in assignment.exercises}
+    wanted = assignment.functions
     prepared = _from_kernel(shell) if shell is not None else _from_script(wanted)
     report = grade_prepared(prepared, assignment, seed)
     if shell is not None and getattr(shell, "kernel", None) is not None:

@@ -75,7 +75,7 @@ def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
     assignment = load_assignment()
     seed = derive_seed(secret, identity) if secret else 0
     try:
-        prepared = prepare(submission_dir, {ex.function for ex in assignment.exercises})
+        prepared = prepare(submission_dir, assignment.functions)
     except SubmissionError:
         found = sorted(p.name for p in submission_dir.iterdir()) if submission_dir.is_dir() \
             else []

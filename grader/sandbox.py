@@ -64,12 +64,16 @@ class Limits:
 @dataclass
 class Call:
     """One call of a student function: `form` says what it should return. With `args`
-    None the named module attribute (an answer dict) is read instead of called."""
+    None the named module attribute (an answer dict) is read instead of called. With form
+    "program", `program` chains student calls and array steps (see child.run_program):
+    its arguments are encoded like `args`, and `returns` names the outputs to send back."""
 
     exercise: str
     function: str
     args: list[Any] | None  # np.ndarray, float, or JSON-able data
-    form: str = "arrays"  # "arrays" (one or more), "array" (exactly one), "dict"
+    form: str = "arrays"  # "arrays" (one or more), "array" (exactly one), "dict", "program"
+    program: list[dict] = field(default_factory=list)
+    returns: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -141,18 +145,27 @@ class Confinement:
 def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]],
                     forbidden: list[str]) -> bytes:
     arrays: list[np.ndarray] = []
+    index: dict[int, int] = {}  # an array passed many times (a dataset) travels once
 
     def arg(value):
         if isinstance(value, np.ndarray):
-            arrays.append(value)
-            return {"array": len(arrays) - 1}
+            if id(value) not in index:
+                index[id(value)] = len(arrays)
+                arrays.append(value)
+            return {"array": index[id(value)]}
         if isinstance(value, float):
             return {"float": value}
         return {"json": value}
 
+    def step(s: dict) -> dict:
+        return {**s, "args": [a if isinstance(a, dict) and "ref" in a else arg(a)
+                              for a in s["args"]]}
+
     header = {"submission": submission, "forbidden": forbidden,
               "calls": [{"id": i, "function": c.function, "form": c.form,
-                         "args": None if c.args is None else [arg(a) for a in c.args]}
+                         "args": None if c.args is None else [arg(a) for a in c.args],
+                         "program": [step(s) for s in c.program],
+                         "returns": [list(r) for r in c.returns]}
                         for i, c in calls]}
     return wire.encode_frame(nonce, header, [wire.encode_array(a) for a in arrays])
 

@@ -62,6 +62,12 @@ def build_notebook(py_source: str, assignment: Assignment) -> nbformat.NotebookN
                                     f"\n\n{what}, then run the check below it."),
                   new_code_cell(text),
                   new_code_cell(f'check("{ex.id}")')]
+    for ex in assignment.exercises:
+        if ex.kind == "composition":
+            cells += [new_markdown_cell(f"## {ex.title}\n\n{ex.spec.get('lecture', ex.description)}"
+                                        "\n\nNothing new to write: this checks the gates above "
+                                        "working together."),
+                      new_code_cell(f'check("{ex.id}")')]
     cells += [new_markdown_cell("## Everything at once\n\nThe public checks of every exercise. "
                                 "They use the course's public seed; the grade that counts "
                                 "comes from the course's own run, on inputs you have not seen."),

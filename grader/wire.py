@@ -106,9 +106,10 @@ def encode_frame(nonce: bytes, header: dict, blobs: list[bytes] = ()) -> bytes:
 class FrameReader:
     """Incrementally cut a byte stream into frames, enforcing caps as lengths arrive."""
 
-    def __init__(self, nonce: bytes, max_frame_bytes: int):
+    def __init__(self, nonce: bytes, max_frame_bytes: int, max_blobs: int = MAX_BLOBS):
         self.nonce = nonce
         self.max_frame_bytes = max_frame_bytes
+        self.max_blobs = max_blobs
         self.buffer = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[dict, list[bytes]]]:
@@ -144,8 +145,8 @@ class FrameReader:
         header_bytes = bytes(buf[pos:pos + head_len])
         pos += head_len
         (count,) = struct.unpack_from("<I", buf, pos)
-        if count > MAX_BLOBS:
-            raise WireError(f"{count} arrays in one frame; at most {MAX_BLOBS}")
+        if count > self.max_blobs:
+            raise WireError(f"{count} arrays in one frame; at most {self.max_blobs}")
         pos += 4
         spans = []
         for _ in range(count):

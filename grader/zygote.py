@@ -49,6 +49,10 @@ def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:
         os.environ.update(config["env"])
         jail.confine(config)
         child.main(request_fd, result_fd)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
     finally:
         try:
             sys.stdout.flush()

@@ -16,6 +16,15 @@ SUBMISSIONS = TESTS / "submissions"
 SOLUTION = SUBMISSIONS / "solution.py"
 
 
+NET_GATES = {"linear", "relu", "softmax_ce"}
+
+
+def may_lose(exercise: str) -> set[str]:
+    """Where a fault in `exercise` may cost points: itself, and the composition that runs
+    the student's own gates."""
+    return {exercise} | ({"two_layer_net"} if exercise in NET_GATES else set())
+
+
 def header(path: Path) -> dict[str, str]:
     """The `# key: value` lines at the top of a corpus file."""
     fields = {}

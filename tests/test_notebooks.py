@@ -201,7 +201,7 @@ def test_the_template_notebook_runs_in_a_real_kernel(tmp_path):
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("check(")]
-    assert len(checks) == 17
+    assert len(checks) == 18
     for cell in checks:
         html = "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
         assert "public checks" in html

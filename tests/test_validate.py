@@ -13,7 +13,7 @@ from conftest import ROOT, run_cli
 
 EXERCISES = ROOT / "exercises"
 DEFAULT_IDS = ["add", "mul", "max", "exp", "reciprocal", "scale", "offset", "sigmoid", "relu",
-               "relu_jacobian", "linear", "softmax_ce", "backprop", "simple_graph",
+               "relu_jacobian", "linear", "softmax_ce", "two_layer_net", "backprop", "simple_graph",
                "sigmoid_neuron", "gate_patterns"]
 
 

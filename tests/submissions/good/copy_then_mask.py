@@ -1,5 +1,5 @@
 # variant: in-place updates on copies only
-# exercises: relu mul add
+# exercises: relu mul add two_layer_net
 def relu_backward(dout, x):
     dx = dout.copy()
     dx[x <= 0] = 0

@@ -1,5 +1,5 @@
 # variant: linear layer with einsum and np.dot
-# exercises: linear
+# exercises: linear two_layer_net
 def linear_backward(dout, x, w, b):
     dx = np.einsum("nm,dm->nd", dout, w)
     dw = np.dot(x.T, dout)

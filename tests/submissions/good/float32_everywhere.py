@@ -1,5 +1,5 @@
 # variant: every computation in float32, float32 results
-# exercises: add mul max exp reciprocal scale offset sigmoid relu relu_jacobian linear softmax_ce
+# exercises: add mul max exp reciprocal scale offset sigmoid relu relu_jacobian linear softmax_ce two_layer_net
 f32 = np.float32
 
 

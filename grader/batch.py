@@ -27,7 +27,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import yaml
 

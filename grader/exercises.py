@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import jsonschema
 import numpy as np
@@ -71,7 +72,7 @@ class Tolerance:
     atol: float = 0.0
 
     @classmethod
-    def from_spec(cls, spec: dict | None, default: "Tolerance") -> "Tolerance":
+    def from_spec(cls, spec: dict | None, default: Tolerance) -> Tolerance:
         return cls(**{**default.__dict__, **(spec or {})})
 
 
@@ -144,7 +145,7 @@ class Assignment:
     def forbidden_modules(self) -> list[str]:
         return list(self.policy.get("forbidden_modules", DEFAULT_FORBIDDEN_MODULES))
 
-    def only(self, ids: Iterable[str]) -> "Assignment":
+    def only(self, ids: Iterable[str]) -> Assignment:
         """The same assignment restricted to some exercises, in the assignment's order
         (unknown ids raise KeyError)."""
         wanted = {self.get(i).id for i in ids}

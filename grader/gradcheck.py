@@ -12,7 +12,7 @@ broken, and the grader reports an internal error instead of blaming the student.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -91,7 +91,7 @@ class Jail:
         return kept
 
     def enter(self, root: str, exposed: list[str], hidden: list[str],
-              blocked: dict[str, str] = {}) -> None:
+              blocked: dict[str, str] | None = None) -> None:
         """Runs in the forked child as root, before exec: namespaces, tree, chroot.
 
         `hidden` folders become empty; `blocked` maps a module's folder or file to its
@@ -123,7 +123,7 @@ class Jail:
             if os.path.isdir(root + path):
                 _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
                        "mode=0000,size=4k")
-        for path, module in blocked.items():
+        for path, module in (blocked or {}).items():
             _block_module(root + path, module)
         os.chroot(root)
         os.chdir(str(self.workdir))

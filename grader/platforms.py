@@ -20,7 +20,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import jsonschema
 

@@ -52,7 +52,7 @@ class Limits:
     result_bytes: int = 32 << 20
 
     @classmethod
-    def from_spec(cls, spec: dict | None) -> "Limits":
+    def from_spec(cls, spec: dict | None) -> Limits:
         spec = dict(spec or {})
         unknown = set(spec) - set(cls.__dataclass_fields__)
         if unknown:
@@ -266,7 +266,7 @@ class Zygote:
             raise RuntimeError("the fork server died")
         return json.loads(data)
 
-    def launch(self, fds: tuple[int, ...], config: dict) -> "_Forked":
+    def launch(self, fds: tuple[int, ...], config: dict) -> _Forked:
         socket.send_fds(self.sock, [json.dumps(config).encode()], list(fds))
         message = self._receive(30.0)
         if not message or "pid" not in message:

@@ -13,7 +13,7 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from collections.abc import Callable
 
 from grader import notebooks
 

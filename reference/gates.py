@@ -11,7 +11,7 @@ input, and how far an input lies from the gate's kinks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

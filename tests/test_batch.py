@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import random
 import shutil
 import signal
 import subprocess

@@ -253,9 +253,11 @@ def main(request_fd, result_fd):
                          "error": {"type": type(exc).__name__, "message": str(exc)[:500]}})
 
 
-if __name__ == "__main__":
+def serve_and_exit(request_fd, result_fd, prepare=lambda: None):
+    """Prepare (confine), serve the request, and end this process in every case."""
     try:
-        main(int(sys.argv[1]), int(sys.argv[2]))
+        prepare()
+        main(request_fd, result_fd)
     except BaseException:
         traceback.print_exc()  # the harness itself failed: leave a trace in stderr
     finally:
@@ -265,3 +267,7 @@ if __name__ == "__main__":
             sys.stderr.flush()
         finally:
             os._exit(0)
+
+
+if __name__ == "__main__":
+    serve_and_exit(int(sys.argv[1]), int(sys.argv[2]))

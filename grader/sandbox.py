@@ -488,11 +488,18 @@ def _module_locations(names: list[str]) -> dict[str, str]:
 
 
 def private_paths() -> list[Path]:
-    """The grader's own files: package, reference and course content."""
-    here = Path(__file__).resolve().parent
-    import reference
+    """The grader's own files: package, reference and course content — every copy on the
+    path (a checkout and an installed copy may both exist, as in CI)."""
+    import site
 
-    return [here, Path(reference.__file__).resolve().parent, here.parent / "exercises"]
+    here = Path(__file__).resolve().parent
+    found = {here, here.parent / "exercises", here.parent / "reference"}
+    for entry in {*sys.path, *site.getsitepackages()}:
+        for name in ("grader", "reference"):
+            package = Path(entry or ".") / name
+            if (package / "__init__.py").is_file():
+                found.add(package.resolve())
+    return sorted(found)
 
 
 def _confinement(workdir: Path, limits: Limits, hidden: list[Path], forbidden: list[str],

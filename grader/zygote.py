@@ -29,8 +29,9 @@ from grader import child, jail
 
 def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:
     """In the forked child: become a session of its own, wire up fds, confine, run."""
-    try:
-        request_fd, result_fd, out_fd, err_fd = fds
+    request_fd, result_fd, out_fd, err_fd = fds
+
+    def prepare() -> None:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
@@ -48,17 +49,8 @@ def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:
         os.environ.clear()
         os.environ.update(config["env"])
         jail.confine(config)
-        child.main(request_fd, result_fd)
-    except BaseException:
-        import traceback
 
-        traceback.print_exc()
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(0)
+    child.serve_and_exit(request_fd, result_fd, prepare)
 
 
 def serve(sock: socket.socket) -> None:

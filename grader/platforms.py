@@ -168,6 +168,8 @@ if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1 && command -v apt-get >
     apt-get update && apt-get install -y python3 python3-venv python3-pip
 fi
 python3 -m venv --system-site-packages "$VENV"
+# Into the venv itself, even when the system already has some version of the grader.
+"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$(dirname "$0")"/WHEEL
 "$VENV/bin/python" -m pip install --quiet "$(dirname "$0")"/WHEEL
 chmod -R o= "$(dirname "$0")"   # the source (and its secret seed) is for root only
 """

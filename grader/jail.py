@@ -101,6 +101,9 @@ class Jail:
             _libc.unshare(CLONE_NEWNET)  # refusal was reported by the probe
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
         _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+        # A fresh /tmp first: Python or the work folder may live below /tmp.
+        os.makedirs(root + "/tmp", exist_ok=True)
+        _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
         for path in exposed:
             target = root + path
             if os.path.islink(path):
@@ -114,8 +117,6 @@ class Jail:
         _mount("/dev", root + "/dev", None, MS_BIND | MS_REC)
         os.makedirs(root + "/proc", exist_ok=True)  # hidepid: only the sandbox's own processes
         _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
-        os.makedirs(root + "/tmp", exist_ok=True)
-        _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
         work = root + str(self.workdir)
         os.makedirs(work, exist_ok=True)
         _mount(str(self.workdir), work, None, MS_BIND | MS_NOSUID | MS_NODEV)

@@ -458,54 +458,52 @@ def _judge_untouched(weight, pairs, unpacked) -> CheckResult:
     return CheckResult("untouched", weight, True)
 
 
-def _judge_dicts(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
-                 limits: Limits) -> list[CheckResult]:
-    """Checks of backprop and worked-example exercises: dicts of named numbers."""
-    results = []
-    if exercise.kind == "graph":
-        return _judge_answer(exercise, probes[0], outcomes[0], limits)
-    problems = []
+def _judge_backprop(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+                    limits: Limits) -> list[CheckResult]:
+    """Checks of the general backprop exercise: one graph per check, dicts of numbers."""
+    results, form_problems = [], []
     for probe, outcome in zip(probes, outcomes):
-        ok, message, hint = _compare_dict(probe, outcome, exercise.tolerance, limits)
-        if not ok and (hint or "").startswith(("returned", "raised", "the submission",
-                                               "timed out", "not implemented")):
-            problems.append((probe, message, hint))
+        ok, message, hint, form = _compare_dict(probe, outcome, exercise.tolerance, limits)
+        if form:
+            form_problems.append((probe, message, hint))
         results.append(CheckResult(probe.check, exercise.checks[probe.check], ok, message,
                                    hint))
     by_name = {r.name: r for r in results}
-    if "shuffled" in by_name and "fan_out" in by_name and by_name["fan_out"].passed \
-            and not by_name["shuffled"].passed and by_name["shuffled"].hint not in (
-                p[2] for p in problems):
-        by_name["shuffled"].hint = ("right when the nodes come in topological order, wrong "
-                                    "otherwise: sort the nodes topologically first")
+    shuffled, fan_out = by_name.get("shuffled"), by_name.get("fan_out")
+    if shuffled and fan_out and fan_out.passed and not shuffled.passed and \
+            not any(p.check == "shuffled" for p, _, _ in form_problems):
+        shuffled.hint = ("right when the nodes come in topological order, wrong otherwise: "
+                         "sort the nodes topologically first")
     if "outputs" in exercise.checks:
-        bad = next((p for p in problems if p[0].check != "deep_chain"), None)
+        # A recursion limit on the deep chain is that check's business, not the form's.
+        bad = next((p for p in form_problems if p[0].check != "deep_chain"), None)
         results.insert(0, CheckResult("outputs", exercise.checks["outputs"], bad is None,
                                       bad[1] if bad else "", bad[2] if bad else None))
     return results
 
 
-def _compare_dict(probe, outcome, tol, limits) -> tuple[bool, str, str | None]:
+def _compare_dict(probe, outcome, tol, limits) -> tuple[bool, str, str | None, bool]:
+    """(passed, message, hint, whether the problem is the answer's form, not its numbers)."""
     if outcome.status != "ok":
         message = fault_message(outcome, limits, probe.call.function)
         if (outcome.error or {}).get("type") == "RecursionError":
             message += (": traverse the graph iteratively (an explicit stack or Kahn's "
                         "algorithm), not by recursion")
-        return False, f"{probe.label}: {message}", message
+        return False, f"{probe.label}: {message}", message, True
     got = outcome.output.get("dict")
     if got is None:
         hint = f"returned a {outcome.output.get('container')}; expected a dict of gradients"
-        return False, f"{probe.label}: {hint}", hint
+        return False, f"{probe.label}: {hint}", hint, True
     bad = outcome.output.get("bad", {})
     if bad:
         key = next(iter(bad))
         hint = f"returned a {bad[key]} for {key!r}; expected a number"
-        return False, f"{probe.label}: {hint}", hint
+        return False, f"{probe.label}: {hint}", hint, True
     missing = [k for k in probe.expected if k not in got]
     if missing:
         hint = f"returned no gradient for {', '.join(missing[:5])}" + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        return False, f"{probe.label}: {hint}", hint
+        return False, f"{probe.label}: {hint}", hint, True
     keys = list(probe.expected)
     t = np.fromiter((probe.expected[k] for k in keys), float, len(keys))
     s = np.fromiter((got[k] for k in keys), float, len(keys))
@@ -514,8 +512,8 @@ def _compare_dict(probe, outcome, tol, limits) -> tuple[bool, str, str | None]:
         wrong = ~(np.abs(s - t) <= (tol.atol + tol.rtol) * np.abs(t) + 1e-12)
     if wrong.any():
         hint = _dict_hint(probe, got, keys[int(np.argmax(wrong))])
-        return False, f"{probe.label}: {hint}", hint
-    return True, "", None
+        return False, f"{probe.label}: {hint}", hint, False
+    return True, "", None, False
 
 
 def _dict_hint(probe: Probe, got: dict, key: str) -> str:
@@ -537,8 +535,10 @@ def _dict_hint(probe: Probe, got: dict, key: str) -> str:
     return f"d{key} is {s:.6g}; expected {t:.6g}"
 
 
-def _judge_answer(exercise, probe, outcome, limits) -> list[CheckResult]:
+def _judge_answer(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+                  limits: Limits) -> list[CheckResult]:
     """One check per asked gradient of a worked example."""
+    (probe,), (outcome,) = probes, outcomes
     keys = exercise.spec["ask"]
     if outcome.status != "ok" or outcome.output.get("dict") is None and \
             outcome.output.get("container") != "dict":
@@ -752,8 +752,8 @@ def _judge_sgd(weight: float, probe: Probe, outcome: Outcome, limits: Limits) ->
 
 
 JUDGES: dict[str, Callable[..., list[CheckResult]]] = {
-    "gate": _judge_arrays, "function": _judge_arrays, "backprop": _judge_dicts,
-    "graph": _judge_dicts, "composition": _judge_composition}
+    "gate": _judge_arrays, "function": _judge_arrays, "backprop": _judge_backprop,
+    "graph": _judge_answer, "composition": _judge_composition}
 
 
 def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],

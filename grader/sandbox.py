@@ -350,9 +350,15 @@ class _Session:
         err_r, err_w = os.pipe()
         config = {**self.confinement.config(workdir), "env": _child_env(workdir)}
         fds = (req_r, res_w, out_w, err_w)
+        global _zygote
         try:
-            self.proc = (_zygote.launch(fds, config) if _zygote is not None
-                         else _Spawned(workdir, fds, config))
+            if _zygote is not None:
+                try:
+                    self.proc = _zygote.launch(fds, config)
+                except (OSError, RuntimeError):  # the fork server died: start fresh
+                    _zygote = None
+            if _zygote is None:
+                self.proc = _Spawned(workdir, fds, config)
         finally:
             for fd in fds:
                 os.close(fd)

@@ -206,3 +206,13 @@ def mul_backward(dout, x, y):
     report, _ = grade(compose(tmp_path, source), folder / "assignment.yaml")
     (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
     assert mul["score"] == 0 and "imports yaml, which this course forbids" in mul["hints"][0]
+
+
+def test_a_dead_fork_server_falls_back_to_fresh_interpreters(tmp_path, monkeypatch):
+    server = sandbox.Zygote()
+    monkeypatch.setattr(sandbox, "_zygote", server)
+    server.proc.kill()
+    server.proc.wait()
+    report, _ = grade(compose(tmp_path, ""), ROOT / "exercises" / "assignment.yaml")
+    assert report["score"] == 100 and sandbox._zygote is None
+    server.sock.close()

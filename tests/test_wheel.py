@@ -6,7 +6,9 @@ import json
 import shutil
 import subprocess
 import sys
+import site
 import venv
+from pathlib import Path
 
 import pytest
 
@@ -22,10 +24,13 @@ def installed(tmp_path_factory):
         pytest.fail(f"building the wheel failed:\n{build.stderr[-2000:]}")
     (wheel,) = (base / "dist").glob("backprop_grader-*.whl")
     env_dir = base / "venv"
-    # System site packages provide numpy & co. without network; the grader itself comes
-    # from the wheel only, which the test proves below.
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
+    # numpy & co. come from the running interpreter's packages (no network); appended after
+    # the venv's own site-packages, so the grader itself comes from the wheel only.
+    purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                              "['purelib'])"], capture_output=True, text=True, check=True)
+    Path(purelib.stdout.strip(), "deps.pth").write_text("\n".join(site.getsitepackages()))
     subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
                     str(wheel)], check=True, capture_output=True)
     return env_dir

@@ -41,6 +41,8 @@ def shape_hint(name: str, got: tuple, want: tuple, input_name: str) -> str:
     base = f"{name} has shape {got}; expected {want}, the shape of {input_name}"
     if len(got) == 2 and got == want[::-1] and got != want:
         return f"{base}: it looks transposed"
+    if len(want) == 2 and want[0] == want[1] and got == want[:1]:
+        return f"{base}: it looks like the diagonal alone; build the full matrix (np.diag)"
     if got == (1,) + want:
         return f"{base}: sum over the batch without keepdims (or drop the leading axis)"
     if want and got == want[:-1] + (1,) or (len(want) == 1 and got in ((), (1,))):

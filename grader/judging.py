@@ -17,8 +17,7 @@ import numpy as np
 
 from grader import cases, diagnosis
 from grader.exercises import Exercise, Tolerance
-from grader.gradcheck import (REFERENCE_RTOL, CountingLoss, gradient_error,
-                              reference_backprop_error, reference_gate_error,
+from grader.gradcheck import (REFERENCE_RTOL, reference_backprop_error, reference_gate_error,
                               reference_jacobian_error)
 from grader.sandbox import Call, Limits, Outcome
 from reference import FUNCTIONS, get_gate
@@ -38,12 +37,6 @@ CHECK_TITLES = {
     "unreachable": "gives 0 to nodes that do not reach the output",
     "repeated_input": "counts an input used twice by one node twice",
     "deep_chain": "handles a chain of thousands of nodes",
-    "softmax_ce": "your softmax_ce_backward inside the net (fed the true upstream)",
-    "linear2": "your linear_backward for layer 2 (fed the true upstream)",
-    "relu": "your relu_backward inside the net (fed the true upstream)",
-    "linear1": "your linear_backward for layer 1 (fed the true upstream)",
-    "end_to_end": "your gates chained end to end match the numerical gradient of the loss",
-    "sgd": "a few SGD steps with your gradients lower the loss",
 }
 VALUE_CASES = 3
 
@@ -108,9 +101,7 @@ def plan(exercise: Exercise, seed: int, variant: tuple[int, str] | None = None
     a worked example the student's own numbers."""
     if exercise.kind == "graph":
         return _plan_graph(exercise, variant)
-    planner = {"gate": _plan_gate, "function": _plan_function, "backprop": _plan_backprop,
-               "composition": _plan_two_layer_net}[exercise.kind]
-    return planner(exercise, seed)
+    return PLANNERS[exercise.kind](exercise, seed)
 
 
 def _gate_probe(exercise: Exercise, check: str, inputs, params, dout, label: str,
@@ -611,149 +602,11 @@ def _answer_hint(exercise: Exercise, truth: dict, got: dict, key: str) -> str:
             "upstream by local gradient gate by gate")
 
 
-# ---- composition: a two-layer net from the student's own gates ---------------------------
-
-NET_PARAMS = ("W1", "b1", "W2", "b2")
-
-
-def _net_forward(x, y, w1, b1, w2, b2):
-    """Reference forward: every intermediate value, and the loss."""
-    h1 = linear_ref.forward(x, w1, b1)
-    a1 = relu_ref.forward(h1)
-    s = linear_ref.forward(a1, w2, b2)
-    return h1, a1, s, float(softmax_ref.forward(s, y))
-
-
-linear_ref, relu_ref, softmax_ref = get_gate("linear"), get_gate("relu"), get_gate("softmax_ce")
-
-
-def _net_data(exercise: Exercise, rng: np.random.Generator):
-    sizes = exercise.spec["sizes"]
-    n, d, h, c = (sizes[k] for k in "NDHC")
-    for _ in range(cases.MAX_RESAMPLES):
-        x, y = rng.normal(size=(n, d)), rng.integers(0, c, size=n)
-        weights = [rng.normal(size=(d, h)) / np.sqrt(d), rng.normal(size=h) * 0.1,
-                   rng.normal(size=(h, c)) / np.sqrt(h), rng.normal(size=c) * 0.1]
-        h1 = linear_ref.forward(x, *weights[:2])
-        if relu_ref.kink_distance(h1) > cases.KINK_MARGIN:
-            return x, y, weights
-    raise InternalError("could not draw a network clear of ReLU kinks")
-
-
-def _sgd_program(x, y, weights, steps: int, lr: float, names: dict) -> tuple[list, list]:
-    """K steps of SGD as a dataflow of the student's gates and array steps."""
-    program: list[dict] = []
-    env = dict(zip(NET_PARAMS, weights))
-
-    def add(op, *args, **extra):
-        program.append({"op": op, "args": list(args), **extra})
-        return {"ref": [len(program) - 1, 0]}
-
-    def out(step_ref, index):
-        return {"ref": [step_ref["ref"][0], index]}
-
-    one = np.asarray(1.0)
-    for _ in range(steps):
-        h1 = add("add", add("matmul", x, env["W1"]), env["b1"])
-        a1 = add("relu", h1)
-        s = add("add", add("matmul", a1, env["W2"]), env["b2"])
-        ds = add("call", one, s, y, function=names["softmax_ce"])
-        lin2 = add("call", ds, a1, env["W2"], env["b2"], function=names["linear"])
-        dh1 = add("call", out(lin2, 0), h1, function=names["relu"])
-        lin1 = add("call", dh1, x, env["W1"], env["b1"], function=names["linear"])
-        grads = {"W1": out(lin1, 1), "b1": out(lin1, 2), "W2": out(lin2, 1), "b2": out(lin2, 2)}
-        for k in NET_PARAMS:
-            env[k] = add("axpy", env[k], grads[k], -lr)
-    return program, [tuple(env[k]["ref"]) for k in NET_PARAMS]
-
-
-def _plan_two_layer_net(exercise: Exercise, seed: int) -> list[Probe]:
-    """Each gate is fed the true upstream, so a mistake is charged to the gate that made it;
-    then the student's gates run chained, and drive a few SGD steps."""
-    rng = cases.rng_for(seed, exercise.id)
-    names = exercise.spec["functions"]
-    x, y, (w1, b1, w2, b2) = _net_data(exercise, rng)
-    h1, a1, s, _ = _net_forward(x, y, w1, b1, w2, b2)
-    one = np.asarray(1.0)
-    (ds,) = softmax_ref.grads(one, s, y)
-    da1, dw2, db2 = linear_ref.grads(ds, a1, w2, b2)
-    (dh1,) = relu_ref.grads(da1, h1)
-    dx, dw1, db1 = linear_ref.grads(dh1, x, w1, b1)
-    probes = [
-        _gate_probe(exercise, "softmax_ce", [s, y], [], one, "the loss gate", rng,
-                    "softmax_ce", names["softmax_ce"]),
-        _gate_probe(exercise, "linear2", [a1, w2, b2], [], ds, "layer 2", rng, "linear",
-                    names["linear"]),
-        _gate_probe(exercise, "relu", [h1], [], da1, "the ReLU", rng, "relu", names["relu"]),
-        _gate_probe(exercise, "linear1", [x, w1, b1], [], dh1, "layer 1", rng, "linear",
-                    names["linear"])]
-    chain, _ = _sgd_program(x, y, [w1, b1, w2, b2], 1, 0.0, names)
-    end_to_end = Call(exercise.id, names["linear"], [], form="program", program=chain[:9],
-                      returns=[(8, 1), (8, 2), (6, 1), (6, 2), (8, 0)])
-    expected = [dw1, db1, dw2, db2, dx]
-    loss = CountingLoss(lambda *p: np.asarray(_net_forward(p[4], y, *p[:4])[3]), one)
-    if gradient_error(loss, [w1, b1, w2, b2, x], expected, rng) > REFERENCE_RTOL:
-        raise InternalError("the reference network gradient disagrees with the numbers")
-    probes.append(Probe("end_to_end", end_to_end, expected, "the whole net, your gates chained",
-                        output_names=("dW1", "db1", "dW2", "db2", "dx")))
-    sgd = exercise.spec["sgd"]
-    program, returns = _sgd_program(x, y, [w1, b1, w2, b2], sgd["steps"],
-                                    sgd["learning_rate"], names)
-    before = _net_forward(x, y, w1, b1, w2, b2)[3]
-    probes.append(Probe("sgd", Call(exercise.id, names["linear"], [], form="program",
-                                    program=program, returns=returns),
-                        {"loss_before": before, "data": (x, y)},
-                        f"{sgd['steps']} SGD steps", output_names=NET_PARAMS))
-    return probes
-
-
-def _judge_composition(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
-                       limits: Limits) -> list[CheckResult]:
-    pairs = {p.check: (p, o) for p, o in zip(probes, outcomes)}
-    unpacked = {id(p): _unpack(p, o) if o.status == "ok" and p.check != "sgd" else (None, None)
-                for p, o in zip(probes, outcomes)}
-    results = []
-    for check, weight in exercise.checks.items():
-        if check == "sgd":
-            results.append(_judge_sgd(weight, *pairs["sgd"], limits))
-            continue
-        result = _judge_values(check, weight, [pairs[check]], unpacked, exercise, limits,
-                               exercise.tolerance)
-        fault = pairs[check][1].status != "ok"  # not implemented, missing, crashed...
-        if not result.passed and check != "end_to_end" and not fault:
-            gate = pairs[check][0].context.gate
-            result.hint = f"in the net, {result.hint} (fix the {gate} exercise first)"
-        results.append(result)
-    return results
-
-
-def _judge_sgd(weight: float, probe: Probe, outcome: Outcome, limits: Limits) -> CheckResult:
-    if outcome.status != "ok":
-        message = fault_message(outcome, limits, probe.call.function)
-        return CheckResult("sgd", weight, False, message, message)
-    items = outcome.output.get("items", [])
-    arrays = [i.get("array") for i in items]
-    if len(arrays) != 4 or any(a is None for a in arrays):
-        hint = "the SGD steps did not produce weights (a gate returned something odd)"
-        return CheckResult("sgd", weight, False, hint, hint)
-    x, y = probe.expected["data"]
-    try:
-        with np.errstate(all="ignore"):
-            after = _net_forward(x, y, *[a.astype(float) for a in arrays])[3]
-    except ValueError:
-        after = float("nan")
-    before = probe.expected["loss_before"]
-    if not np.isfinite(after) or after >= before * 0.99:
-        hint = (f"after {probe.label.split()[0]} SGD steps with your gradients the loss went "
-                f"from {before:.4f} to {after:.4f}: update each weight with w -= lr * dw, "
-                "and pass the gradient downstream")
-        return CheckResult("sgd", weight, False, hint, hint)
-    return CheckResult("sgd", weight, True, f"loss {before:.4f} → {after:.4f}")
-
-
+PLANNERS: dict[str, Callable[[Exercise, int], list[Probe]]] = {
+    "gate": _plan_gate, "function": _plan_function, "backprop": _plan_backprop}
 JUDGES: dict[str, Callable[..., list[CheckResult]]] = {
     "gate": _judge_arrays, "function": _judge_arrays, "backprop": _judge_backprop,
-    "graph": _judge_answer, "composition": _judge_composition}
+    "graph": _judge_answer}
 
 
 def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
@@ -784,3 +637,10 @@ def internal_error(exercise: Exercise, message: str) -> ExerciseResult:
             "please tell the course staff")
     return ExerciseResult(exercise, 0.0, "error",
                           [CheckResult("reference", 1.0, False, hint, hint)], [hint])
+
+
+# The composition exercise is built from the checks above and registers itself here.
+from grader import composition  # noqa: E402
+
+PLANNERS["composition"] = composition.plan_two_layer_net
+JUDGES["composition"] = composition.judge_two_layer_net

@@ -94,14 +94,11 @@ def summary_markdown(records: list[dict], assignment: Assignment, layout: str) -
     for r in graded:
         if r["report"]["error"]:
             continue
-        seen = set()
         for exercise_id, hints in r.get("hints", {}).items():
-            for hint in hints:
-                kind = (exercise_id, mistake_kind(hint))
-                if kind not in seen:
-                    seen.add(kind)
-                    mistakes[kind] += 1
-                    example.setdefault(kind, hint)
+            if hints:  # the first hint is the diagnosis; the rest are its consequences
+                kind = (exercise_id, mistake_kind(hints[0]))
+                mistakes[kind] += 1
+                example.setdefault(kind, hints[0])
     lines += ["", "## Most common mistakes", ""]
     if mistakes:
         lines += ["| students | exercise | diagnosis |", "|---:|---|---|"]

@@ -99,6 +99,11 @@ def test_a_plain_folder_with_hostile_submissions_mixed_in(tmp_path):
     assert "timed out after 2 s" in text and "# Feedback for yan_loop" in text
     results = json.loads((out / "results.json").read_text())
     assert len(results["students"]) == 19 and results["max_score"] == 100
+    try:
+        import matplotlib  # noqa: F401  (the test extra installs it)
+        assert (out / "summary.png").is_file() and "summary.png" in summary
+    except ImportError:
+        assert not (out / "summary.png").exists()
 
 
 GRADESCOPE_METADATA = """\
@@ -244,3 +249,29 @@ def test_usage_errors(tmp_path):
     assert result.exit_code == 2 and "neither a folder nor a .zip" in result.output
     missing_out = run_cli("grade", tmp_path)
     assert missing_out.exit_code == 2 and "--output" in missing_out.output
+
+
+def test_the_summary_chart_with_and_without_matplotlib(tmp_path, monkeypatch):
+    from grader import summary
+    from grader.exercises import load_assignment
+
+    records = [{"key": f"s{i}", "student": f"s{i}", "ids": {}, "incidents": [], "hints": {},
+                "report": {"score": float(10 * i), "exercises": [], "error": None}}
+               for i in range(8)]
+    assignment = load_assignment()
+    pytest.importorskip("matplotlib")
+    assert summary.write_chart(tmp_path / "chart.png", records, assignment)
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    assert not summary.write_chart(tmp_path / "none.png", records, assignment)
+    text = summary.summary_markdown(records, assignment, "folder")
+    assert "## Score distribution" in text and "█" in text

@@ -36,7 +36,7 @@ from grader.exercises import Assignment, load_assignment
 from grader.grading import Report, grade_prepared, plan_assignment
 from grader.reports import report_json
 from grader.sandbox import Limits
-from grader.submissions import SubmissionError, prepare
+from grader.submissions import Prepared, SubmissionError, prepare
 
 JOURNAL = "journal.jsonl"
 MAX_ARCHIVE_BYTES = 4 << 30
@@ -216,8 +216,6 @@ def _grade_entry(entry: Entry) -> dict:
     try:
         prepared = prepare(entry.path, wanted, _worker["run_all"])
     except SubmissionError as e:
-        from grader.submissions import Prepared
-
         prepared = Prepared(entry.path.name, error=str(e))
     identity = entry.ids.get("email") or entry.ids.get("sid") or entry.student
     planned = plan_assignment(assignment, _worker["seed"], identity, _worker["planned"])

@@ -114,13 +114,13 @@ def show(exercise: str, fmt: str, output: Path | None) -> None:
     """Draw a graph exercise (an id such as simple_graph, or a YAML file) with each wire's
     forward value above its gradient, as in the lecture."""
     from grader import render
+    from grader.exercises import load_exercise, load_exercises
     from grader.validation import exercise_files
-    from grader.exercises import load_exercise
 
     _, paths = exercise_files([exercise])
     if not paths or not paths[0].is_file():
-        graphs = sorted(p.stem for p in paths[0].parent.glob("*.yaml")
-                        if "kind: graph" in p.read_text()) if paths else []
+        loaded, _ = load_exercises(exercise_files([])[1])  # the bundled ones
+        graphs = sorted(ex.id for ex in loaded if ex.kind == "graph")
         raise click.BadParameter(f"no exercise {exercise!r}; graph exercises: "
                                  f"{', '.join(graphs)}", param_hint="EXERCISE")
     try:

@@ -56,7 +56,8 @@ def softmax_ce_backward(dout, scores, y):
     return dout * p / len(y)
 
 
-def backprop(nodes, local_grads, output):
+def topological_order(nodes):
+    """Every node after its inputs: an iterative depth-first search."""
     order, seen = [], set()
     for root in nodes:
         if root in seen:
@@ -72,9 +73,13 @@ def backprop(nodes, local_grads, output):
             elif child not in seen:
                 seen.add(child)
                 stack.append((child, iter(nodes[child])))
+    return order
+
+
+def backprop(nodes, local_grads, output):
     grads = {name: 0.0 for name in nodes}
     grads[output] = 1.0
-    for name in reversed(order):
+    for name in reversed(topological_order(nodes)):
         for child, local in zip(nodes[name], local_grads[name]):
             grads[child] += grads[name] * local
     return grads

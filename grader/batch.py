@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 
 import yaml
 
-from grader import jail, sandbox
+from grader import sandbox
 from grader.exercises import Assignment, load_assignment
 from grader.grading import Report, grade_prepared, plan_assignment
 from grader.reports import report_json
@@ -199,9 +199,9 @@ def content_hash(path: Path) -> str:
 _worker: dict = {}
 
 
-def _init_worker(slots, assignment_path: str | None, seed: int, run_all: bool) -> None:
-    """Each worker imports numpy and the grader once, plans once, and owns a sandbox uid."""
-    jail.SANDBOX_UID += slots.get()
+def _init_worker(assignment_path: str | None, seed: int, run_all: bool) -> None:
+    """Each worker imports numpy and the grader once and plans once; its first run claims
+    a sandbox uid of its own (`sandbox.uids`)."""
     sandbox.use_zygote()  # falls back to fresh interpreters when it cannot start
     assignment = load_assignment(Path(assignment_path) if assignment_path else None)
     _worker.update(assignment=assignment, seed=seed, run_all=run_all,
@@ -306,6 +306,7 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None, see
     from grader.summary import write_outputs
 
     assignment = load_assignment(assignment_path)
+    sandbox.require_protection()  # grades that count: never the submission as root
     staging = Path(tempfile.mkdtemp(prefix="backprop-class-"))
     try:
         layout, entries = discover(path, staging)
@@ -355,10 +356,7 @@ def _grade_all(todo: list[tuple[Entry, str]], assignment_path: Path | None, seed
         return
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     ctx = multiprocessing.get_context("forkserver")
-    slots = ctx.Queue()
-    for i in range(jobs):
-        slots.put(i)
-    args = (slots, str(assignment_path) if assignment_path else None, seed, run_all)
+    args = (str(assignment_path) if assignment_path else None, seed, run_all)
     with futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                      initargs=args) as pool:
         pending = {pool.submit(_grade_entry, entry): entry for entry, _ in todo}
@@ -366,6 +364,8 @@ def _grade_all(todo: list[tuple[Entry, str]], assignment_path: Path | None, seed
             entry = pending[future]
             try:
                 record = future.result()
+            except sandbox.ConfinementError:
+                raise  # never grade the rest of the class unprotected
             except Exception as e:  # the grader itself failed on this one: say so, go on
                 record = _failure(entry, e)
             yield entry, record

@@ -12,7 +12,7 @@ from grader.exercises import ExerciseError, load_assignment
 from grader.grading import grade
 from grader.submissions import SubmissionError
 from grader.reports import render_table, report_json
-from grader.sandbox import Limits
+from grader.sandbox import ConfinementError, Limits
 from grader.template import write_template
 from grader.validation import validate as validate_exercises
 
@@ -23,6 +23,16 @@ class ConfigError(click.ClickException):
     """A broken assignment or exercise: the staff's problem, exit status 2."""
 
     exit_code = EXIT_USAGE
+
+
+class Unprotected(click.ClickException):
+    """The sandbox this machine promises could not be set up: nothing was graded."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, error: Exception):
+        super().__init__(f"the grader could not protect this run, so it did not grade it: "
+                         f"{error}\nThis is a problem of the machine, not of the submission.")
 
 
 def _load(assignment: Path | None, only: tuple[str, ...]):
@@ -78,6 +88,8 @@ def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
                        identity=student)
     except SubmissionError as e:
         raise click.UsageError(str(e)) from None
+    except ConfinementError as e:
+        raise Unprotected(e) from None
     if as_json:
         click.echo(json.dumps(report_json(report), indent=2))
     else:
@@ -207,6 +219,8 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int, fo
         result = run_batch(submissions, outdir, assignment, seed, jobs, force, run_all)
     except SubmissionError as e:
         raise click.UsageError(str(e)) from None
+    except ConfinementError as e:
+        raise Unprotected(e) from None
     scores = [r["report"]["score"] if r.get("report") else 0 for r in result.records]
     click.echo(f"{len(result.records)} submissions ({result.layout} layout): "
                f"{result.graded} graded now, {result.reused} already in the journal.")
@@ -256,14 +270,25 @@ def gradescope_build(output: Path, assignment: Path | None, secret: str | None) 
                "same inputs per student)")
 
 
+def _refusal_exits(entrypoint, root: Path) -> dict:
+    from grader.platforms import GradingRefused
+
+    try:
+        return entrypoint(root)
+    except GradingRefused as e:
+        click.echo(f"refused to grade: {e}", err=True)
+        sys.exit(1)
+
+
 @gradescope.command("run")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
               default="/autograder", show_default=True)
 def gradescope_run(root: Path) -> None:
-    """Grade ROOT/submission and write ROOT/results/results.json (always; exit 0)."""
+    """Grade ROOT/submission and write ROOT/results/results.json (always). Exit 0, or 1
+    when the grader could not protect the run and wrote an internal-error result."""
     from grader.platforms import run_gradescope
 
-    results = run_gradescope(root)
+    results = _refusal_exits(run_gradescope, root)
     click.echo(f"score {results.get('score', 0):g}; wrote {root / 'results' / 'results.json'}")
 
 
@@ -276,10 +301,11 @@ def prairielearn() -> None:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default="/grade",
               show_default=True)
 def prairielearn_run(root: Path) -> None:
-    """Grade ROOT/student and write ROOT/results/results.json; always exits 0."""
+    """Grade ROOT/student and write ROOT/results/results.json. Exit 0, or 1 when the
+    grader could not protect the run (PrairieLearn then counts no attempt)."""
     from grader.platforms import run_prairielearn
 
-    results = run_prairielearn(root)
+    results = _refusal_exits(run_prairielearn, root)
     click.echo(f"gradable {results.get('gradable')}, score {results.get('score', 0):g}")
 
 

@@ -30,6 +30,7 @@ class Report:
     dropped_output_bytes: int = 0
     notes: list[str] = field(default_factory=list)
     incidents: list[str] = field(default_factory=list)  # for the class summary
+    confinement: dict = field(default_factory=dict)  # the sandbox tier and its layers
 
 
 def import_error_message(name: str, error: dict) -> str:
@@ -122,7 +123,7 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
         else:
             results.append(judging.judge(ex, probes, mine, limits))
     score = round(sum(r.score for r in results), 4)
-    found = {i for r in results for i in r.incidents}
+    found = {i for r in results for i in r.incidents} | set(run.incidents if run else ())
     if prepared.error:
         found.add("unreadable")
     elif run.import_error is not None:
@@ -134,7 +135,8 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                   error=error, exercises=results, stdout=run.stdout if run else "",
                   stderr=run.stderr if run else "",
                   dropped_output_bytes=run.dropped_output_bytes if run else 0,
-                  notes=prepared.notes + (run.notes if run else []), incidents=sorted(found))
+                  notes=prepared.notes + (run.notes if run else []), incidents=sorted(found),
+                  confinement=run.confinement if run else {})
 
 
 __all__ = ["Report", "SubmissionError", "grade", "grade_prepared", "Probe"]

@@ -22,10 +22,9 @@ import zipfile
 from pathlib import Path
 from collections.abc import Callable
 
-import jsonschema
-
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
 from grader.grading import Report, grade_prepared, plan_assignment
+from grader.sandbox import ConfinementError, require_protection
 from grader.submissions import SubmissionError, prepare
 
 OUTPUT_CAP = 16 << 10  # characters per test output; results stay far below any limit
@@ -46,6 +45,8 @@ def _cap(text: str, limit: int = OUTPUT_CAP) -> str:
 
 
 def _validate(results: dict, schema: str) -> None:
+    import jsonschema  # only the platform entrypoints need it
+
     path = PACKAGE_DIR / "schemas" / f"{schema}.schema.json"
     jsonschema.validate(results, json.loads(path.read_text()))
 
@@ -72,6 +73,7 @@ def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
                     ) -> tuple[Report | None, str | None, Assignment]:
     """(report, problem with the submission itself, assignment). `identity` names the
     submission (its inputs), `student` the person (their worked-example variant)."""
+    require_protection()  # a grade that counts never runs the submission as root
     assignment = load_assignment()
     seed = derive_seed(secret, identity) if secret else 0
     try:
@@ -121,20 +123,38 @@ def gradescope_results(report: Report | None, problem: str | None,
                    "they differ from the public checks of `backprop check`.")
     return {"score": report.score, "execution_time": round(seconds),
             "output": _cap("\n".join(summary)), "output_format": "text",
-            "stdout_visibility": "hidden", "tests": tests}
+            "stdout_visibility": "hidden", "tests": tests,
+            "extra_data": {"confinement": report.confinement}}
+
+
+class GradingRefused(Exception):
+    """The grader could not protect the run, so it did not grade; `results` (the
+    internal-error payload) was written all the same. The entrypoint exits non-zero."""
+
+    def __init__(self, reason: str, results: dict):
+        super().__init__(reason)
+        self.results = results
 
 
 def _always(write: Callable[[dict], None], grade: Callable[[], dict], failure: dict,
             schema: str) -> dict:
-    """Grade and write; whatever fails, write the failure payload instead."""
+    """Grade and write; whatever fails, write the failure payload instead. A run the
+    grader cannot protect is written as a failure too, then raised as GradingRefused."""
+    refused = None
     try:
         results = grade()
         _validate(results, schema)
     except BaseException as e:  # noqa: BLE001 - the platform must get a file, always
         results = {**failure}
+        detail = _cap(str(e), 500)
+        if isinstance(e, ConfinementError):
+            refused, detail = str(e), "the grader could not protect this run, so it did " \
+                                      f"not grade it: {detail}"
         results[next(k for k in ("output", "message") if k in failure)] += \
-            f" ({type(e).__name__}: {_cap(str(e), 500)})"
+            f" ({type(e).__name__}: {detail})"
     write(results)
+    if refused:
+        raise GradingRefused(refused, results)
     return results
 
 
@@ -268,7 +288,8 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
     message = [f"Total: {report.score:g} / {report.max_score:g}."]
     message += ([report.error] if report.error else []) + [f"Note: {n}" for n in report.notes]
     return {"gradable": True, "score": min(max(score, 0.0), 1.0),
-            "message": _cap("\n".join(message)), "tests": tests}
+            "message": _cap("\n".join(message)), "tests": tests,
+            "confinement": report.confinement}
 
 
 def run_prairielearn(root: Path) -> dict:

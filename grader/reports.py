@@ -28,7 +28,18 @@ def report_json(report: Report) -> dict:
     """Exactly the report contract of DESIGN.md."""
     return {"submission": report.submission, "seed": report.seed, "score": _num(report.score),
             "max_score": _num(report.max_score), "elapsed_s": report.elapsed_s,
-            "error": report.error, "exercises": [exercise_json(r) for r in report.exercises]}
+            "error": report.error, "exercises": [exercise_json(r) for r in report.exercises],
+            "confinement": report.confinement}
+
+
+def confinement_line(confinement: dict) -> str:
+    """How the submission was confined, in one line (every report names it)."""
+    if not confinement:
+        return ""
+    text = f"sandbox: {confinement['tier']} ({confinement['description']})"
+    if confinement.get("missing"):
+        text += f"; not available here: {', '.join(confinement['missing'])}"
+    return text
 
 
 STATUS_COLORS = {"passed": "green", "partial": "yellow", "failed": "red", "error": "magenta"}
@@ -70,6 +81,9 @@ def render_table(report: Report, color: bool = False) -> str:
             lines += [f"    - {h}" for h in r.hints]
         lines.append("")
     lines += [style(f"note: {note}", fg="yellow") for note in report.notes]
+    if report.confinement:
+        weak = report.confinement["tier"] == "unconfined"
+        lines.append(style(confinement_line(report.confinement), fg="yellow" if weak else None))
     if report.dropped_output_bytes:
         lines.append(f"(the submission printed {report.dropped_output_bytes} more bytes than "
                      "the grader keeps; they were dropped)")

@@ -14,14 +14,17 @@ from collections import Counter
 from pathlib import Path
 
 from grader.exercises import Assignment
-from grader.reports import render_markdown
+from grader.reports import confinement_line, render_markdown
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
 INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
              "forbidden": "used a forbidden module", "tamper": "tried to tamper with the "
              "grading (forged results or fake grades printed)", "import_error":
              "could not be imported", "unreadable": "could not be read",
-             "grader_error": "hit an internal error of the grader"}
+             "grader_error": "hit an internal error of the grader",
+             "memory": "was stopped for using too much memory across its processes",
+             "processes": "was stopped for starting too many processes",
+             "disk": "was stopped for filling its work folder"}
 
 
 def _score(record: dict) -> float:
@@ -77,6 +80,8 @@ def summary_markdown(records: list[dict], assignment: Assignment, layout: str) -
     top = assignment.max_score
     lines = [f"# Class summary: {assignment.title}", "",
              f"{len(records)} submissions ({layout} layout), scored out of {top:g}.", ""]
+    tiers = {confinement_line(r["report"].get("confinement") or {}) for r in graded}
+    lines += [f"The submissions ran in this sandbox: {t}." for t in sorted(tiers) if t] + [""]
     if scores:
         lines += [f"Mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f}, "
                   f"min {min(scores):g}, max {max(scores):g}; "

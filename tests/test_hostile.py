@@ -16,17 +16,20 @@ import pytest
 import yaml
 
 from conftest import ROOT, SUBMISSIONS, compose, header, may_lose, run_cli, scores
-from grader import jail, sandbox
+from grader.sandbox import runner, tiers, uids
+from grader.sandbox.child import processes
 
 HOSTILE = sorted((SUBMISSIONS / "hostile").glob("*.py"))
 LIMITS = {"exercise_seconds": 2, "import_seconds": 5, "total_seconds": 40, "processes": 32,
           "file_bytes": 1 << 20, "result_bytes": 8 << 20}
-CONFINED, WHY_NOT = jail.probe()
+TIER = tiers.current()
+CONFINED = TIER.name == "full"
 
 
 def needs_jail():
     if not CONFINED:
-        pytest.skip("needs root and a working jail: " + ("; ".join(WHY_NOT) or "not root"))
+        pytest.skip(f"needs root with CAP_SYS_ADMIN (the full tier); here: {TIER.name}, "
+                    f"lacking {', '.join(TIER.missing)}")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def test_corpus_size():
 
 @pytest.fixture(scope="module")
 def zygote():
-    server = sandbox.Zygote()
+    server = runner.Zygote()
     yield server
     server.close()
 
@@ -64,7 +67,7 @@ def launcher(request, monkeypatch):
     """Both ways of starting a child: a fresh interpreter, or a fork of the warm zygote
     (what batch workers use). Every guarantee must hold for both."""
     server = request.getfixturevalue("zygote") if request.param == "zygote" else None
-    monkeypatch.setattr(sandbox, "_zygote", server)
+    monkeypatch.setattr(runner, "_zygote", server)
     return request.param
 
 
@@ -74,7 +77,7 @@ def test_hostile_submission_gets_its_exact_verdict(path: Path, course: Path, tmp
     meta = header(path)
     if meta.get("root") == "yes":
         needs_jail()
-    before = jail.children()
+    before = processes.children()
     if meta.get("mode") == "full":
         submission = tmp_path / "backprop.py"
         shutil.copyfile(path, submission)
@@ -94,9 +97,9 @@ def test_hostile_submission_gets_its_exact_verdict(path: Path, course: Path, tmp
         elif ex["id"] not in may_lose(target):
             assert ex["score"] == ex["max_score"], (ex["id"], ex["hints"])
     assert elapsed < LIMITS["total_seconds"]
-    assert jail.children() <= before, "a process of the submission survived"
+    assert processes.children() <= before, "a process of the submission survived"
     if CONFINED:
-        assert jail.live_processes(jail.SANDBOX_UID) == []
+        assert processes.live_processes(uids.claim()) == []
     assert len(json.dumps(report)) < 64_000
 
 
@@ -130,7 +133,7 @@ def test_grader_files_cannot_be_read_or_written_as_root(tmp_path, course):
         (tree / "results").mkdir()
         secret = tree / "source" / "hidden_tests.py"
         secret.write_text("EXPECTED = 42\n")
-        grader_file = Path(jail.__file__)
+        grader_file = Path(tiers.__file__)
         digest = hashlib.sha256(grader_file.read_bytes()).hexdigest()
         source = f"""
 import os
@@ -167,25 +170,26 @@ def test_the_child_really_runs_as_the_sandbox_uid(tmp_path):
                       "resource.getrlimit(resource.RLIMIT_NPROC)[0], len(os.listdir('/'))])\n")
     run = run_submission(source.read_bytes(), [Call("who", "who", [], form="array")])
     uid, euid, gid, nproc, entries = run.outcomes[0].output["items"][0]["array"].tolist()
-    assert uid == euid == gid == jail.SANDBOX_UID and nproc == 64 and entries < 12
+    assert uid == euid == gid == uids.claim() and nproc == 64 and entries < 12
 
 
 @pytest.fixture
 def laptop_mode(monkeypatch):
     """What a student's laptop gets: no jail, rlimits and the subreaper sweep only."""
-    monkeypatch.setattr(jail, "_probe_result", (False, []))
+    monkeypatch.setenv("BACKPROP_CONFINEMENT", "unconfined")
+    monkeypatch.setattr(tiers, "_current", None)
 
 
 @pytest.mark.parametrize("name", ["loop_forever", "segfault", "setsid_daemon", "chatty_threads",
                                   "os_exit", "memory_error", "stdout_flood"])
 def test_without_root_faults_still_cost_only_their_gate(name, laptop_mode, course, tmp_path):
     path = SUBMISSIONS / "hostile" / f"{name}.py"
-    before = jail.children()
+    before = processes.children()
     report, _ = grade(compose(tmp_path, path), course)
     target = header(path)["exercise"]
     lost = {k for k, (s, m) in scores(report).items() if s != m}
     assert lost == set() if target == "-" else target in lost <= may_lose(target)
-    assert jail.children() <= before
+    assert processes.children() <= before
 
 
 def test_forbidden_modules_stay_out_even_when_the_guard_is_removed(tmp_path):
@@ -209,10 +213,10 @@ def mul_backward(dout, x, y):
 
 
 def test_a_dead_fork_server_falls_back_to_fresh_interpreters(tmp_path, monkeypatch):
-    server = sandbox.Zygote()
-    monkeypatch.setattr(sandbox, "_zygote", server)
+    server = runner.Zygote()
+    monkeypatch.setattr(runner, "_zygote", server)
     server.proc.kill()
     server.proc.wait()
     report, _ = grade(compose(tmp_path, ""), ROOT / "exercises" / "assignment.yaml")
-    assert report["score"] == 100 and sandbox._zygote is None
+    assert report["score"] == 100 and runner._zygote is None
     server.sock.close()

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, SOLUTION, SUBMISSIONS
-from grader import jail
+from grader.sandbox import uids
+from grader.sandbox.child import processes
 from grader.exercises import PACKAGE_DIR
 from grader.platforms import derive_seed
 
@@ -179,7 +180,7 @@ def mul_backward(dout, x, y):
     mul = by_id(results)["mul"]
     assert "secret: FileNotFoundError" in mul["output"] and SECRET not in json.dumps(results)
     assert (AUTOGRADER / "run_autograder").read_bytes() == before
-    assert jail.live_processes(jail.SANDBOX_UID) == []
+    assert processes.live_processes(uids.claim()) == []
 
 
 @pytest.mark.parametrize("files, expected", [

@@ -2,7 +2,7 @@
 # threat: tries to send the inputs over the network
 # exercise: mul
 # status: failed
-# message: Network is unreachable
+# message: (Network is unreachable|Permission denied)
 import socket
 
 

@@ -1,10 +1,12 @@
 """The sandboxed child: import the submission, call its functions, send raw outputs back.
 
-Run as `python -I child.py REQUEST_FD RESULT_FD` from a private copy next to `wire.py`. It
-never sees an expected answer and decides nothing: it reports what each student function
-returned (or raised), as numeric arrays, and the parent judges. Everything here may be
-tampered with by the student code it runs; that can only change what the student's own
-functions appear to return.
+Run as `python -I harness.py REQUEST_FD RESULT_FD` from the grader's harness folder (a
+copy of this `child` package that the sandbox can read), or forked by `zygote.py`. It never
+sees an expected answer and decides nothing: it confines itself as the request's plan says
+(`lockdown.py`), reports the layers in force before any student code runs, then reports what
+each student function returned (or raised), as numeric arrays, and the parent judges.
+Everything after the import may be tampered with by the student code it runs; that can only
+change what the student's own functions appear to return.
 """
 
 import faulthandler
@@ -14,11 +16,15 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import numpy as np  # noqa: E402  (imported before any student code, like wire)
-import wire  # noqa: E402
+import numpy as np  # imported before any student code, like wire
 
-del sys.path[0]
+try:
+    from . import lockdown, wire
+except ImportError:  # run as a script from the harness folder (-I leaves it off the path)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import lockdown
+    import wire
+    del sys.path[0]
 
 
 def read_all(fd):
@@ -233,6 +239,12 @@ def main(request_fd, result_fd):
     nonce, request, arrays = decode_request(read_all(request_fd))
     os.close(request_fd)
     sender = Sender(result_fd, nonce)
+    try:
+        layers = lockdown.apply(request["lockdown"])
+    except lockdown.LockdownError as exc:
+        sender.send({"type": "locked", "ok": False, "error": str(exc)[:500]})
+        return
+    sender.send({"type": "locked", "ok": True, "layers": layers})
     submission = request["submission"]
     sys.argv = [submission]
     sys.meta_path.insert(0, ForbiddenModules(request.get("forbidden", [])))

@@ -1,8 +1,8 @@
 """A warm, clean process that forks the sandboxed children: Python and numpy start once.
 
-Started fresh (`python -I -m grader.zygote FD`) with the children's scrubbed environment,
-it imports numpy and the child harness and nothing of the grading: no exercise, no
-reference, no expected answer ever exists in it, so none can leak into a child. For each
+Started fresh (`python -I zygote.py FD` from the harness folder) with the children's
+scrubbed environment, it imports numpy and the child harness and nothing of the grader: no
+exercise, no reference, no expected answer ever exists in it, so none can leak into a child. For each
 session the grader sends the session's pipe ends (SCM_RIGHTS) and the child's confinement
 as plain data; the zygote forks, and the child confines itself exactly as a freshly
 spawned one would (jail, rlimits, uid) before it runs the harness. The zygote reports each
@@ -24,7 +24,14 @@ import sys
 
 import numpy  # noqa: F401  (imported once here, inherited by every child)
 
-from grader import child, jail
+try:
+    from . import harness, jail, processes
+except ImportError:  # run as a script from the harness folder (-I leaves it off the path)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import harness
+    import jail
+    import processes
+    del sys.path[0]
 
 
 def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:
@@ -50,11 +57,11 @@ def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:
         os.environ.update(config["env"])
         jail.confine(config)
 
-    child.serve_and_exit(request_fd, result_fd, prepare)
+    harness.serve_and_exit(request_fd, result_fd, prepare)
 
 
 def serve(sock: socket.socket) -> None:
-    jail.become_subreaper()
+    processes.become_subreaper()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -75,8 +82,8 @@ def serve(sock: socket.socket) -> None:
                 break  # the grader is gone: so are we
             message = json.loads(data)
             if message.get("sweep"):
-                strays = jail.children()
-                jail.sweep(set())
+                strays = processes.children()
+                processes.sweep(set())
                 launched -= strays
                 send({"swept": len(strays)})
                 continue
@@ -97,7 +104,7 @@ def serve(sock: socket.socket) -> None:
             if pid in launched:
                 launched.discard(pid)
                 send({"exit": pid, "status": os.waitstatus_to_exitcode(status)})
-    jail.sweep(set())
+    processes.sweep(set())
 
 
 if __name__ == "__main__":

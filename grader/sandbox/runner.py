@@ -1,10 +1,13 @@
 """Run a submission's functions in a child process and bring back what they returned.
 
-The parent owns every deadline and every limit. The child (`child.py`, a fresh interpreter
-started with `-I`) receives only the case inputs; results come back over a dedicated pipe as
-nonce-tagged frames of JSON and raw .npy bytes (`wire.py`), never pickle. stdout and stderr
-are read incrementally and capped. A hang or crash inside one exercise costs that exercise:
-the parent kills the child and starts a fresh one for the exercises that follow.
+The parent owns every deadline and every limit. The child (`child/harness.py`, a fresh
+interpreter started with `-I`, or a fork of the warm `child/zygote.py`) receives only the
+case inputs and its confinement plan (`tiers.py`); results come back over a dedicated pipe
+as nonce-tagged frames of JSON and raw .npy bytes (`child/wire.py`), never pickle, within a
+byte budget per submission. stdout and stderr are read incrementally and capped. A watchdog
+bounds the memory and processes of the whole submission, and its work folder. A hang or
+crash inside one exercise costs that exercise: the parent kills the child and starts a
+fresh one for the exercises that follow.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from grader import jail, wire
+from grader.sandbox import tiers
+from grader.sandbox.child import jail, processes, wire
+from grader.sandbox.tiers import ConfinementError
 
-HARNESS_FILES = ("child.py", "wire.py")
 SIGNAL_NAMES = {signal.SIGSEGV: "SIGSEGV (segmentation fault)", signal.SIGBUS: "SIGBUS",
                 signal.SIGABRT: "SIGABRT (abort)", signal.SIGFPE: "SIGFPE",
                 signal.SIGILL: "SIGILL", signal.SIGKILL: "SIGKILL", signal.SIGXCPU: "SIGXCPU"}
@@ -50,6 +54,9 @@ class Limits:
     open_files: int = 64
     output_bytes: int = 64 << 10
     result_bytes: int = 32 << 20
+    returned_bytes: int = 96 << 20  # everything one submission may send back in total
+    disk_bytes: int = 32 << 20  # its work folder
+    files: int = 256
 
     @classmethod
     def from_spec(cls, spec: dict | None) -> Limits:
@@ -96,6 +103,8 @@ class SandboxRun:
     stderr: str = ""
     dropped_output_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    confinement: dict = field(default_factory=dict)  # the tier and the layers in force
+    incidents: list[str] = field(default_factory=list)  # limits the watchdog enforced
 
 
 class _Capture:
@@ -121,29 +130,8 @@ def _child_env(home: Path) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Confinement:
-    """How a run's children are started: limits, and the root jail when available."""
-
-    limits: Limits
-    jail: jail.Jail | None = None
-    root: str = ""
-    exposed: list[str] = field(default_factory=list)
-    hidden: list[str] = field(default_factory=list)
-    forbidden: list[str] = field(default_factory=list)
-    blocked: dict[str, str] = field(default_factory=dict)
-
-    def config(self, workdir: Path) -> dict:
-        """What the child needs to confine itself (plain data: it may cross to a zygote)."""
-        box = None
-        if self.jail:
-            box = {"workdir": str(self.jail.workdir), "uid": self.jail.uid, "root": self.root,
-                   "exposed": self.exposed, "hidden": self.hidden, "blocked": self.blocked}
-        return {"limits": asdict(self.limits), "jail": box, "workdir": str(workdir)}
-
-
 def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]],
-                    forbidden: list[str]) -> bytes:
+                    forbidden: list[str], lockdown: dict) -> bytes:
     arrays: list[np.ndarray] = []
     index: dict[int, int] = {}  # an array passed many times (a dataset) travels once
 
@@ -161,13 +149,26 @@ def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]
         return {**s, "args": [a if isinstance(a, dict) and "ref" in a else arg(a)
                               for a in s["args"]]}
 
-    header = {"submission": submission, "forbidden": forbidden,
+    header = {"submission": submission, "forbidden": forbidden, "lockdown": lockdown,
               "calls": [{"id": i, "function": c.function, "form": c.form,
                          "args": None if c.args is None else [arg(a) for a in c.args],
                          "program": [step(s) for s in c.program],
                          "returns": [list(r) for r in c.returns]}
                         for i, c in calls]}
     return wire.encode_frame(nonce, header, [wire.encode_array(a) for a in arrays])
+
+
+ERROR_FIELDS = ("type", "message", "function", "text", "forbidden")
+
+
+def _clean_error(error: Any) -> dict | None:
+    """The child's description of an exception, as plain short strings (and a line)."""
+    if not isinstance(error, dict):
+        return None
+    clean = {k: str(error[k])[:2000] for k in ERROR_FIELDS if error.get(k) is not None}
+    if isinstance(error.get("line"), int) and not isinstance(error["line"], bool):
+        clean["line"] = error["line"]
+    return clean
 
 
 def _decode_item(item: Any, arrays: list[np.ndarray]) -> dict:
@@ -179,16 +180,15 @@ def _decode_item(item: Any, arrays: list[np.ndarray]) -> dict:
 
 
 def _decode_result(header: dict, arrays: list[np.ndarray]) -> Outcome:
-    """Turn a child's result frame into an Outcome; malformed parts raise WireError."""
+    """Turn a child's result frame into an Outcome; anything malformed raises WireError."""
     try:
         status = header["status"]
         if status != "ok":
             if status not in ("raised", "missing"):
-                raise wire.WireError(f"unknown status {status!r}")
-            error = header.get("error")
-            return Outcome(status, error=error if isinstance(error, dict) else None)
+                raise wire.WireError(f"unknown status {str(status)[:40]!r}")
+            return Outcome(status, error=_clean_error(header.get("error")))
         out = header["output"]
-        decoded: dict[str, Any] = {"container": str(out["container"])}
+        decoded: dict[str, Any] = {"container": str(out["container"])[:40]}
         if "keys" in out:
             values = arrays[int(out["blob"])]
             keys = [str(k) for k in out["keys"]]
@@ -201,8 +201,10 @@ def _decode_result(header: dict, arrays: list[np.ndarray]) -> Outcome:
         after = [_decode_item(i, arrays).get("array") for i in header.get("args_after", [])]
         return Outcome("ok", output=decoded, args_after=after,
                        seconds=float(header.get("seconds", 0.0)))
-    except (KeyError, IndexError, TypeError, ValueError) as e:
-        raise wire.WireError(f"malformed result: {e}") from None
+    except wire.WireError:
+        raise
+    except Exception as e:  # noqa: BLE001 - every malformed part is the child's verdict
+        raise wire.WireError(f"malformed result: {type(e).__name__}") from None
 
 
 def _exit_reason(returncode: int | None) -> dict:
@@ -218,16 +220,17 @@ def _exit_reason(returncode: int | None) -> dict:
 
 
 class _Spawned:
-    """A child started as a fresh interpreter (`python -I child.py`)."""
+    """A child started as a fresh interpreter (`python -I harness.py`)."""
 
     def __init__(self, workdir: Path, fds: tuple[int, int, int, int], config: dict):
         request_fd, result_fd, out_fd, err_fd = fds
-        harness = workdir / ".harness" / "child.py"
+        harness = os.path.join(tiers.harness_dir(), "harness.py")
+        posix = os.name == "posix"
         self.popen = subprocess.Popen(
-            [sys.executable, "-I", str(harness), str(request_fd), str(result_fd)],
+            [sys.executable, "-I", harness, str(request_fd), str(result_fd)],
             stdin=subprocess.DEVNULL, stdout=out_fd, stderr=err_fd,
             pass_fds=(request_fd, result_fd), cwd=workdir, env=config["env"],
-            start_new_session=True, preexec_fn=lambda: jail.confine(config))
+            start_new_session=posix, preexec_fn=(lambda: jail.confine(config)) if posix else None)
         self.pid = self.popen.pid
 
     def wait(self, timeout: float) -> int | None:
@@ -241,12 +244,13 @@ class _Spawned:
 
 
 class Zygote:
-    """The grader's end of a `grader.zygote` fork server (see there)."""
+    """The grader's end of a `child/zygote.py` fork server (see there)."""
 
     def __init__(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = _child_env(Path("/"))
-        self.proc = subprocess.Popen([sys.executable, "-I", "-m", "grader.zygote",
+        self.proc = subprocess.Popen([sys.executable, "-I",
+                                      os.path.join(tiers.harness_dir(), "zygote.py"),
                                       str(theirs.fileno())], pass_fds=(theirs.fileno(),),
                                      env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -310,7 +314,7 @@ _zygote: Zygote | None = None
 
 def use_zygote() -> bool:
     """Start children from a warm fork server from now on (batch workers do); False when
-    it cannot start, e.g. when the grader is not installed as a package."""
+    it cannot start."""
     global _zygote
     if _zygote is None:
         try:
@@ -324,31 +328,48 @@ class _Restart(Exception):
     """The child should be replaced by a fresh one before the next exercise."""
 
 
+class _Budget:
+    """What one submission may send back in total: the parent keeps every byte it
+    accepts until judging, so a run of huge answers must not grow it without bound."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+
+    def take(self, blobs: list[bytes]) -> None:
+        self.left -= sum(len(b) for b in blobs)
+        if self.left < 0:
+            raise wire.WireError("the submission returned more data than the grader keeps")
+
+
+WATCH_EVERY = 0.1  # seconds between two looks at the submission's memory, processes, disk
+
+
 class _Session:
     """One child process working through a list of calls."""
 
     def __init__(self, workdir: Path, submission: Path, calls: list[tuple[int, Call]],
-                 confinement: Confinement, out: _Capture, err: _Capture,
-                 total_deadline: float):
-        self.calls, self.confinement = calls, confinement
-        self.limits = limits = confinement.limits
-        self.out, self.err = out, err
+                 plan: tiers.Plan, forbidden: list[str], limits: Limits, streams: tuple,
+                 budget: _Budget, total_deadline: float):
+        self.calls, self.plan, self.limits = calls, plan, limits
+        self.workdir, self.budget = workdir, budget
+        self.out, self.err = streams
         self.total_deadline = total_deadline
         self.nonce = secrets.token_bytes(wire.NONCE_BYTES)
         self.reader = wire.FrameReader(self.nonce, limits.result_bytes)
+        self.layers: list[str] | None = None  # reported by the child before student code
         self.imported: bool | None = None
         self.import_error: dict | None = None
         self.outcomes: dict[int, Outcome] = {}
         self.fault: dict | None = None
         self.restart = False
-        self._start(workdir, submission)
+        self._start(submission, forbidden)
 
-    def _start(self, workdir: Path, submission: Path) -> None:
+    def _start(self, submission: Path, forbidden: list[str]) -> None:
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        config = {**self.confinement.config(workdir), "env": _child_env(workdir)}
+        config = {**self.plan.config, "env": _child_env(self.workdir)}
         fds = (req_r, res_w, out_w, err_w)
         global _zygote
         try:
@@ -358,13 +379,17 @@ class _Session:
                 except (OSError, RuntimeError):  # the fork server died: start fresh
                     _zygote = None
             if _zygote is None:
-                self.proc = _Spawned(workdir, fds, config)
+                self.proc = _Spawned(self.workdir, fds, config)
+        except (OSError, subprocess.SubprocessError) as e:
+            for fd in (req_w, res_r, out_r, err_r):
+                os.close(fd)
+            raise ConfinementError(f"the sandboxed child could not start: {e}") from None
         finally:
             for fd in fds:
                 os.close(fd)
         self.result_fd, self.out_fd, self.err_fd = res_r, out_r, err_r
-        request = _encode_request(self.nonce, str(submission), self.calls,
-                                  self.confinement.forbidden)
+        request = _encode_request(self.nonce, str(submission), self.calls, forbidden,
+                                  self.plan.lockdown)
         try:
             with os.fdopen(req_w, "wb") as f:
                 f.write(request)
@@ -377,13 +402,18 @@ class _Session:
         return len(self.outcomes)
 
     def _on_frame(self, header: dict, blobs: list[bytes]) -> None:
+        if self.layers is None:
+            if header.get("type") != "locked" or header.get("ok") is not True:
+                raise ConfinementError("the sandbox could not be set up: " +
+                                       str(header.get("error", "no report from the child")))
+            self.layers = [str(layer) for layer in header.get("layers", [])]
+            return
         if self.imported is None:
             if header.get("type") != "import":
                 raise wire.WireError("expected the import report first")
             self.imported = bool(header.get("ok"))
             if not self.imported:
-                error = header.get("error")
-                self.import_error = error if isinstance(error, dict) else {"type": "Error"}
+                self.import_error = _clean_error(header.get("error")) or {"type": "Error"}
             self.deadline = min(time.monotonic() + self.limits.exercise_seconds,
                                 self.total_deadline)
             return
@@ -392,6 +422,7 @@ class _Session:
         index, call = self.calls[self.next_index]
         if header.get("type") != "result" or header.get("call") != index:
             raise wire.WireError("result for the wrong call")
+        self.budget.take(blobs)
         arrays = [wire.decode_array(b, self.limits.result_bytes) for b in blobs]
         self.outcomes[index] = _decode_result(header, arrays)
         following = self.calls[self.next_index:self.next_index + 1]
@@ -417,17 +448,43 @@ class _Session:
         else:
             (self.out if fd == self.out_fd else self.err).add(data)
 
+    def _watch(self) -> None:
+        """Bound the whole submission, not only each process: memory and processes of
+        every process it started, and the bytes and files of its work folder."""
+        if self.plan.uid is not None:
+            pids = processes.live_processes(self.plan.uid)
+        else:
+            pids = processes.descendants({self.proc.pid})
+        limits = self.limits
+        if processes.resident_bytes(pids) > limits.memory_bytes:
+            self.fault = {"type": "memory", "message": "its processes together used more than "
+                          f"{limits.memory_bytes >> 20} MiB of memory"}
+        elif len(pids) > limits.processes:
+            self.fault = {"type": "processes",
+                          "message": f"it ran more than {limits.processes} processes"}
+        elif self.plan.tier.name != "full":  # the full tier's work folder is a capped tmpfs
+            size, count = _usage(self.workdir, limits.files)
+            if size > limits.disk_bytes or count > limits.files:
+                self.fault = {"type": "disk", "message": "it wrote more than "
+                              f"{limits.disk_bytes >> 20} MiB or {limits.files} files"}
+
     def run(self) -> None:
         sel = selectors.DefaultSelector()
         for fd in (self.result_fd, self.out_fd, self.err_fd):
             sel.register(fd, selectors.EVENT_READ)
         try:
+            next_watch = time.monotonic() + WATCH_EVERY
             while self.result_fd in sel.get_map():
-                remaining = self.deadline - time.monotonic()
-                if remaining <= 0:
+                now = time.monotonic()
+                if now >= self.deadline:
                     self.fault = {"type": "timeout"}
                     break
-                for key, _ in sel.select(remaining):
+                if now >= next_watch:
+                    self._watch()
+                    if self.fault:
+                        break
+                    next_watch = now + WATCH_EVERY
+                for key, _ in sel.select(min(self.deadline, next_watch) - now):
                     self._read(key.fd, sel)
         except wire.WireError as e:
             self.fault = {"type": "bad_result", "message": str(e)}
@@ -435,13 +492,17 @@ class _Session:
             self.restart = True
         finally:
             self._stop(sel)
+        if self.layers is None and self.imported is None:
+            raise ConfinementError("the sandboxed child stopped before it was confined" +
+                                   (": " + self.err.text().strip()[-300:]
+                                    if self.err.text().strip() else ""))
 
     def _stop(self, sel: selectors.BaseSelector) -> None:
         self.proc.wait(0.5 if self.fault is None else 0)
-        _kill_group(self.proc.pid)
+        processes.kill_group(self.proc.pid)
         returncode = self.proc.wait(2)
-        if self.confinement.jail:
-            jail.kill_uid(self.confinement.jail.uid)
+        if self.plan.uid is not None:
+            processes.kill_uid(self.plan.uid)
         self.proc.sweep()
         for _ in range(4):  # keep what was already written; never wait for daemons
             ready = [k.fd for k, _ in sel.select(0) if k.fd != self.result_fd]
@@ -457,73 +518,32 @@ class _Session:
             self.fault = _exit_reason(returncode)
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _usage(folder: Path, max_files: int) -> tuple[int, int]:
+    """Bytes on disk and entries below `folder`, counting at most a little past the cap."""
+    size = count = 0
+    stack = [str(folder)]
+    while stack and count <= max_files:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            count += 1
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            size += getattr(info, "st_blocks", 0) * 512 or info.st_size
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+    return size, count
 
 
 def _prepare_workdir(source: bytes, module_name: str) -> tuple[Path, Path]:
     workdir = Path(tempfile.mkdtemp(prefix="backprop-"))
-    harness = workdir / ".harness"
-    harness.mkdir()
-    here = Path(__file__).resolve().parent
-    for name in HARNESS_FILES:
-        shutil.copyfile(here / name, harness / name)
     target = workdir / module_name
     target.write_bytes(source)
     return workdir, target
-
-
-def _module_locations(names: list[str]) -> dict[str, str]:
-    """Where installed copies of these modules live (found without importing them)."""
-    import importlib.util
-
-    found = {}
-    for name in names:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec and spec.submodule_search_locations:
-            found.update({path: name for path in spec.submodule_search_locations})
-        elif spec and spec.origin and os.path.isfile(spec.origin):
-            found[spec.origin] = name
-    return found
-
-
-def private_paths() -> list[Path]:
-    """The grader's own files: package, reference and course content — every copy on the
-    path (a checkout and an installed copy may both exist, as in CI)."""
-    import site
-
-    here = Path(__file__).resolve().parent
-    found = {here, here.parent / "exercises", here.parent / "reference"}
-    for entry in {*sys.path, *site.getsitepackages()}:
-        for name in ("grader", "reference"):
-            package = Path(entry or ".") / name
-            if (package / "__init__.py").is_file():
-                found.add(package.resolve())
-    return sorted(found)
-
-
-def _confinement(workdir: Path, limits: Limits, hidden: list[Path], forbidden: list[str],
-                 notes: list[str]) -> Confinement:
-    confined, probe_notes = jail.probe()
-    notes += probe_notes
-    if not confined:
-        return Confinement(limits, forbidden=forbidden)
-    box = jail.Jail(workdir)
-    box.prepare()
-    root = tempfile.mkdtemp(prefix="backprop-root-")
-    exposed = box.exposed()
-    # Hiding a folder that holds Python itself (a venv under /autograder) would leave the
-    # child nothing to run: such a folder is invisible in the jail anyway, but for Python.
-    private = [str(p) for p in private_paths() + list(hidden)
-               if not any(e.startswith(str(p).rstrip("/") + "/") for e in exposed)]
-    return Confinement(limits, box, root, exposed, private, forbidden,
-                       _module_locations(forbidden))
 
 
 def run_submission(source: bytes, calls: list[Call], limits: Limits = Limits(),
@@ -531,23 +551,29 @@ def run_submission(source: bytes, calls: list[Call], limits: Limits = Limits(),
                    module_name: str = "backprop.py") -> SandboxRun:
     """Run every call against the submission's source; one outcome per call, in order.
 
-    `hidden` names more paths the child must not see (as root); `forbidden` names modules
-    the submission may not import."""
-    jail.become_subreaper()
-    before = jail.children() | ({_zygote.proc.pid} if _zygote else set())
-    out, err = _Capture(limits.output_bytes), _Capture(limits.output_bytes)
+    `hidden` names more paths the child must not see; `forbidden` names modules the
+    submission may not import. Raises ConfinementError, before any student code has
+    run, when the sandbox the environment promises cannot be set up."""
+    processes.become_subreaper()
+    before = processes.children() | ({_zygote.proc.pid} if _zygote else set())
+    streams = (_Capture(limits.output_bytes), _Capture(limits.output_bytes))
     outcomes: list[Outcome | None] = [None] * len(calls)
     total_deadline = time.monotonic() + limits.total_seconds
     workdir, target = _prepare_workdir(source, module_name)
-    notes: list[str] = []
-    confinement = _confinement(workdir, limits, list(hidden), list(forbidden), notes)
+    budget = _Budget(limits.returned_bytes)
     pending = list(enumerate(calls))
-    import_error = None
+    import_error, layers, incidents = None, None, set()
+    plan = None
     try:
+        plan = tiers.plan(workdir, asdict(limits), [str(h) for h in hidden], list(forbidden))
         while pending:
-            session = _Session(workdir, target, pending, confinement, out, err, total_deadline)
+            session = _Session(workdir, target, pending, plan, list(forbidden), limits,
+                               streams, budget, total_deadline)
             session.run()
-            jail.sweep(before)  # reap what the session left: zombies count as processes
+            layers = session.layers if layers is None else layers
+            processes.sweep(before)  # reap what the session left: zombies count as processes
+            if session.fault and session.fault["type"] in ("memory", "processes", "disk"):
+                incidents.add(session.fault["type"])
             if session.imported is not True:
                 import_error = session.import_error or _import_fault(session.fault, limits)
                 break
@@ -569,13 +595,15 @@ def run_submission(source: bytes, calls: list[Call], limits: Limits = Limits(),
                         "type": "timeout", "message": "the submission's total time ran out"})
                 break
     finally:
-        jail.sweep(before)
+        processes.sweep(before)
         shutil.rmtree(workdir, ignore_errors=True)
-        if confinement.root:
-            os.rmdir(confinement.root)
+        for root in plan.roots if plan else ():
+            os.rmdir(root)
     filled = [o or Outcome("not_run", error={"type": "not_run"}) for o in outcomes]
+    out, err = streams
+    confinement = {**plan.tier.describe(), "layers": plan.layers + (layers or [])}
     return SandboxRun(import_error, filled, out.text(), err.text(), out.dropped + err.dropped,
-                      notes)
+                      [], confinement, sorted(incidents))
 
 
 def _import_fault(fault: dict | None, limits: Limits) -> dict:

@@ -1,0 +1,328 @@
+"""The confinement ladder: the strongest sandbox this environment allows, chosen once per
+grader process, and the plan each child carries out.
+
+| tier       | where                                   | the child runs ...                      |
+|------------|-----------------------------------------|-----------------------------------------|
+| full       | root with CAP_SYS_ADMIN (CI, servers)   | in mount/network/IPC namespaces, chroot, |
+|            |                                         | capped tmpfs work folder, own uid, seccomp |
+| container  | root without it (a default Docker       | as its own uid, Landlock, seccomp        |
+|            | container: Gradescope, PrairieLearn)    |                                          |
+| user       | not root, Linux (laptop, TA account)    | Landlock, user namespaces, seccomp       |
+| unconfined | macOS, Windows, or nothing of the above | as a plain process with rlimits: advisory |
+
+The probe is cheap (a few forks that try a namespace), and every layer it promises is
+verified by the child itself: a layer that fails there stops the run before any student
+code executes (`lockdown.py`), so a wrong probe can cost a run, never its protection.
+`BACKPROP_CONFINEMENT=<tier>` asks for a weaker tier (tests, debugging); never a stronger one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import site
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from grader.sandbox import uids
+from grader.sandbox.child import landlock, seccomp
+
+ORDER = ("unconfined", "user", "container", "full")
+DESCRIPTION = {
+    "full": "root jail: private mount, network and IPC namespaces, a minimal read-only tree, "
+            "a capped work folder, its own uid",
+    "container": "its own unprivileged uid, files readable only where Python needs them",
+    "user": "your own user, files readable only where Python needs them, writable only in "
+            "its work folder",
+    "unconfined": "a separate process with resource limits only: it can read and write what "
+                  "you can, so this check is advisory",
+}
+CAP_CHOWN, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 0, 6, 7, 21
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER = 0x20000, 0x8000000, 0x40000000, \
+    0x10000000
+
+
+class ConfinementError(RuntimeError):
+    """The grader could not protect this run; it refuses to grade rather than run the
+    submission unprotected. Never the student's fault."""
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    layers: tuple[str, ...]  # what the plan puts in place
+    missing: tuple[str, ...] = ()  # what this environment lacks, said in every report
+    landlock_abi: int = 0
+    userns: bool = False
+    seccomp: bool = False
+
+    @property
+    def drops_root(self) -> bool:
+        """Does student code run as some other uid than a root grader's?"""
+        return self.name in ("full", "container")
+
+    def describe(self) -> dict:
+        return {"tier": self.name, "description": DESCRIPTION[self.name],
+                "layers": list(self.layers), "missing": list(self.missing)}
+
+
+def _capabilities() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def _forked_ok(*flag_sets: int) -> bool:
+    """Can a child process unshare these namespaces, one set after the other?"""
+    import ctypes
+
+    pid = os.fork()
+    if pid == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        os._exit(0 if all(libc.unshare(flags) == 0 for flags in flag_sets) else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _probe() -> Tier:
+    if sys.platform != "linux":
+        return Tier("unconfined", ("separate process", "timeouts"),
+                    (f"isolation on {sys.platform}",))
+    abi = landlock.abi()
+    has_seccomp = seccomp.available()
+    extra = (f"Landlock ABI {abi}",) * bool(abi) + ("seccomp",) * has_seccomp
+    lacking = ("Landlock",) * (not abi) + ("seccomp",) * (not has_seccomp)
+    if os.geteuid() == 0:
+        caps = _capabilities()
+        has = lambda *bits: all(caps >> b & 1 for b in bits)  # noqa: E731
+        if has(CAP_SYS_ADMIN) and _forked_ok(CLONE_NEWNS | CLONE_NEWIPC, CLONE_NEWNET):
+            return Tier("full", ("namespaces", "chroot", "sandbox uid") +
+                        ("seccomp",) * has_seccomp, ("seccomp",) * (not has_seccomp),
+                        seccomp=has_seccomp)
+        if has(CAP_SETUID, CAP_SETGID, CAP_CHOWN):
+            return Tier("container", ("sandbox uid",) + extra,
+                        ("namespaces (no CAP_SYS_ADMIN)",) + lacking, abi, seccomp=has_seccomp)
+        return Tier("unconfined", ("separate process", "resource limits"),
+                    ("a uid to drop to (no CAP_SETUID)",))
+    userns = _forked_ok(CLONE_NEWUSER, CLONE_NEWNET | CLONE_NEWIPC)
+    if abi or has_seccomp:
+        return Tier("user", extra + ("private network",) * userns,
+                    lacking + ("user namespaces",) * (not userns), abi, userns, has_seccomp)
+    return Tier("unconfined", ("separate process", "resource limits"),
+                ("Landlock", "seccomp", "namespaces"))
+
+
+_current: tuple[int, Tier] | None = None
+
+
+def current() -> Tier:
+    """This process's tier (probed once per process; a forked worker probes again)."""
+    global _current
+    if _current is None or _current[0] != os.getpid():
+        tier = _probe()
+        wanted = os.environ.get("BACKPROP_CONFINEMENT")
+        if wanted in ORDER and ORDER.index(wanted) < ORDER.index(tier.name):
+            tier = _weaker(tier, wanted)
+        _current = (os.getpid(), tier)
+    return _current[1]
+
+
+def _weaker(tier: Tier, name: str) -> Tier:
+    if name == "container":
+        return Tier("container", ("sandbox uid",) + (f"Landlock ABI {landlock.abi()}",) *
+                    bool(landlock.abi()) + ("seccomp",) * tier.seccomp,
+                    ("namespaces (BACKPROP_CONFINEMENT=container)",), landlock.abi(),
+                    seccomp=tier.seccomp)
+    if name == "user":
+        return Tier("user", (f"Landlock ABI {landlock.abi()}",) * bool(landlock.abi()) +
+                    ("seccomp",) * tier.seccomp, ("a sandbox uid (BACKPROP_CONFINEMENT=user)",),
+                    landlock.abi(), False, tier.seccomp)
+    return Tier("unconfined", ("separate process", "resource limits"),
+                ("everything (BACKPROP_CONFINEMENT=unconfined)",))
+
+
+def require_protection() -> Tier:
+    """For grades that count: a root grader must be able to run student code as another
+    uid; otherwise it refuses (the platforms turn this into an internal-error result)."""
+    tier = current()
+    if os.name == "posix" and os.geteuid() == 0 and not tier.drops_root:
+        raise ConfinementError(
+            "the grader runs as root but cannot run the submission as another user (" +
+            ", ".join(tier.missing) + "): it refuses to grade unprotected")
+    return tier
+
+
+# ---- what the child may see ---------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def harness_dir() -> str:
+    """A private, read-only copy of the child side (`child/`), made once per process:
+    outside every work folder, so a submission can neither replace nor edit it."""
+    folder = tempfile.mkdtemp(prefix="backprop-harness-")
+    for path in (Path(__file__).parent / "child").glob("*.py"):
+        if path.name != "__init__.py":
+            shutil.copyfile(path, os.path.join(folder, path.name))
+            os.chmod(os.path.join(folder, path.name), 0o444)
+    os.chmod(folder, 0o555)
+    atexit.register(_remove_harness, folder, os.getpid())
+    return folder
+
+
+def _remove_harness(folder: str, owner: int) -> None:
+    if os.getpid() == owner:  # not in forked children that inherit the handler
+        os.chmod(folder, 0o755)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def private_paths() -> list[Path]:
+    """The grader's own files: package, reference and course content — every copy on the
+    path (a checkout and an installed copy may both exist, as in CI)."""
+    here = Path(__file__).resolve().parents[1]
+    found = {here, here.parent / "exercises", here.parent / "reference"}
+    for entry in {*sys.path, *site.getsitepackages()}:
+        for name in ("grader", "reference"):
+            package = Path(entry or ".") / name
+            if (package / "__init__.py").is_file():
+                found.add(package.resolve())
+    return sorted(found)
+
+
+def _python_dirs() -> set[str]:
+    """The interpreter, its standard library and numpy: what the child needs."""
+    import numpy
+
+    numpy_dir = Path(numpy.__file__).parent
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(numpy_dir),
+             str(numpy_dir.parent / "numpy.libs")}
+    return {q for p in paths for q in (str(p), os.path.realpath(p)) if os.path.lexists(q)}
+
+
+def _package_dirs() -> set[str]:
+    """Every site-packages folder: their contents stay out, numpy aside."""
+    found = set(site.getsitepackages()) | {site.getusersitepackages()}
+    found |= {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    return {q for p in found for q in (p, os.path.realpath(p))}
+
+
+def exposed() -> list[str]:
+    """System and Python directories to bind read-only in the jail, outermost first."""
+    kept: list[str] = []
+    for p in sorted(set(SYSTEM_DIRS) | _python_dirs() | {harness_dir()}, key=len):
+        if os.path.lexists(p) and not any(p == k or p.startswith(k + "/") for k in kept):
+            kept.append(p)
+    return kept
+
+
+def readable(hidden: list[str]) -> list[str]:
+    """The Landlock read allow-list: system and Python folders, minus every hidden path
+    inside them (site-packages but numpy, the grader's own files, `hidden`). Landlock
+    cannot deny beneath an allowed folder, so a folder holding a hidden path is replaced
+    by its entries, recursively."""
+    secret = {os.path.realpath(p) for p in [*hidden, *_package_dirs(),
+                                             *map(str, private_paths())]}
+    roots = {os.path.realpath(p) for p in [*SYSTEM_DIRS, *_python_dirs(), harness_dir()]}
+    allowed: list[str] = []
+
+    def add(path: str) -> None:
+        if path in secret:
+            return
+        if not any(s.startswith(path.rstrip("/") + "/") for s in secret):
+            allowed.append(path)
+            return
+        try:
+            entries = os.listdir(path)
+        except OSError:
+            return
+        for name in entries:
+            add(os.path.join(path, name))
+
+    for root in sorted(roots):
+        if os.path.exists(root):
+            add(root)
+    return allowed
+
+
+def _module_locations(names: list[str]) -> dict[str, str]:
+    """Where installed copies of these modules live (found without importing them)."""
+    import importlib.util
+
+    found = {}
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec and spec.submodule_search_locations:
+            found.update({path: name for path in spec.submodule_search_locations})
+        elif spec and spec.origin and os.path.isfile(spec.origin):
+            found[spec.origin] = name
+    return found
+
+
+@dataclass
+class Plan:
+    """How one submission's children start: `config` is applied before exec (rlimits, the
+    full tier's jail), `lockdown` by the harness after it (`child/lockdown.py`)."""
+
+    tier: Tier
+    uid: int | None
+    config: dict
+    lockdown: dict
+    roots: list[str] = field(default_factory=list)  # jail roots to remove afterwards
+    layers: list[str] = field(default_factory=list)  # put in place before exec
+
+
+def plan(workdir: Path, limits: dict, hidden: list[str], forbidden: list[str]) -> Plan:
+    tier = current()
+    uid = uids.claim() if tier.drops_root else None
+    config: dict = {"limits": limits, "jail": None, "workdir": str(workdir)}
+    lockdown: dict = {"version": sys.version}
+    roots: list[str] = []
+    layers = ["resource limits"]
+    if uid is not None:
+        _hand_over(workdir, uid)
+    if tier.name == "full":
+        root = tempfile.mkdtemp(prefix="backprop-root-")
+        roots.append(root)
+        shown = exposed()
+        private = [p for p in map(str, private_paths() + [Path(h) for h in hidden])
+                   if not any(e.startswith(p.rstrip("/") + "/") for e in shown)]
+        config["jail"] = {"workdir": str(workdir), "uid": uid, "root": root, "exposed": shown,
+                          "hidden": private, "blocked": _module_locations(forbidden)}
+        layers += ["mount, network and IPC namespaces", "chroot", f"uid {uid}"]
+    elif tier.name in ("container", "user"):
+        if tier.landlock_abi:
+            lockdown["landlock"] = {"read": _cached_readable(tuple(hidden)),
+                                    "write": [str(workdir)], "devices": list(DEVICES)}
+        lockdown["uid"] = uid
+        lockdown["userns"] = tier.userns
+    if tier.seccomp:
+        # Signals stay in: by uid (full, container) or by Landlock's scope (ABI >= 6).
+        lockdown["seccomp"] = {"signals": tier.drops_root or tier.landlock_abi >= 6}
+    return Plan(tier, uid, config, lockdown, roots, layers)
+
+
+@lru_cache(maxsize=8)
+def _cached_readable(hidden: tuple[str, ...]) -> list[str]:
+    return readable(list(hidden))
+
+
+def _hand_over(workdir: Path, uid: int) -> None:
+    """Give the work folder to the sandbox uid (the harness folder stays the grader's)."""
+    for dirpath, dirnames, filenames in os.walk(workdir):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            os.lchown(name, uid, uid)
+    os.chmod(workdir, 0o700)

@@ -1,0 +1,356 @@
+"""The confinement ladder, tried for real in every environment this machine can simulate:
+
+- `full`: root with every capability (this machine, CI);
+- `container`: root in a default Docker container (Docker's capability set, no
+  CAP_SYS_ADMIN, namespaces refused by seccomp: `environments/docker_sim.py`), which is how
+  Gradescope and PrairieLearn run the grader;
+- `user`: a TA grading as a normal user who owns the grader's venv (a test user with a venv
+  made from the system Python; skipped, with the reason, where that cannot be built).
+
+Each environment grades the same attacks through the installed command line. An attack
+that works inside the sandbox costs its gate ("BREACH"); what it could do outside (files,
+signals, connections, IPC) is checked here afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, SOLUTION, SUBMISSIONS, header, may_lose
+
+TIERS_CORPUS = SUBMISSIONS / "tiers"
+DOCKER_SIM = ROOT / "tests" / "environments" / "docker_sim.py"
+TA_USER = "bpg-ta"
+TA_VENV = Path("/var/tmp/backprop-grader-ta-venv")
+LIMITS = {"exercise_seconds": 3, "import_seconds": 10, "total_seconds": 60, "processes": 32,
+          "file_bytes": 1 << 20}
+ENVIRONMENTS = ["full", "container", "user"]
+
+
+def _as_root():
+    if os.geteuid() != 0:
+        pytest.skip("simulating environments needs root (as in CI)")
+
+
+@pytest.fixture(scope="session")
+def ta() -> pwd.struct_passwd:
+    """A TA's account with its own venv of the grader (made from the system Python: the
+    interpreter here lives in root's home, which other users cannot enter)."""
+    _as_root()
+    system_python = shutil.which("python3", path="/usr/bin:/usr/local/bin")
+    if not system_python:
+        pytest.skip("no system python3 to build the TA's venv from")
+    try:
+        pwd.getpwnam(TA_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TA_USER], check=True)
+    user = pwd.getpwnam(TA_USER)
+    python = TA_VENV / "bin" / "python"
+    ready = python.exists() and subprocess.run(
+        [str(python), "-c", "import numpy, yaml, click, nbformat"]).returncode == 0
+    if not ready:
+        shutil.rmtree(TA_VENV, ignore_errors=True)
+        subprocess.run([system_python, "-m", "venv", str(TA_VENV)], check=True)
+        got = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "numpy",
+                              "pyyaml", "click", "nbformat"], capture_output=True, text=True)
+        if got.returncode != 0:
+            pytest.skip("cannot install numpy into the TA's venv (no package index?): " +
+                        got.stderr[-300:])
+    from grader.platforms import build_wheel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = build_wheel(Path(tmp), ROOT / "exercises")
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--force-reinstall", str(wheel)], check=True)
+    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(TA_VENV)], check=True)
+    return user
+
+
+@pytest.fixture
+def place(request):
+    """A folder every environment can read (pytest's own tmp is root-only)."""
+    folder = Path(tempfile.mkdtemp(prefix="backprop-tiers-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def course_in(folder: Path) -> Path:
+    course = folder / "course"
+    shutil.copytree(ROOT / "exercises", course)
+    data = yaml.safe_load((course / "assignment.yaml").read_text())
+    data["limits"] = LIMITS
+    (course / "assignment.yaml").write_text(yaml.safe_dump(data))
+    (course / "answers.txt").write_text("SECRET answers of the course\n")
+    return course / "assignment.yaml"
+
+
+def run_grader(env: str, args: list, request, extra_env: dict | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess:
+    """The installed command line as it runs in `env` (root here, as in CI)."""
+    _as_root()
+    base = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
+            **(extra_env or {})}
+    args = [str(a) for a in args]
+    if env == "full":
+        command = [sys.executable, "-m", "grader", *args]
+        base.update(PYTHONPATH=str(ROOT), HOME="/root")
+    else:  # a Python under /usr, as in Gradescope's and PrairieLearn's images
+        user = request.getfixturevalue("ta")
+        command = [str(TA_VENV / "bin" / "python"), "-m", "grader", *args]
+        if env == "container":
+            command = [sys.executable, str(DOCKER_SIM), *command]
+            base["HOME"] = "/root"
+        else:
+            command = ["runuser", "-u", TA_USER, "--", *command]
+            base["HOME"] = user.pw_dir
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd="/",
+                          env=base)
+
+
+def checked(env, submission, course, request, extra_env=None) -> dict:
+    done = run_grader(env, ["check", submission, "--json", "--assignment", course], request,
+                      extra_env)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def compose_into(folder: Path, override: str, name: str = "backprop.py") -> Path:
+    path = folder / name
+    path.write_text(SOLUTION.read_text() + "\n\n# ---- override ----\n" + override)
+    os.chmod(path, 0o644)
+    return path
+
+
+def _sandbox_uid_processes(report: dict) -> list[int]:
+    from grader.sandbox.child import processes
+
+    uid = next((int(layer.split()[1]) for layer in report["confinement"]["layers"]
+                if layer.startswith("uid ")), None)
+    return processes.live_processes(uid) if uid is not None else []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_environment_gets_its_tier(env, place, request):
+    report = checked(env, SOLUTION, course_in(place), request)
+    expected = {"full": "full", "container": "container", "user": "user"}[env]
+    assert report["confinement"]["tier"] == expected, report["confinement"]
+    layers = " ".join(report["confinement"]["layers"])
+    assert report["score"] == report["max_score"]
+    if env != "full":
+        assert "Landlock" in layers and "seccomp" in layers
+    if env in ("full", "container"):
+        assert "uid 6" in layers or "sandbox uid" in layers
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_attacks_fail_in_every_tier(env, place, request):
+    """Secrets, writes, network, signals, IPC and ptrace: all blocked, grading stays fair."""
+    marker = f"backprop-breach-{secrets.token_hex(4)}"
+    shm_key = secrets.randbelow(1 << 30) + 1
+    secret_dir = place / "source"
+    secret_dir.mkdir()
+    (secret_dir / "grading.json").write_text('{"secret": "SECRET-seed"}')
+    os.chmod(secret_dir / "grading.json", 0o600)
+    results = place / "results.json"
+    results.write_text("{}")
+    home = Path(request.getfixturevalue("ta").pw_dir) if env == "user" else Path("/root")
+    (place / "home-notes.txt").write_text("SECRET notes of the TA\n")
+    if env == "user":
+        note = home / "notes.txt"
+        note.write_text("SECRET notes of the TA\n")
+        shutil.chown(note, TA_USER, TA_USER)
+    site = Path(sys.prefix) / "lib" if env == "full" else TA_VENV / "lib"
+    site_packages = next(site.glob("python3*/site-packages"))
+    targets = [site_packages / f"{marker}.pth", home / f"{marker}.rc", results,
+               Path("/tmp") / marker, Path("/var/tmp") / marker,
+               ROOT / "grader" / f"{marker}.py"]
+    secrets_paths = [secret_dir / "grading.json", home / "notes.txt",
+                     place / "course" / "answers.txt", "/etc/shadow"]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    course = course_in(place)
+    source = (TIERS_CORPUS / "attacks.py").read_text()
+    for name, value in (("SECRETS", [str(p) for p in secrets_paths]),
+                        ("WRITABLE_TARGETS", [str(p) for p in targets]),
+                        ("PORT", listener.getsockname()[1]), ("SHM_KEY", shm_key),
+                        ("MARKER", marker)):
+        source = source.replace(name, repr(value))
+    submission = compose_into(place, source)
+    try:
+        report = checked(env, submission, course, request,
+                         {"BACKPROP_TEST_TOKEN": "SECRET-token"})
+        lost = {e["id"]: e["hints"] for e in report["exercises"] if e["score"] < e["max_score"]}
+        assert lost == {}, lost  # every attack failed inside the sandbox
+        for target in targets:
+            assert not target.exists() or target.read_text() == "{}", f"wrote {target}"
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+        assert not Path("/dev/shm", marker).exists()
+        with open("/proc/sysvipc/shm") as f:
+            keys = {int(line.split()[0]) for line in list(f)[1:]}
+        assert shm_key not in keys
+        assert _sandbox_uid_processes(report) == []
+    finally:
+        listener.close()
+        for target in targets:
+            if target != results and target.exists():
+                target.unlink()
+        (home / "notes.txt").unlink(missing_ok=True)
+
+
+RESOURCE_ATTACKS = sorted(p for p in TIERS_CORPUS.glob("*.py") if p.name != "attacks.py")
+
+
+@pytest.mark.parametrize("path", RESOURCE_ATTACKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_resource_attacks_cost_only_their_gate(env, path, place, request):
+    import re
+
+    meta = header(path)
+    before = time.monotonic()
+    report = checked(env, compose_into(place, path.read_text()), course_in(place), request)
+    assert time.monotonic() - before < LIMITS["total_seconds"]
+    for ex in report["exercises"]:
+        if ex["id"] == meta["exercise"]:
+            assert re.fullmatch(meta["status"], ex["status"]), ex
+            assert any(re.search(meta["message"], h) for h in ex["hints"]), ex["hints"]
+        elif ex["id"] not in may_lose(meta["exercise"]):
+            assert ex["score"] == ex["max_score"], (ex["id"], ex["hints"])
+    assert _sandbox_uid_processes(report) == []
+    if env == "user":
+        uid = pwd.getpwnam(TA_USER).pw_uid
+        from grader.sandbox.child import processes
+        assert processes.live_processes(uid) == []
+
+
+KILL_ALL = """
+import os, signal
+def mul_backward(dout, x, y):
+    for target in (-1, os.getppid()):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
+    return dout * y, dout * x
+"""
+
+
+@pytest.mark.parametrize("env", ["full", "container"])
+def test_graders_side_by_side_never_disturb_each_other(env, place, request):
+    """Several checks and a batch at once, one of them trying to kill everything it can
+    signal: every correct submission keeps full marks."""
+    _as_root()
+    course = course_in(place)
+    killer = compose_into(place, KILL_ALL, "killer.py")
+    students = place / "class"
+    students.mkdir()
+    for name in ("ann", "bob", "cy"):
+        shutil.copyfile(SOLUTION, students / f"{name}.py")
+    base = [sys.executable, "-m", "grader"]
+    if env == "container":
+        base = [sys.executable, str(DOCKER_SIM), *base]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    checks = [subprocess.Popen([*base, "check", str(s), "--json", "--assignment", str(course)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment, cwd="/")
+              for s in [SOLUTION] * 4 + [killer]]
+    batch = subprocess.Popen([*base, "grade", str(students), "-o", str(place / "out"),
+                              "--assignment", str(course), "--seed", "3", "-j", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=environment, cwd="/")
+    reports = []
+    for proc in checks:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode in (0, 1), err[-2000:]
+        reports.append(json.loads(out))
+    out, err = batch.communicate(timeout=300)
+    assert batch.returncode == 0, err[-2000:]
+    assert [r["score"] for r in reports[:4]] == [100.0] * 4
+    assert reports[4]["score"] == 100.0  # its kills reached nothing, itself included
+    rows = (place / "out" / "gradebook.csv").read_text().splitlines()[1:]
+    assert len(rows) == 3 and all(",100," in row or row.split(",")[1:3] for row in rows)
+    totals = [json.loads(line)["report"]["score"]
+              for line in (place / "out" / "journal.jsonl").read_text().splitlines()]
+    assert totals == [100.0] * 3
+    uids = {layer for r in reports for layer in r["confinement"]["layers"]
+            if layer.startswith("uid ")}
+    assert len(uids) == 5  # a uid per grader
+
+
+NO_SETUID = ("chown", "dac_override", "fowner", "kill")
+
+
+def test_root_that_cannot_drop_privileges_refuses_to_grade(place):
+    """Fail closed: without CAP_SETUID a root grader would run the submission as root."""
+    _as_root()
+    tree = place / "autograder"
+    (tree / "submission").mkdir(parents=True)
+    (tree / "source").mkdir()
+    shutil.copyfile(SOLUTION, tree / "submission" / "backprop.py")
+    caps = "-all," + ",".join("+" + c for c in NO_SETUID)
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    weak = ["setpriv", "--bounding-set", caps, "--inh-caps", "-all", sys.executable, "-m",
+            "grader"]
+    done = subprocess.run([*weak, "gradescope", "run", "--root", str(tree)], text=True,
+                          capture_output=True, env=environment, cwd="/")
+    assert done.returncode == 1, done.stdout + done.stderr
+    results = json.loads((tree / "results" / "results.json").read_text())
+    assert results["score"] == 0 and "could not protect this run" in results["output"]
+    assert "not your fault" in results["output"]
+    batch = subprocess.run([*weak, "grade", str(tree / "submission"), "-o", str(place / "o")],
+                           text=True, capture_output=True, env=environment, cwd="/")
+    assert batch.returncode == 2 and "could not protect" in batch.stderr
+    assert not (place / "o" / "gradebook.csv").exists()
+    advisory = subprocess.run([*weak, "check", str(SOLUTION)], text=True, capture_output=True,
+                              env=environment, cwd="/")
+    assert advisory.returncode == 0 and "sandbox: unconfined" in advisory.stdout
+
+
+def test_gradescope_in_a_container_keeps_its_secret_and_its_results(place, request):
+    """A real /autograder tree graded as Gradescope does, as root in a default container:
+    the submission can read neither the secret seed nor write the results."""
+    tree = place / "autograder"
+    for sub in ("submission", "source", "results"):
+        (tree / sub).mkdir(parents=True)
+    (tree / "source" / "grading.json").write_text('{"secret": "SECRET-of-the-course"}')
+    forge = f"""
+import os, signal
+def mul_backward(dout, x, y):
+    for path in ({str(tree / 'source' / 'grading.json')!r},):
+        try:
+            if "SECRET" in open(path).read():
+                raise RuntimeError("BREACH: read the secret seed")
+        except OSError:
+            pass
+    try:
+        open({str(tree / 'results' / 'results.json')!r}, "w").write('{{"score": 100}}')
+    except OSError:
+        pass
+    try:
+        os.kill(os.getppid(), signal.SIGKILL)
+    except OSError:
+        pass
+    return dout * y, dout * x
+"""
+    compose_into(tree / "submission", forge)
+    done = run_grader("container", ["gradescope", "run", "--root", tree], request)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tree / "results" / "results.json").read_text())
+    assert results["score"] == 100 and results["extra_data"]["confinement"]["tier"] == \
+        "container"

@@ -13,7 +13,6 @@ from grader.grading import grade
 from grader.submissions import SubmissionError
 from grader.reports import render_table, report_json
 from grader.sandbox import ConfinementError, Limits
-from grader.template import write_template
 from grader.validation import validate as validate_exercises
 
 EXIT_FULL_MARKS, EXIT_NOT_FULL, EXIT_USAGE = 0, 1, 2
@@ -236,6 +235,8 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int, fo
 def template(directory: Path, force: bool) -> None:
     """Write the student's starting files (backprop.py and backprop.ipynb) into DIRECTORY
     (default: the current folder)."""
+    from grader.template import write_template
+
     try:
         written = write_template(directory, force)
     except FileExistsError as e:

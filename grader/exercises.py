@@ -8,14 +8,15 @@ the reference.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
-import jsonschema
 import numpy as np
 import yaml
 
@@ -154,7 +155,9 @@ class Assignment:
 
 
 @cache
-def _schema(name: str) -> jsonschema.Draft202012Validator:
+def _schema(name: str):
+    import jsonschema  # loaded only when a file is not known to be valid (see below)
+
     schema = json.loads((PACKAGE_DIR / "schemas" / f"{name}.schema.json").read_text())
     if name != "exercise":  # share the exercise schema's definitions
         schema["$defs"] = json.loads(
@@ -164,7 +167,7 @@ def _schema(name: str) -> jsonschema.Draft202012Validator:
 
 def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")), []
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER), []
     except OSError as e:
         return None, [Problem(str(path), None, None, f"cannot read: {e.strerror}")]
     except UnicodeDecodeError:
@@ -176,7 +179,36 @@ def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
                               f"not valid YAML{where}: {getattr(e, 'problem', e)}")]
 
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C one when built
+VALID_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
+    "backprop-grader" / "schema-valid"
+
+
+def _known_valid(data: Any, schema: str) -> tuple[bool, str]:
+    """Has this exact content passed this exact schema before? (A cache of digests, so
+    that a `check` need not load jsonschema for course files that have not changed.)"""
+    text = (PACKAGE_DIR / "schemas" / f"{schema}.schema.json").read_bytes()
+    digest = hashlib.sha256(text + json.dumps(data, sort_keys=True, default=str).encode())
+    key = digest.hexdigest()
+    try:
+        return key in VALID_CACHE.read_text().split(), key
+    except OSError:
+        return False, key
+
+
+def _remember_valid(key: str) -> None:
+    try:
+        VALID_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        with open(VALID_CACHE, "a") as f:
+            f.write(key + "\n")
+    except OSError:
+        pass  # a read-only home: validate every time
+
+
 def _schema_problems(data: Any, schema: str, path: Path, ex_id: str | None) -> list[Problem]:
+    known, key = _known_valid(data, schema)
+    if known:
+        return []
     problems = []
     for err in sorted(_schema(schema).iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = ".".join(str(p) for p in err.absolute_path) or None
@@ -185,6 +217,8 @@ def _schema_problems(data: Any, schema: str, path: Path, ex_id: str | None) -> l
                 err.validator == "patternProperties" and not err.absolute_path):
             message = f"unexpected field: {message}"
         problems.append(Problem(str(path), ex_id, where, message))
+    if not problems:
+        _remember_valid(key)
     return problems
 
 

@@ -63,8 +63,7 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
     assignment = assignment or load_assignment()
     prepared = prepare(Path(submission), assignment.functions,
                        run_all)
-    return grade_prepared(prepared, assignment, seed, limits,
-                          plan_assignment(assignment, seed, identity))
+    return grade_prepared(prepared, assignment, seed, limits, identity=identity)
 
 
 Plan = list[tuple]  # (exercise, probes, internal error or None) per exercise
@@ -91,18 +90,25 @@ def plan_assignment(assignment: Assignment, seed: int, identity: str | None = No
 
 def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                    limits: Limits | None = None, planned: Plan | None = None,
-                   hidden: list[Path] = ()) -> Report:
+                   hidden: list[Path] = (), identity: str | None = None) -> Report:
     """Grade source that `submissions.prepare` (or a live notebook) produced; `planned`
     reuses the probes of `plan_assignment` (a batch plans once per seed); `hidden` names
     more paths the submission must not see (a platform's source and results)."""
     started = time.monotonic()
     limits = limits or Limits.from_spec(assignment.limits)
-    planned = planned if planned is not None else plan_assignment(assignment, seed)
+    plans: list[Plan] = [planned] if planned is not None else []
+
+    def calls() -> list:
+        """Planned while the sandboxed child starts: the two overlap."""
+        if not plans:
+            plans.append(plan_assignment(assignment, seed, identity))
+        return [p.call for _, probes, _ in plans[0] for p in probes]
+
     error = prepared.error
     if error:
         run = None
+        calls()
     else:
-        calls = [p.call for _, probes, _ in planned for p in probes]
         run = run_submission(prepared.source, calls, limits,
                              hidden=[assignment.source.parent, *hidden],
                              forbidden=assignment.forbidden_modules,
@@ -114,7 +120,7 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
             error = import_error_message(prepared.name, run.import_error)
     outcomes = iter(run.outcomes if run else [])
     results = []
-    for ex, probes, internal in planned:
+    for ex, probes, internal in plans[0]:
         mine: list[Outcome] = [next(outcomes) for _ in probes] if run else []
         if internal:
             results.append(judging.internal_error(ex, internal))

@@ -15,8 +15,10 @@ import importlib.util
 import json
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
 MAX_NOTEBOOK_BYTES = 20 << 20
 MAGIC = re.compile(r"^\s*(%|!|\w+\s*=\s*[!%])|\?\s*$")
@@ -63,6 +65,8 @@ def read(data: bytes) -> nbformat.NotebookNode:
     if version not in (3, 4):
         raise NotebookError(f"unsupported notebook format version {version!r}; expected 4 "
                             "(save it with a current Jupyter)")
+    import nbformat  # only notebooks need it, and it is slow to import
+
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as e:  # nbformat raises several types for malformed notebooks

@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -347,25 +348,26 @@ WATCH_EVERY = 0.1  # seconds between two looks at the submission's memory, proce
 class _Session:
     """One child process working through a list of calls."""
 
-    def __init__(self, workdir: Path, submission: Path, calls: list[tuple[int, Call]],
-                 plan: tiers.Plan, forbidden: list[str], limits: Limits, streams: tuple,
+    def __init__(self, workdir: Path, plan: tiers.Plan, limits: Limits, streams: tuple,
                  budget: _Budget, total_deadline: float):
-        self.calls, self.plan, self.limits = calls, plan, limits
+        self.plan, self.limits = plan, limits
         self.workdir, self.budget = workdir, budget
         self.out, self.err = streams
         self.total_deadline = total_deadline
         self.nonce = secrets.token_bytes(wire.NONCE_BYTES)
         self.reader = wire.FrameReader(self.nonce, limits.result_bytes)
+        self.calls: list[tuple[int, Call]] = []
         self.layers: list[str] | None = None  # reported by the child before student code
         self.imported: bool | None = None
         self.import_error: dict | None = None
         self.outcomes: dict[int, Outcome] = {}
         self.fault: dict | None = None
         self.restart = False
-        self._start(submission, forbidden)
+        self._start()
 
-    def _start(self, submission: Path, forbidden: list[str]) -> None:
-        req_r, req_w = os.pipe()
+    def _start(self) -> None:
+        """Start the child; it confines itself and waits for its request (`send`)."""
+        req_r, self.request_fd = os.pipe()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -381,17 +383,21 @@ class _Session:
             if _zygote is None:
                 self.proc = _Spawned(self.workdir, fds, config)
         except (OSError, subprocess.SubprocessError) as e:
-            for fd in (req_w, res_r, out_r, err_r):
+            for fd in (self.request_fd, res_r, out_r, err_r):
                 os.close(fd)
             raise ConfinementError(f"the sandboxed child could not start: {e}") from None
         finally:
             for fd in fds:
                 os.close(fd)
         self.result_fd, self.out_fd, self.err_fd = res_r, out_r, err_r
-        request = _encode_request(self.nonce, str(submission), self.calls, forbidden,
+
+    def send(self, calls: list[tuple[int, Call]], submission: Path,
+             forbidden: list[str]) -> None:
+        self.calls = calls
+        request = _encode_request(self.nonce, str(submission), calls, forbidden,
                                   self.plan.lockdown)
         try:
-            with os.fdopen(req_w, "wb") as f:
+            with os.fdopen(self.request_fd, "wb") as f:
                 f.write(request)
         except BrokenPipeError:
             pass  # the child died at start-up; its exit status tells why
@@ -546,29 +552,31 @@ def _prepare_workdir(source: bytes, module_name: str) -> tuple[Path, Path]:
     return workdir, target
 
 
-def run_submission(source: bytes, calls: list[Call], limits: Limits = Limits(),
-                   hidden: list[Path] = (), forbidden: list[str] = (),
-                   module_name: str = "backprop.py") -> SandboxRun:
+def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
+                   limits: Limits = Limits(), hidden: list[Path] = (),
+                   forbidden: list[str] = (), module_name: str = "backprop.py") -> SandboxRun:
     """Run every call against the submission's source; one outcome per call, in order.
 
+    `calls` may be a function that makes them: it runs while the first child starts.
     `hidden` names more paths the child must not see; `forbidden` names modules the
     submission may not import. Raises ConfinementError, before any student code has
     run, when the sandbox the environment promises cannot be set up."""
     processes.become_subreaper()
     before = processes.children() | ({_zygote.proc.pid} if _zygote else set())
     streams = (_Capture(limits.output_bytes), _Capture(limits.output_bytes))
-    outcomes: list[Outcome | None] = [None] * len(calls)
     total_deadline = time.monotonic() + limits.total_seconds
     workdir, target = _prepare_workdir(source, module_name)
     budget = _Budget(limits.returned_bytes)
-    pending = list(enumerate(calls))
     import_error, layers, incidents = None, None, set()
     plan = None
     try:
         plan = tiers.plan(workdir, asdict(limits), [str(h) for h in hidden], list(forbidden))
-        while pending:
-            session = _Session(workdir, target, pending, plan, list(forbidden), limits,
-                               streams, budget, total_deadline)
+        session = _Session(workdir, plan, limits, streams, budget, total_deadline)
+        calls = calls() if callable(calls) else calls
+        outcomes: list[Outcome | None] = [None] * len(calls)
+        pending = list(enumerate(calls))
+        while True:
+            session.send(pending, target, list(forbidden))
             session.run()
             layers = session.layers if layers is None else layers
             processes.sweep(before)  # reap what the session left: zombies count as processes
@@ -580,20 +588,22 @@ def run_submission(source: bytes, calls: list[Call], limits: Limits = Limits(),
             for index, outcome in session.outcomes.items():
                 outcomes[index] = outcome
             pending = pending[session.next_index:]
-            if session.restart:
-                continue
-            if session.fault is None or not pending:
+            if session.fault is not None and pending and not session.restart:
+                failed = pending[0][1].exercise
+                for index, call in pending:
+                    if call.exercise == failed:
+                        outcomes[index] = Outcome(session.fault["type"], error=session.fault)
+                pending = [(i, c) for i, c in pending if c.exercise != failed]
+            elif not session.restart:
                 break
-            failed = pending[0][1].exercise
-            for index, call in pending:
-                if call.exercise == failed:
-                    outcomes[index] = Outcome(session.fault["type"], error=session.fault)
-            pending = [(i, c) for i, c in pending if c.exercise != failed]
+            if not pending:
+                break
             if time.monotonic() >= total_deadline:
                 for index, _ in pending:
                     outcomes[index] = Outcome("timeout", error={
                         "type": "timeout", "message": "the submission's total time ran out"})
                 break
+            session = _Session(workdir, plan, limits, streams, budget, total_deadline)
     finally:
         processes.sweep(before)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -84,6 +84,17 @@ def _capabilities() -> int:
     return 0
 
 
+def _open_to_others(folder: str) -> bool:
+    """Can any user list `folder` and pass through every folder above it?"""
+    path = Path(os.path.realpath(folder))
+    try:
+        if not path.stat().st_mode & 0o005 == 0o005:
+            return False
+        return all(parent.stat().st_mode & 0o001 for parent in path.parents)
+    except OSError:
+        return False
+
+
 def _forked_ok(*flag_sets: int) -> bool:
     """Can a child process unshare these namespaces, one set after the other?"""
     import ctypes
@@ -112,8 +123,12 @@ def _probe() -> Tier:
                         ("seccomp",) * has_seccomp, ("seccomp",) * (not has_seccomp),
                         seccomp=has_seccomp)
         if has(CAP_SETUID, CAP_SETGID, CAP_CHOWN):
+            closed = () if _open_to_others(sysconfig.get_paths()["stdlib"]) else (
+                "a Python the sandbox uid can read (this one is in a folder closed to other "
+                "users: modules the grader has not loaded cannot be imported)",)
             return Tier("container", ("sandbox uid",) + extra,
-                        ("namespaces (no CAP_SYS_ADMIN)",) + lacking, abi, seccomp=has_seccomp)
+                        ("namespaces (no CAP_SYS_ADMIN)",) + lacking + closed, abi,
+                        seccomp=has_seccomp)
         return Tier("unconfined", ("separate process", "resource limits"),
                     ("a uid to drop to (no CAP_SETUID)",))
     userns = _forked_ok(CLONE_NEWUSER, CLONE_NEWNET | CLONE_NEWIPC)

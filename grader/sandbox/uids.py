@@ -9,7 +9,6 @@ drops the lock when the process dies, however it dies. A forked worker claims it
 
 from __future__ import annotations
 
-import fcntl
 import os
 import stat
 from pathlib import Path
@@ -44,6 +43,8 @@ def _lock_dir() -> Path:
 
 def claim() -> int:
     """This process's sandbox uid (root only), claimed on first use."""
+    import fcntl  # POSIX only, like the uids it hands out
+
     global _claimed
     if _claimed and _claimed[0] == os.getpid():
         return _claimed[1]

@@ -43,11 +43,16 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.syscall.restype = ctypes.c_long
+except (OSError, AttributeError, TypeError):  # Windows: no libc, no Landlock
+    _libc = None
 
 
 def _syscall(*args):
+    if _libc is None:
+        raise OSError("landlock: not on this system")
     result = _libc.syscall(*args)
     if result < 0:
         err = ctypes.get_errno()

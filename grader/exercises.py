@@ -184,19 +184,30 @@ VALID_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") /
     "backprop-grader" / "schema-valid"
 
 
+@cache
+def _schema_digest(schema: str) -> bytes:
+    return hashlib.sha256((PACKAGE_DIR / "schemas" / f"{schema}.schema.json").read_bytes()).digest()
+
+
+@cache
+def _valid_keys() -> set[str]:
+    try:
+        return set(VALID_CACHE.read_text().split())
+    except OSError:
+        return set()
+
+
 def _known_valid(data: Any, schema: str) -> tuple[bool, str]:
     """Has this exact content passed this exact schema before? (A cache of digests, so
     that a `check` need not load jsonschema for course files that have not changed.)"""
-    text = (PACKAGE_DIR / "schemas" / f"{schema}.schema.json").read_bytes()
-    digest = hashlib.sha256(text + json.dumps(data, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(_schema_digest(schema) +
+                            json.dumps(data, sort_keys=True, default=str).encode())
     key = digest.hexdigest()
-    try:
-        return key in VALID_CACHE.read_text().split(), key
-    except OSError:
-        return False, key
+    return key in _valid_keys(), key
 
 
 def _remember_valid(key: str) -> None:
+    _valid_keys().add(key)
     try:
         VALID_CACHE.parent.mkdir(parents=True, exist_ok=True)
         with open(VALID_CACHE, "a") as f:

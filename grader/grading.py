@@ -141,7 +141,7 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                   error=error, exercises=results, stdout=run.stdout if run else "",
                   stderr=run.stderr if run else "",
                   dropped_output_bytes=run.dropped_output_bytes if run else 0,
-                  notes=prepared.notes + (run.notes if run else []), incidents=sorted(found),
+                  notes=prepared.notes, incidents=sorted(found),
                   confinement=run.confinement if run else {})
 
 

@@ -283,8 +283,7 @@ def test_graders_side_by_side_never_disturb_each_other(env, place, request):
     assert batch.returncode == 0, err[-2000:]
     assert [r["score"] for r in reports[:4]] == [100.0] * 4
     assert reports[4]["score"] == 100.0  # its kills reached nothing, itself included
-    rows = (place / "out" / "gradebook.csv").read_text().splitlines()[1:]
-    assert len(rows) == 3 and all(",100," in row or row.split(",")[1:3] for row in rows)
+    assert len((place / "out" / "gradebook.csv").read_text().splitlines()) == 1 + 3
     totals = [json.loads(line)["report"]["score"]
               for line in (place / "out" / "journal.jsonl").read_text().splitlines()]
     assert totals == [100.0] * 3

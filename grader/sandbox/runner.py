@@ -103,7 +103,6 @@ class SandboxRun:
     stdout: str = ""
     stderr: str = ""
     dropped_output_bytes: int = 0
-    notes: list[str] = field(default_factory=list)
     confinement: dict = field(default_factory=dict)  # the tier and the layers in force
     incidents: list[str] = field(default_factory=list)  # limits the watchdog enforced
 
@@ -613,7 +612,7 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
     out, err = streams
     confinement = {**plan.tier.describe(), "layers": plan.layers + (layers or [])}
     return SandboxRun(import_error, filled, out.text(), err.text(), out.dropped + err.dropped,
-                      [], confinement, sorted(incidents))
+                      confinement, sorted(incidents))
 
 
 def _import_fault(fault: dict | None, limits: Limits) -> dict:

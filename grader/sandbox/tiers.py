@@ -1,14 +1,15 @@
 """The confinement ladder: the strongest sandbox this environment allows, chosen once per
 grader process, and the plan each child carries out.
 
-| tier       | where                                   | the child runs ...                      |
-|------------|-----------------------------------------|-----------------------------------------|
-| full       | root with CAP_SYS_ADMIN (CI, servers)   | in mount/network/IPC namespaces, chroot, |
-|            |                                         | capped tmpfs work folder, own uid, seccomp |
-| container  | root without it (a default Docker       | as its own uid, Landlock, seccomp        |
-|            | container: Gradescope, PrairieLearn)    |                                          |
-| user       | not root, Linux (laptop, TA account)    | Landlock, user namespaces, seccomp       |
-| unconfined | macOS, Windows, or nothing of the above | as a plain process with rlimits: advisory |
+| tier       | where                                 | the child runs ...                       |
+|------------|---------------------------------------|------------------------------------------|
+| full       | root with CAP_SYS_ADMIN (CI, servers) | in mount/network/IPC namespaces, chroot, |
+|            |                                       | capped tmpfs work folder, own uid,       |
+|            |                                       | seccomp                                  |
+| container  | root without it (a default Docker     | as its own uid, Landlock, seccomp        |
+|            | container: Gradescope, PrairieLearn)  |                                          |
+| user       | not root, Linux (laptop, TA account)  | Landlock, user namespaces, seccomp       |
+| unconfined | macOS, Windows, or none of the above  | a plain process with rlimits: advisory   |
 
 The probe is cheap (a few forks that try a namespace), and every layer it promises is
 verified by the child itself: a layer that fails there stops the run before any student
@@ -25,12 +26,13 @@ import site
 import sys
 import sysconfig
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 from grader.sandbox import uids
 from grader.sandbox.child import landlock, seccomp
+from grader.sandbox.child.jail import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER
 
 ORDER = ("unconfined", "user", "container", "full")
 DESCRIPTION = {
@@ -45,8 +47,6 @@ DESCRIPTION = {
 CAP_CHOWN, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 0, 6, 7, 21
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER = 0x20000, 0x8000000, 0x40000000, \
-    0x10000000
 
 
 class ConfinementError(RuntimeError):
@@ -56,8 +56,10 @@ class ConfinementError(RuntimeError):
 
 @dataclass(frozen=True)
 class Tier:
+    """What this environment allows; the layers actually in force for a run are named by
+    its plan and by the child (`runner.run_submission` reports them)."""
+
     name: str
-    layers: tuple[str, ...]  # what the plan puts in place
     missing: tuple[str, ...] = ()  # what this environment lacks, said in every report
     landlock_abi: int = 0
     userns: bool = False
@@ -70,7 +72,7 @@ class Tier:
 
     def describe(self) -> dict:
         return {"tier": self.name, "description": DESCRIPTION[self.name],
-                "layers": list(self.layers), "missing": list(self.missing)}
+                "missing": list(self.missing)}
 
 
 def _capabilities() -> int:
@@ -109,34 +111,26 @@ def _forked_ok(*flag_sets: int) -> bool:
 
 def _probe() -> Tier:
     if sys.platform != "linux":
-        return Tier("unconfined", ("separate process", "timeouts"),
-                    (f"isolation on {sys.platform}",))
-    abi = landlock.abi()
-    has_seccomp = seccomp.available()
-    extra = (f"Landlock ABI {abi}",) * bool(abi) + ("seccomp",) * has_seccomp
+        return Tier("unconfined", (f"isolation on {sys.platform}",))
+    abi, has_seccomp = landlock.abi(), seccomp.available()
     lacking = ("Landlock",) * (not abi) + ("seccomp",) * (not has_seccomp)
     if os.geteuid() == 0:
         caps = _capabilities()
         has = lambda *bits: all(caps >> b & 1 for b in bits)  # noqa: E731
         if has(CAP_SYS_ADMIN) and _forked_ok(CLONE_NEWNS | CLONE_NEWIPC, CLONE_NEWNET):
-            return Tier("full", ("namespaces", "chroot", "sandbox uid") +
-                        ("seccomp",) * has_seccomp, ("seccomp",) * (not has_seccomp),
-                        seccomp=has_seccomp)
+            return Tier("full", ("seccomp",) * (not has_seccomp), abi, seccomp=has_seccomp)
         if has(CAP_SETUID, CAP_SETGID, CAP_CHOWN):
             closed = () if _open_to_others(sysconfig.get_paths()["stdlib"]) else (
                 "a Python the sandbox uid can read (this one is in a folder closed to other "
                 "users: modules the grader has not loaded cannot be imported)",)
-            return Tier("container", ("sandbox uid",) + extra,
-                        ("namespaces (no CAP_SYS_ADMIN)",) + lacking + closed, abi,
-                        seccomp=has_seccomp)
-        return Tier("unconfined", ("separate process", "resource limits"),
-                    ("a uid to drop to (no CAP_SETUID)",))
+            return Tier("container", ("namespaces (no CAP_SYS_ADMIN)",) + lacking + closed,
+                        abi, seccomp=has_seccomp)
+        return Tier("unconfined", ("a uid to drop to (no CAP_SETUID)",))
     userns = _forked_ok(CLONE_NEWUSER, CLONE_NEWNET | CLONE_NEWIPC)
     if abi or has_seccomp:
-        return Tier("user", extra + ("private network",) * userns,
-                    lacking + ("user namespaces",) * (not userns), abi, userns, has_seccomp)
-    return Tier("unconfined", ("separate process", "resource limits"),
-                ("Landlock", "seccomp", "namespaces"))
+        return Tier("user", lacking + ("user namespaces",) * (not userns), abi, userns,
+                    has_seccomp)
+    return Tier("unconfined", ("Landlock", "seccomp", "namespaces"))
 
 
 _current: tuple[int, Tier] | None = None
@@ -149,23 +143,12 @@ def current() -> Tier:
         tier = _probe()
         wanted = os.environ.get("BACKPROP_CONFINEMENT")
         if wanted in ORDER and ORDER.index(wanted) < ORDER.index(tier.name):
-            tier = _weaker(tier, wanted)
+            tier = replace(tier, name=wanted, userns=False,
+                           seccomp=tier.seccomp and wanted != "unconfined",
+                           missing=(f"what a stronger tier gives (BACKPROP_CONFINEMENT="
+                                    f"{wanted})",))
         _current = (os.getpid(), tier)
     return _current[1]
-
-
-def _weaker(tier: Tier, name: str) -> Tier:
-    if name == "container":
-        return Tier("container", ("sandbox uid",) + (f"Landlock ABI {landlock.abi()}",) *
-                    bool(landlock.abi()) + ("seccomp",) * tier.seccomp,
-                    ("namespaces (BACKPROP_CONFINEMENT=container)",), landlock.abi(),
-                    seccomp=tier.seccomp)
-    if name == "user":
-        return Tier("user", (f"Landlock ABI {landlock.abi()}",) * bool(landlock.abi()) +
-                    ("seccomp",) * tier.seccomp, ("a sandbox uid (BACKPROP_CONFINEMENT=user)",),
-                    landlock.abi(), False, tier.seccomp)
-    return Tier("unconfined", ("separate process", "resource limits"),
-                ("everything (BACKPROP_CONFINEMENT=unconfined)",))
 
 
 def require_protection() -> Tier:

@@ -76,7 +76,8 @@ def restrict(read, write, devices=()):
     if version < 1:
         raise OSError("Landlock is not available in this kernel")
     handled = _fs_rights(version)
-    attr = _RulesetAttr(handled, 0, SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET if version >= 6 else 0)
+    scoped = SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET if version >= 6 else 0
+    attr = _RulesetAttr(handled, 0, scoped)
     size = 24 if version >= 6 else 16 if version >= 4 else 8
     ruleset = _syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
                        ctypes.c_uint32(0))

@@ -17,11 +17,11 @@ import sys
 
 try:
     from . import landlock, seccomp
+    from .jail import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER
 except ImportError:  # run as a script from the harness folder
     import landlock
     import seccomp
-
-CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x10000000, 0x40000000, 0x08000000
+    from jail import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER
 
 
 class LockdownError(RuntimeError):

@@ -2,9 +2,9 @@
 
 Started fresh (`python -I zygote.py FD` from the harness folder) with the children's
 scrubbed environment, it imports numpy and the child harness and nothing of the grader: no
-exercise, no reference, no expected answer ever exists in it, so none can leak into a child. For each
-session the grader sends the session's pipe ends (SCM_RIGHTS) and the child's confinement
-as plain data; the zygote forks, and the child confines itself exactly as a freshly
+exercise, no reference, no expected answer ever exists in it, so none can leak into a child.
+For each session the grader sends the session's pipe ends (SCM_RIGHTS) and the child's
+confinement as plain data; the zygote forks, and the child confines itself exactly as a freshly
 spawned one would (jail, rlimits, uid) before it runs the harness. The zygote reports each
 child's pid and exit status, and is the subreaper of whatever those children leave behind.
 

@@ -4,7 +4,9 @@
 
 Prints, measured side by side in one run: the wall time of a bare `python -c "import
 numpy"` (the cost of starting one Python with numpy), and the wall time per submission
-of grading the whole class with the real CLI; then their ratio. A third of the class is
+of grading the whole class with the real CLI, with secret inputs per student (the
+default: cases planned per student) and with one --seed for all (planned once); each as
+a ratio to the numpy start. A third of the class is
 correct, the rest each carry one classic mistake from tests/submissions/bad.
 """
 
@@ -50,14 +52,16 @@ def main() -> None:
         make_class(work / "class", args.students)
         numpy_start = statistics.median(wall([sys.executable, "-c", "import numpy"])
                                         for _ in range(7))
-        command = [sys.executable, "-m", "grader", "grade", str(work / "class"), "-o",
-                   str(work / "out")] + (["-j", str(args.jobs)] if args.jobs else [])
-        total = wall(command)
-        per = total / args.students
         print(f"bare `python -c 'import numpy'`:   {numpy_start:.3f} s")
-        print(f"backprop grade, {args.students} submissions: {total:.2f} s in all, "
-              f"{per:.3f} s per submission")
-        print(f"ratio per-submission / numpy start: {per / numpy_start:.2f}")
+        for label, extra in (("secret inputs per student (default)", []),
+                             ("one --seed for everyone", ["--seed", "1"])):
+            command = [sys.executable, "-m", "grader", "grade", str(work / "class"), "-o",
+                       str(work / f"out{len(extra)}")] + extra + \
+                (["-j", str(args.jobs)] if args.jobs else [])
+            total = wall(command)
+            per = total / args.students
+            print(f"backprop grade, {args.students} submissions, {label}: {total:.2f} s in "
+                  f"all, {per:.3f} s per submission = {per / numpy_start:.2f}x numpy start")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

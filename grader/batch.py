@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import re
+import secrets
 import shutil
 import stat
 import sys
@@ -33,7 +34,7 @@ import yaml
 
 from grader import sandbox
 from grader.exercises import Assignment, load_assignment
-from grader.grading import Report, grade_prepared, plan_assignment
+from grader.grading import Report, derive_seed, grade_prepared, plan_assignment
 from grader.reports import report_json
 from grader.sandbox import Limits
 from grader.submissions import Prepared, SubmissionError, prepare
@@ -199,14 +200,15 @@ def content_hash(path: Path) -> str:
 _worker: dict = {}
 
 
-def _init_worker(assignment_path: str | None, seed: int, run_all: bool) -> None:
-    """Each worker imports numpy and the grader once and plans once; its first run claims
-    a sandbox uid of its own (`sandbox.uids`)."""
+def _init_worker(assignment_path: str | None, seeding: int | str, run_all: bool) -> None:
+    """Each worker imports numpy and the grader once (and, with one seed for the whole
+    class, plans once); its first run claims a sandbox uid of its own (`sandbox.uids`)."""
     sandbox.use_zygote()  # falls back to fresh interpreters when it cannot start
     assignment = load_assignment(Path(assignment_path) if assignment_path else None)
-    _worker.update(assignment=assignment, seed=seed, run_all=run_all,
+    _worker.update(assignment=assignment, seeding=seeding, run_all=run_all,
                    limits=Limits.from_spec(assignment.limits),
-                   planned=plan_assignment(assignment, seed))
+                   planned=plan_assignment(assignment, seeding)
+                   if isinstance(seeding, int) else None)
 
 
 def _grade_entry(entry: Entry) -> dict:
@@ -218,8 +220,13 @@ def _grade_entry(entry: Entry) -> dict:
     except SubmissionError as e:
         prepared = Prepared(entry.path.name, error=str(e))
     identity = entry.ids.get("email") or entry.ids.get("sid") or entry.student
-    planned = plan_assignment(assignment, _worker["seed"], identity, _worker["planned"])
-    report = grade_prepared(prepared, assignment, _worker["seed"], _worker["limits"], planned)
+    seeding, planned = _worker["seeding"], _worker["planned"]
+    if isinstance(seeding, int):  # --seed N: the same inputs for everyone, planned once
+        seed, planned = seeding, plan_assignment(assignment, seeding, identity, planned)
+    else:  # the class's secret, mixed with who the student is
+        seed = derive_seed(seeding, identity)
+    report = grade_prepared(prepared, assignment, seed, _worker["limits"], planned,
+                            identity=identity)
     return _record(entry, report)
 
 
@@ -299,18 +306,44 @@ class BatchResult:
     records: list[dict]
 
 
-def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None, seed: int = 0,
-              jobs: int | None = None, force: bool = False, run_all: bool = False,
+SECRET_FILE = ".grading-secret"
+
+
+def class_secret(outdir: Path) -> str:
+    """The batch's secret seed: drawn on the first run and kept with its output, readable
+    by its owner only, so that a rerun or a resume grades the very same inputs."""
+    path = outdir / SECRET_FILE
+    try:
+        return str(json.loads(path.read_text())["secret"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        raise SubmissionError(f"{path} is unreadable: restore it, or delete it to draw a new "
+                              "secret (every student then gets new inputs)") from None
+    outdir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(16)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"secret": secret}, f)
+    return secret
+
+
+def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
+              seed: int | None = None, jobs: int | None = None, force: bool = False,
+              run_all: bool = False,
               on_record: Callable[[dict], None] | None = None) -> BatchResult:
-    """Grade every submission under `path` into `outdir`; resumable."""
+    """Grade every submission under `path` into `outdir`; resumable. Without `seed`, the
+    inputs come from a secret kept in `outdir` (`class_secret`) and each student's
+    identity; with it, everyone gets the inputs of that seed (reproducible runs)."""
     from grader.summary import write_outputs
 
     assignment = load_assignment(assignment_path)
     sandbox.require_protection()  # grades that count: never the submission as root
+    seeding = seed if seed is not None else class_secret(outdir)
     staging = Path(tempfile.mkdtemp(prefix="backprop-class-"))
     try:
         layout, entries = discover(path, staging)
-        fingerprint = _fingerprint(assignment, seed, run_all)
+        fingerprint = _fingerprint(assignment, seeding, run_all)
         done = {} if force else read_journal(outdir)
         if force and (outdir / JOURNAL).exists():
             (outdir / JOURNAL).unlink()
@@ -327,7 +360,7 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None, see
         fresh = []
         hashes = {entry.key: digest for entry, digest in todo}
         try:
-            for entry, record in _grade_all(todo, assignment_path, seed, run_all, jobs):
+            for entry, record in _grade_all(todo, assignment_path, seeding, run_all, jobs):
                 record.update(hash=hashes[entry.key], fingerprint=fingerprint)
                 journal.append(record)
                 fresh.append(record)
@@ -343,20 +376,21 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None, see
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _fingerprint(assignment: Assignment, seed: int, run_all: bool) -> str:
-    digest = hashlib.sha256(f"{seed}|{run_all}".encode())
+def _fingerprint(assignment: Assignment, seeding: int | str, run_all: bool) -> str:
+    digest = hashlib.sha256(f"{seeding}|{run_all}".encode())
     for path in sorted(assignment.source.parent.glob("*.yaml")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _grade_all(todo: list[tuple[Entry, str]], assignment_path: Path | None, seed: int,
-               run_all: bool, jobs: int | None) -> Iterable[tuple[Entry, dict]]:
+def _grade_all(todo: list[tuple[Entry, str]], assignment_path: Path | None,
+               seeding: int | str, run_all: bool,
+               jobs: int | None) -> Iterable[tuple[Entry, dict]]:
     if not todo:
         return
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     ctx = multiprocessing.get_context("forkserver")
-    args = (str(assignment_path) if assignment_path else None, seed, run_all)
+    args = (str(assignment_path) if assignment_path else None, seeding, run_all)
     with futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                      initargs=args) as pool:
         pending = {pool.submit(_grade_entry, entry): entry for entry, _ in todo}

@@ -197,13 +197,16 @@ def variant(student: str, assignment: Path | None) -> None:
                                   "summary.md (and the journal that makes reruns resume).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Parallel workers [default: one per core].")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the test cases, the same for the whole class.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="One seed for the whole class, for a reproducible run [default: a secret "
+                   "drawn on the first run, kept in OUTDIR/.grading-secret and mixed with "
+                   "each student's identity, so nobody can know their inputs in advance].")
 @click.option("--force", is_flag=True, help="Regrade everything, ignoring the journal.")
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An assignment.yaml other than the default one.")
 @click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
-def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int, force: bool,
+def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | None,
+                force: bool,
                 assignment: Path | None, run_all: bool) -> None:
     """Grade a whole class: SUBMISSIONS is a folder with one entry per student (a .py,
     .ipynb, folder or .zip), a Gradescope "Export Submissions" zip or folder, or a Canvas
@@ -296,6 +299,24 @@ def gradescope_run(root: Path) -> None:
 @main.group()
 def prairielearn() -> None:
     """Run as a PrairieLearn external grader (see docs/prairielearn.md)."""
+
+
+@prairielearn.command("build")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default="serverFilesCourse/backprop/grading.json", show_default=True,
+              help="Where to write the secret (inside the course's serverFilesCourse).")
+@click.option("--secret", help="The secret grading seed [default: a fresh random one].")
+def prairielearn_build(output: Path, secret: str | None) -> None:
+    """Write the course's secret grading seed for the external grader. List its folder
+    in the question's `externalGradingOptions.serverFilesCourse`; without it, `prairielearn
+    run` refuses to grade (students could otherwise precompute the public inputs)."""
+    from grader.platforms import write_secret
+
+    if output.exists() and not secret:
+        raise click.UsageError(f"{output} exists: keep it (changing it changes every "
+                               "student's inputs), or pass --secret to overwrite it")
+    write_secret(output, secret)
+    click.echo(f"wrote {output}; keep it out of anything students can see")
 
 
 @prairielearn.command("run")

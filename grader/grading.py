@@ -6,6 +6,7 @@ bad submission, only for a bad configuration (missing file, broken exercise).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,14 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
     prepared = prepare(Path(submission), assignment.functions,
                        run_all)
     return grade_prepared(prepared, assignment, seed, limits, identity=identity)
+
+
+def derive_seed(secret: str, identity: str) -> int:
+    """Inputs of a grade that counts: unpredictable without the course's secret, stable
+    for one student graded again (same identity), different from one student to the
+    next, and never the public seed of `check`."""
+    digest = hashlib.sha256(f"{secret}\0{identity}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 Plan = list[tuple]  # (exercise, probes, internal error or None) per exercise

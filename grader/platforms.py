@@ -23,7 +23,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
-from grader.grading import Report, grade_prepared, plan_assignment
+from grader.grading import Report, derive_seed, grade_prepared, plan_assignment
 from grader.sandbox import ConfinementError, require_protection
 from grader.submissions import SubmissionError, prepare
 
@@ -31,13 +31,6 @@ OUTPUT_CAP = 16 << 10  # characters per test output; results stay far below any 
 PL_MAX_BYTES = 1 << 20
 SECRET_FILE = "grading.json"
 RUNTIME_REQUIREMENTS = ["numpy>=1.24", "pyyaml>=6", "click>=8.1", "nbformat>=5.7"]
-
-
-def derive_seed(secret: str, identity: str) -> int:
-    """Per-submission inputs: unpredictable without the secret, stable for a resubmission
-    graded again (same identity)."""
-    digest = hashlib.sha256(f"{secret}\0{identity}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def _cap(text: str, limit: int = OUTPUT_CAP) -> str:
@@ -74,8 +67,12 @@ def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
     """(report, problem with the submission itself, assignment). `identity` names the
     submission (its inputs), `student` the person (their worked-example variant)."""
     require_protection()  # a grade that counts never runs the submission as root
+    if not secret:
+        raise SecretMissing("no secret grading seed was found (grading.json, or "
+                            "BACKPROP_SECRET_SEED): on the public inputs a table of `backprop "
+                            "check` answers would score; staff: see docs/platforms.md")
     assignment = load_assignment()
-    seed = derive_seed(secret, identity) if secret else 0
+    seed = derive_seed(secret, identity)
     try:
         prepared = prepare(submission_dir, assignment.functions)
     except SubmissionError:
@@ -98,6 +95,16 @@ def _read_json(path: Path) -> dict:
 
 def _secret(path: Path) -> str | None:
     return _read_json(path).get("secret") or os.environ.get("BACKPROP_SECRET_SEED")
+
+
+def write_secret(path: Path, secret: str | None = None) -> str:
+    """A course's secret grading seed as `grading.json` (owner-readable only)."""
+    secret = secret or secrets.token_hex(16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"secret": secret}, f)
+    return secret
 
 
 # ---- Gradescope -------------------------------------------------------------------------
@@ -127,6 +134,10 @@ def gradescope_results(report: Report | None, problem: str | None,
             "extra_data": {"confinement": report.confinement}}
 
 
+class SecretMissing(RuntimeError):
+    """The platform was set up without the course's secret seed: staff must ship one."""
+
+
 class GradingRefused(Exception):
     """The grader could not protect the run, so it did not grade; `results` (the
     internal-error payload) was written all the same. The entrypoint exits non-zero."""
@@ -147,7 +158,7 @@ def _always(write: Callable[[dict], None], grade: Callable[[], dict], failure: d
     except BaseException as e:  # noqa: BLE001 - the platform must get a file, always
         results = {**failure}
         detail = _cap(str(e), 500)
-        if isinstance(e, ConfinementError):
+        if isinstance(e, (ConfinementError, SecretMissing)):
             refused, detail = str(e), "the grader could not protect this run, so it did " \
                                       f"not grade it: {detail}"
         results[next(k for k in ("output", "message") if k in failure)] += \

@@ -117,7 +117,7 @@ def render_html(report: Report) -> str:
 def render_markdown(report: dict, notes: list[str] = (), student: str | None = None) -> str:
     """Per-student feedback from a JSON report: the hints the student would see."""
     title = f"# Feedback for {student}" if student else "# Feedback"
-    lines = [title, "", f"Submission `{report['submission']}`, seed {report['seed']}: "
+    lines = [title, "", f"Submission `{report['submission']}`: "  # its seed stays private
              f"**{_fmt(report['score'])} / {_fmt(report['max_score'])}**", ""]
     if report["error"]:
         lines += [f"> {report['error']}", ""]

@@ -244,10 +244,23 @@ def grade_tree():
     (GRADE / "data").mkdir()
     (GRADE / "data" / "data.json").write_text(json.dumps({"variant_seed": 12345,
                                                           "params": {}}))
+    ship_secret(SECRET)
     try:
         yield GRADE
     finally:
         shutil.rmtree(GRADE, ignore_errors=True)
+
+
+def ship_secret(secret: str | None) -> None:
+    """What `backprop prairielearn build` writes into the course's server files."""
+    shipped = GRADE / "serverFilesCourse" / "backprop" / "grading.json"
+    if secret is None:
+        shipped.unlink(missing_ok=True)
+        return
+    done = subprocess.run([sys.executable, "-m", "grader", "prairielearn", "build", "-o",
+                           str(shipped), "--secret", secret], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert shipped.stat().st_mode & 0o077 == 0
 
 
 def run_prairielearn(files: dict[str, str]) -> dict:
@@ -286,14 +299,26 @@ def test_prairielearn_does_not_count_unusable_attempts(grade_tree, files, messag
 
 
 def test_prairielearn_inputs_come_from_the_secret_and_the_variant(grade_tree):
-    buggy = {"backprop.py": (ROOT / "examples/buggy_backprop.py").read_text()}
-    public = run_prairielearn(buggy)
-    (GRADE / "serverFilesCourse" / "backprop").mkdir(parents=True)
-    (GRADE / "serverFilesCourse" / "backprop" / "grading.json").write_text(
-        json.dumps({"secret": SECRET}))
-    secret = run_prairielearn(buggy)
-    assert [t["output"] for t in public["tests"]] != [t["output"] for t in secret["tests"]]
-    assert public["score"] == secret["score"]
+    # Shows an input it was given; costs the same whatever the inputs.
+    buggy = {"backprop.py": with_override("def mul_backward(dout, x, y):\n"
+                                          "    raise ValueError(repr(float(x.flat[0])))\n")}
+    first = run_prairielearn(buggy)
+    ship_secret("another course secret")
+    second = run_prairielearn(buggy)
+    assert [t["output"] for t in first["tests"]] != [t["output"] for t in second["tests"]]
+    assert first["score"] == second["score"]
+
+
+def test_prairielearn_without_a_secret_refuses_to_grade(grade_tree):
+    """Public inputs would let a table of `backprop check` answers score: no grade."""
+    ship_secret(None)
+    (GRADE / "student" / "backprop.py").write_text(SOLUTION.read_text())
+    done = subprocess.run([sys.executable, "-m", "grader", "prairielearn", "run"],
+                          capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 1 and "no secret grading seed" in done.stderr
+    results = json.loads((GRADE / "results" / "results.json").read_text())
+    assert results["gradable"] is False and "not counted" in results["message"]
+    assert "score" not in results
 
 
 def test_prairielearn_survives_hostile_code(grade_tree):

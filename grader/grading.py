@@ -36,6 +36,8 @@ class Report:
 
 def import_error_message(name: str, error: dict) -> str:
     kind = error.get("type", "Error")
+    if error.get("private"):
+        return f"{name} {judging.private_import_message(error)}"
     if error.get("forbidden"):
         return (f"{name} imports {error['forbidden']}, which this course forbids: compute the "
                 "gradients with numpy")

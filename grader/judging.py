@@ -213,6 +213,13 @@ def _plan_graph(exercise: Exercise, variant: tuple[int, str] | None) -> list[Pro
 # ---- judging ----------------------------------------------------------------------------
 
 
+def private_import_message(error: dict) -> str:
+    """The same words wherever a submission imports the grader's own packages."""
+    return (f"imports {error['private']}, the grader's own package: it is not available to "
+            "submissions (in the official run neither); write the forward computations you "
+            "need in your own file")
+
+
 def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
     error = outcome.error or {}
     if outcome.status == "timeout":
@@ -223,6 +230,8 @@ def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
         kind, message = error.get("type", "Exception"), error.get("message", "")
         if kind == "NotImplementedError":
             return "not implemented yet"
+        if error.get("private"):
+            return private_import_message(error)
         if error.get("forbidden"):
             return (f"imports {error['forbidden']}, which this course forbids: no points for "
                     "this exercise; compute the gradients with numpy")

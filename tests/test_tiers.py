@@ -368,3 +368,28 @@ def test_the_grader_imports_where_resource_and_fcntl_do_not_exist():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
+
+
+PRIVATE_IMPORTS = """
+def mul_backward(dout, x, y):
+    import grader.sandbox
+    return dout * y, dout * x
+
+def add_backward(dout, x, y):
+    from reference import gates
+    return dout, dout
+"""
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS + ["unconfined"])
+def test_importing_the_grader_fails_alike_in_every_tier(env, place, request):
+    """At home (unconfined) as in the official run: the answer key is not importable,
+    with one clear message, and `from grader import check` (notebooks) still works."""
+    extra = {"BACKPROP_CONFINEMENT": "unconfined"} if env == "unconfined" else None
+    source = "from grader import check\n" + PRIVATE_IMPORTS
+    report = checked("full" if env == "unconfined" else env, compose_into(place, source),
+                     course_in(place), request, extra)
+    hints = {e["id"]: e["hints"] for e in report["exercises"] if e["score"] < e["max_score"]}
+    assert set(hints) == {"mul", "add"}, hints
+    assert "imports grader, the grader's own package" in hints["mul"][0]
+    assert "imports reference, the grader's own package" in hints["add"][0]

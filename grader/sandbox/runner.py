@@ -158,7 +158,7 @@ def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]
     return wire.encode_frame(nonce, header, [wire.encode_array(a) for a in arrays])
 
 
-ERROR_FIELDS = ("type", "message", "function", "text", "forbidden")
+ERROR_FIELDS = ("type", "message", "function", "text", "forbidden", "private")
 
 
 def _clean_error(error: Any) -> dict | None:

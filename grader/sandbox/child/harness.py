@@ -62,14 +62,25 @@ class Sender:
             view = view[os.write(self.fd, view):]
 
 
+# The grader's own packages: the answer key. Refused the same way in every mode and tier
+# (the jail and Landlock hide their files too, but an import must fail alike everywhere).
+PRIVATE = frozenset({"grader", "reference"})
+
+
 class ForbiddenModules:
-    """Refuses the course's forbidden modules with a clear message (a meta path finder)."""
+    """Refuses the course's forbidden modules and the grader's own packages with a clear
+    message (a meta path finder)."""
 
     def __init__(self, names):
         self.names = frozenset(names)
 
     def find_spec(self, name, path=None, target=None):
         top = name.partition(".")[0]
+        if top in PRIVATE:  # `from grader import check` has its stand-in in sys.modules
+            error = ModuleNotFoundError(f"{name} belongs to the grader, not to submissions",
+                                        name=name)
+            error.private = top
+            raise error
         if top in self.names:
             error = ModuleNotFoundError(f"{top} is forbidden in this course", name=top)
             error.forbidden = top
@@ -84,7 +95,9 @@ def describe_error(exc, submission):
     except BaseException:
         message = "<message could not be printed>"
     info = {"type": type(exc).__name__, "message": message[:2000]}
-    if getattr(exc, "forbidden", None):
+    if getattr(exc, "private", None):
+        info["private"] = exc.private
+    elif getattr(exc, "forbidden", None):
         info["forbidden"] = exc.forbidden
     elif isinstance(exc, ImportError) and message.endswith(" is forbidden in this course"):
         info["forbidden"] = message.split()[0]  # raised by the jail's stand-in package
@@ -229,6 +242,7 @@ def stub_grader():
 
     module = types.ModuleType("grader")
     module.check = lambda *args, **kwargs: None
+    module.__path__ = []  # a package: `import grader.x` then reaches ForbiddenModules
     sys.modules["grader"] = module
 
 

@@ -121,9 +121,13 @@ def validate(targets: tuple[str, ...]) -> None:
               help="text for the terminal; dot for Graphviz; svg/png need Graphviz's `dot`.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file instead of the terminal (needed for png).")
-def show(exercise: str, fmt: str, output: Path | None) -> None:
+@click.option("--answers", is_flag=True,
+              help="Staff: also draw the gradients of a graded worked example (students "
+                   "see only its forward values: the gradients are theirs to compute).")
+def show(exercise: str, fmt: str, output: Path | None, answers: bool) -> None:
     """Draw a graph exercise (an id such as simple_graph, or a YAML file) with each wire's
-    forward value above its gradient, as in the lecture."""
+    forward value above its gradient, as in the lecture. For a graded worked example (one
+    students answer) only the forward values, unless --answers."""
     from grader import render
     from grader.exercises import load_exercise, load_exercises
     from grader.validation import exercise_files
@@ -143,8 +147,10 @@ def show(exercise: str, fmt: str, output: Path | None) -> None:
                                "exercises (simple_graph, sigmoid_neuron, gate_patterns, ...)")
     graph = ex.graph()
     values = graph.forward(ex.graph_inputs())
-    grads = graph.backward(values, ex.graph_upstream())
-    title = f"{ex.title} ({ex.id})"
+    graded = "answer" in ex.spec and not answers
+    grads = None if graded else graph.backward(values, ex.graph_upstream())
+    title = f"{ex.title} ({ex.id})" + (": the gradients are yours to compute (staff: "
+                                       "--answers)" if graded else "")
     if fmt == "text":
         data: str | bytes = render.text(graph, values, grads, title)
     else:

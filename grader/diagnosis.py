@@ -27,6 +27,11 @@ class Context:
     params: list[float]
     dout: np.ndarray
     truths: list[np.ndarray]  # the true gradient of each differentiable input
+    reveal: str = "mistakes"  # the course's policy: formulas only with formula/answers
+
+    def explain(self, idea: str, formula: str) -> str:
+        """The mistake's lecture idea, and the right formula only if the course says so."""
+        return f"{idea}: {formula}" if self.reveal in ("formula", "answers") else idea
 
 
 def _same(a: np.ndarray, b: np.ndarray, rtol: float = MATCH_RTOL) -> bool:
@@ -79,10 +84,12 @@ def _factor_name(alpha: float, context: Context) -> str | None:
     return f"is {alpha:.4g} times the right value: a constant factor is off"
 
 
-SWAPS = {
-    "mul": "the multiply gate swaps its inputs: dx = dout * y and dy = dout * x",
-    "max": "the gradient is routed to the loser: max sends dout to the larger input",
-    "linear": "dx and dw use the wrong factors: dx = dout @ w.T, dw = x.T @ dout",
+SWAPS = {  # (the lecture's idea, the formula)
+    "mul": ("the multiply gate swaps its inputs: each input's gradient is the upstream times "
+            "the other input", "dx = dout * y and dy = dout * x"),
+    "max": ("the gradient is routed to the loser: max sends dout to the larger input", ""),
+    "linear": ("dx and dw use the wrong factors: each is the upstream times the other "
+               "operand, transposed so that the shapes fit", "dx = dout @ w.T, dw = x.T @ dout"),
 }
 
 
@@ -90,7 +97,9 @@ def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
              other_names: list[str]) -> str | None:
     for other, truth in zip(other_names, context.truths):
         if other != name and truth.shape == s.shape and not _same(truth, t) and _same(s, truth):
-            why = SWAPS.get(context.gate, "the gradients of two inputs are swapped")
+            idea, formula = SWAPS.get(context.gate, ("the gradients of two inputs are swapped",
+                                                     ""))
+            why = context.explain(idea, formula) if formula else idea
             return f"your {name} equals the true {other} at every entry: {why}"
     if s.shape == context.dout.shape and s.size > 1:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -105,20 +114,22 @@ def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
     return None
 
 
-# Known mistakes per gate: (description, wrong gradient of the named input, or None).
-Mistake = tuple[str, str, Callable[..., np.ndarray | None]]
+# Known mistakes per gate: (the lecture's idea, the right formula, the input whose
+# gradient it concerns, the wrong gradient it produces).
+Mistake = tuple[str, str, str, Callable[..., np.ndarray | None]]
 
 
 def _relu_mistakes() -> list[Mistake]:
     return [
-        ("the mask is taken from the upstream gradient instead of from x: use dout * (x > 0)",
-         "x", lambda dout, x: dout * (dout > 0)),
-        ("the gradient is clamped: relu passes dout unchanged (sign included) where x > 0",
-         "x", lambda dout, x: np.maximum(dout * (x > 0), 0)),
-        ("the mask is inverted: the gradient flows where x > 0", "x",
-         lambda dout, x: dout * (x <= 0)),
-        ("the gradient is relu(x) * dout: the local gradient of relu is the 0/1 indicator",
-         "x", lambda dout, x: dout * np.maximum(x, 0)),
+        ("the mask is taken from the upstream gradient instead of from x",
+         "use dout * (x > 0)", "x", lambda dout, x: dout * (dout > 0)),
+        ("the gradient is clamped: relu passes the upstream through where x > 0, sign "
+         "included", "dx = dout * (x > 0)", "x", lambda dout, x: np.maximum(dout * (x > 0), 0)),
+        ("the mask is inverted: the gradient flows where the input was positive",
+         "dx = dout * (x > 0)", "x", lambda dout, x: dout * (x <= 0)),
+        ("the gradient is relu(x) * dout: the local gradient of relu is an indicator (a "
+         "mask), not relu itself", "dx = dout * (x > 0)", "x",
+         lambda dout, x: dout * np.maximum(x, 0)),
     ]
 
 
@@ -129,28 +140,35 @@ def _sigmoid(x):
 MISTAKES: dict[str, list[Mistake]] = {
     "relu": _relu_mistakes(),
     "sigmoid": [
-        ("the derivative is taken from the input: use s * (1 - s) with s = sigmoid(x), "
-         "not x * (1 - x)", "x", lambda dout, x: dout * x * (1 - x)),
-        ("the derivative is sigmoid(x) alone: the local gradient is s * (1 - s)", "x",
+        ("the derivative is taken from the input instead of from the sigmoid's output",
+         "use s * (1 - s) with s = sigmoid(x), not x * (1 - x)", "x",
+         lambda dout, x: dout * x * (1 - x)),
+        ("the derivative is sigmoid(x) alone: the local gradient of the sigmoid gate has a "
+         "second factor", "the local gradient is s * (1 - s)", "x",
          lambda dout, x: dout * _sigmoid(x)),
     ],
-    "exp": [("the local gradient is exp(x), not x * exp(x - 1) or x", "x",
+    "exp": [("the local gradient of exp is taken like a power rule",
+             "the local gradient is exp(x), not x * exp(x - 1) or x", "x",
              lambda dout, x: dout * x)],
     "reciprocal": [
-        ("the local gradient of 1/x is -1/x**2, not -1/x", "x", lambda dout, x: -dout / x),
+        ("the power rule is misapplied to 1/x = x**-1", "the local gradient of 1/x is "
+         "-1/x**2, not -1/x", "x", lambda dout, x: -dout / x),
     ],
-    "offset": [("the local gradient of x + c is 1: the constant c disappears", "x",
-                lambda dout, x, c: dout * c)],
+    "offset": [("the constant c does not belong in the gradient of x + c",
+                "its local gradient is 1", "x", lambda dout, x, c: dout * c)],
     "max": [
-        ("ties aside, max sends the whole upstream to the larger input; splitting it in half "
-         "is wrong away from ties", "x", lambda dout, x, y: dout * 0.5 * np.ones_like(x)),
+        ("ties aside, max sends the whole upstream to the larger input (the router); "
+         "splitting it in half is wrong away from ties", "", "x",
+         lambda dout, x, y: dout * 0.5 * np.ones_like(x)),
     ],
     "softmax_ce": [
-        ("the -1 at the label is missing: subtract 1 from the probability of the correct "
+        ("the -1 at the label is missing", "subtract 1 from the probability of the correct "
          "class", "scores", lambda dout, s, y: dout * _softmax(s) / s.shape[0]),
-        ("the -1 is applied to every class: subtract 1 only at the label", "scores",
+        ("the -1 is applied to every class instead of at the label only",
+         "subtract 1 only at the label", "scores",
          lambda dout, s, y: dout * (_softmax(s) - 1) / s.shape[0]),
-        ("the gradient is not averaged over the batch: divide by N", "scores",
+        ("the gradient is not averaged over the batch, though the loss is a mean",
+         "divide by N", "scores",
          lambda dout, s, y: dout * (_softmax(s) - _onehot(y, s.shape[1]))),
     ],
 }
@@ -166,13 +184,14 @@ def _onehot(y, c):
 
 
 def _known(name: str, input_name: str, s: np.ndarray, context: Context) -> str | None:
-    for description, target, wrong in MISTAKES.get(context.gate, []):
+    for idea, formula, target, wrong in MISTAKES.get(context.gate, []):
         if target != input_name:
             continue
         with np.errstate(all="ignore"):
             candidate = wrong(context.dout, *context.inputs, *context.params)
         if candidate is not None and _same(s, candidate):
-            return f"your {name} matches a known mistake: {description}"
+            described = context.explain(idea, formula) if formula else idea
+            return f"your {name} matches a known mistake: {described}"
     return None
 
 

@@ -79,7 +79,7 @@ class Tolerance:
 
 @dataclass
 class Exercise:
-    """One exercise, with the assignment's points and visibility folded in."""
+    """One exercise, with the assignment's points, visibility and reveal policy folded in."""
 
     id: str
     title: str
@@ -90,6 +90,7 @@ class Exercise:
     tolerance: Tolerance = Tolerance()
     points: float = 0.0
     visibility: str = "visible"
+    reveal: str = "mistakes"  # what its feedback may show: mistakes, formula or answers
 
     @property
     def description(self) -> str:
@@ -403,6 +404,7 @@ def load_assignment(path: Path | None = None) -> Assignment:
         ex.points = float(entry["points"])
         ex.visibility = entry.get("visibility", ex.spec.get(
             "visibility", defaults.get("visibility", "visible")))
+        ex.reveal = data.get("policy", {}).get("reveal", "mistakes")
         exercises.append(ex)
     if problems:
         raise ExerciseError(problems)

@@ -113,7 +113,7 @@ def _gate_probe(exercise: Exercise, check: str, inputs, params, dout, label: str
         raise InternalError(f"the reference {gate.name} backward disagrees with the numerical "
                             f"gradient ({label})")
     context = diagnosis.Context(gate.name, gate.inputs, list(inputs), list(params),
-                                np.asarray(dout), truths)
+                                np.asarray(dout), truths, exercise.reveal)
     call = Call(exercise.id, function or exercise.spec["function"],
                 [np.asarray(dout, dtype=float)] + [np.asarray(x) for x in inputs] + list(params))
     return Probe(check, call, truths, label, context, ("dout",) + gate.inputs)
@@ -572,12 +572,14 @@ def _judge_answer(exercise: Exercise, probes: list[Probe], outcomes: list[Outcom
 
 
 def _side_by_side(exercise: Exercise, probe: Probe, got: dict, wrong: list[str]) -> str:
-    """The student's numbers next to the graph's, and the first gate (from the output)
-    where a gradient goes wrong."""
+    """Which of the student's numbers are right (next to the true ones with `reveal:
+    answers`), and the first gate (from the output) where a gradient goes wrong."""
     from reference.graph import topological_order
 
-    pairs = ", ".join(f"d{k}: yours {got[k]:.4g}, true {probe.expected[k]:.4g}"
-                      f"{' ✗' if k in wrong else ' ✓'}" for k in probe.expected if k in got)
+    shown = exercise.reveal == "answers"  # the true numbers only if the course says so
+    pairs = ", ".join(f"d{k}: yours {got[k]:.4g}" +
+                      (f", true {probe.expected[k]:.4g}" if shown else "") +
+                      (" ✗" if k in wrong else " ✓") for k in probe.expected if k in got)
     graph = exercise.graph()
     for name in reversed(topological_order(graph.structure(), graph.output)):
         node = graph.nodes.get(name)

@@ -73,27 +73,29 @@ def text(graph: Graph, values: dict, grads: dict | None, title: str = "") -> str
     return "\n".join(lines) + "\n"
 
 
-def dot(graph: Graph, values: dict, grads: dict, title: str = "") -> str:
-    """Graphviz source: inputs as plain nodes, gates as boxes, edges as labelled wires."""
+def dot(graph: Graph, values: dict, grads: dict | None, title: str = "") -> str:
+    """Graphviz source: inputs as plain nodes, gates as boxes, edges as labelled wires
+    (forward values only when `grads` is None)."""
     lines = ["digraph backprop {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
              '  edge [fontname="Helvetica"];']
     if title:
         lines.append(f'  label="{title}"; labelloc=t;')
 
-    wires = graph.wire_gradients(values, grads)
+    wires = graph.wire_gradients(values, grads) if grads is not None else {}
 
     def wire(a: str, b: str, grad) -> str:
+        below = f'<br/><font color="{RED}">{_fmt(grad)}</font>' if grad is not None else ""
         return (f'  "{a}" -> "{b}" [label=<<font color="{GREEN}">{_fmt(values[a])}</font>'
-                f'<br/><font color="{RED}">{_fmt(grad)}</font>>];')
+                f'{below}>];')
 
     for name in graph.inputs:
         lines.append(f'  "{name}" [shape=plaintext];')
     for name, node in graph.nodes.items():
         params = "".join(f" {k}={v:g}" for k, v in node.params.items())
         lines.append(f'  "{name}" [shape=circle, label="{node.op}{params}"];')
-        lines += [wire(arg, name, wires[(name, i)]) for i, arg in enumerate(node.args)]
+        lines += [wire(arg, name, wires.get((name, i))) for i, arg in enumerate(node.args)]
     lines.append('  "out" [shape=plaintext, label=""];')
-    lines.append(wire(graph.output, "out", grads[graph.output]))
+    lines.append(wire(graph.output, "out", grads[graph.output] if grads else None))
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -13,7 +13,7 @@ from conftest import ROOT, check_json, compose, run_cli
 
 
 def test_show_draws_values_above_gradients_like_the_lecture():
-    result = run_cli("show", "sigmoid_neuron")
+    result = run_cli("show", "sigmoid_neuron", "--answers")  # staff: a graded example
     assert result.exit_code == 0
     assert "0.73 / 1.00" in result.output  # the output wire: value 0.73, gradient 1
     assert "g = offset(f, c=1)" in result.output and "1.37 / -0.53" in result.output
@@ -22,8 +22,16 @@ def test_show_draws_values_above_gradients_like_the_lecture():
     assert "(Σ 2.06)" in staged and "(Σ 1.59)" in staged  # fan-out: the paths add up
 
 
+def test_show_hands_out_no_answers_of_graded_examples():
+    for fmt in ("text", "dot"):
+        shown = run_cli("show", "sigmoid_neuron", "--format", fmt).output
+        assert "0.73" in shown and "--answers" in shown
+        assert "-0.53" not in shown and "0.39" not in shown and "-0.20" not in shown
+    assert "gradient" not in run_cli("show", "simple_graph").output.splitlines()[2]
+
+
 def test_show_formats_and_errors(tmp_path):
-    dot = run_cli("show", "simple_graph", "--format", "dot").output
+    dot = run_cli("show", "simple_graph", "--format", "dot", "--answers").output
     assert dot.startswith("digraph backprop") and '"q" -> "f"' in dot and "-4.00" in dot
     assert run_cli("show", "mul").exit_code == 2
     missing = run_cli("show", "nope")
@@ -37,12 +45,26 @@ def test_show_formats_and_errors(tmp_path):
         assert result.exit_code == 1 and "Graphviz" in result.output
 
 
-def test_a_wrong_worked_example_shows_both_numbers_and_the_first_wrong_gate(tmp_path):
+def test_a_wrong_worked_example_says_which_answers_are_wrong_not_the_numbers(tmp_path):
     report, _ = check_json(compose(tmp_path, 'SIMPLE_GRAPH_GRADS = {"x": -4, "y": -4, '
                                               '"z": -3}'), "--only", "simple_graph")
     hint = report["exercises"][0]["hints"][0]
-    assert "dz: yours -3, true 3 ✗" in hint and "dx: yours -4, true -4 ✓" in hint
+    assert "dz: yours -3 ✗" in hint and "dx: yours -4 ✓" in hint
+    assert "true" not in hint and " 3" not in hint.replace("-3", "")
     assert "first wrong gate from the output: f = mul(q, z)" in hint
+
+
+def test_with_reveal_answers_the_true_numbers_stand_beside_them(tmp_path):
+    folder = tmp_path / "course"
+    shutil.copytree(ROOT / "exercises", folder)
+    data = yaml.safe_load((folder / "assignment.yaml").read_text())
+    data["policy"] = {"reveal": "answers"}
+    (folder / "assignment.yaml").write_text(yaml.safe_dump(data))
+    report, _ = check_json(compose(tmp_path, 'SIMPLE_GRAPH_GRADS = {"x": -4, "y": -4, '
+                                              '"z": -3}'), "--only", "simple_graph",
+                           "--assignment", folder / "assignment.yaml")
+    hint = report["exercises"][0]["hints"][0]
+    assert "dz: yours -3, true 3 ✗" in hint and "dx: yours -4, true -4 ✓" in hint
 
 
 @pytest.fixture

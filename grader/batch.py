@@ -35,7 +35,7 @@ import yaml
 from grader import sandbox
 from grader.exercises import Assignment, load_assignment
 from grader.grading import Report, derive_seed, grade_prepared, plan_assignment
-from grader.reports import report_json
+from grader.reports import report_json, student_view
 from grader.sandbox import Limits
 from grader.submissions import Prepared, SubmissionError, prepare
 
@@ -234,8 +234,11 @@ def _record(entry: Entry, report: Report) -> dict:
     incidents = list(report.incidents)
     if re.search(r'"score"\s*:|\bPASSED\b|all tests passed', report.stdout, re.I):
         incidents.append("tamper")  # printed something that looks like a grade
+    view = student_view(report)
+    shown = {} if view is report else {"student_report": report_json(view)}
     return {"key": entry.key, "student": entry.student, "ids": entry.ids, "late": entry.late,
             "entry_note": entry.note, "report": report_json(report), "notes": report.notes,
+            **shown,
             "incidents": sorted(set(incidents)),
             "hints": {r.exercise.id: r.hints for r in report.exercises}}
 

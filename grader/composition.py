@@ -126,17 +126,22 @@ def judge_two_layer_net(exercise: Exercise, probes: list[Probe], outcomes: list[
     pairs = {p.check: (p, o) for p, o in zip(probes, outcomes)}
     unpacked = {id(p): _unpack(p, o) if o.status == "ok" and p.check != "sgd" else (None, None)
                 for p, o in zip(probes, outcomes)}
+    gates = tuple(dict.fromkeys(p.context.gate for p in probes if p.context is not None))
     results = []
     for check, weight in exercise.checks.items():
         if check == "sgd":
-            results.append(_judge_sgd(weight, *pairs["sgd"], limits))
-            continue
-        result = _judge_values(check, weight, [pairs[check]], unpacked, exercise, limits,
-                               exercise.tolerance)
-        fault = pairs[check][1].status != "ok"  # not implemented, missing, crashed...
-        if not result.passed and check != "end_to_end" and not fault:
+            result = _judge_sgd(weight, *pairs["sgd"], limits)
+        else:
+            result = _judge_values(check, weight, [pairs[check]], unpacked, exercise, limits,
+                                   exercise.tolerance)
+        if check in ("sgd", "end_to_end"):
+            result.depends_on = gates  # the whole chain: every gate's mistakes show here
+        else:
             gate = pairs[check][0].context.gate
-            result.hint = f"in the net, {result.hint} (fix the {gate} exercise first)"
+            result.depends_on = (gate,)
+            fault = pairs[check][1].status != "ok"  # not implemented, missing, crashed...
+            if not result.passed and not fault:
+                result.hint = f"in the net, {result.hint} (fix the {gate} exercise first)"
         results.append(result)
     return results
 

@@ -63,6 +63,7 @@ class CheckResult:
     passed: bool
     message: str = ""
     hint: str | None = None
+    depends_on: tuple[str, ...] = ()  # exercises whose gates this check runs (composition)
 
     @property
     def title(self) -> str:
@@ -620,18 +621,22 @@ JUDGES: dict[str, Callable[..., list[CheckResult]]] = {
     "graph": _judge_answer}
 
 
+def hints_of(checks: list[CheckResult]) -> list[str]:
+    """One hint per kind of mistake: the same message about another case adds nothing."""
+    kinds: dict[str, str] = {}
+    for c in checks:
+        if not c.passed and c.hint:
+            kinds.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", c.hint), c.hint)
+    return list(kinds.values())
+
+
 def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
           limits: Limits) -> ExerciseResult:
     checks = JUDGES[exercise.kind](exercise, probes, outcomes, limits)
     total = sum(c.weight for c in checks)
     earned = sum(c.weight for c in checks if c.passed)
     score = round(exercise.points * earned / total, 4) if total else 0.0
-    # One hint per kind of mistake: the same message about another case adds nothing.
-    kinds: dict[str, str] = {}
-    for c in checks:
-        if not c.passed and c.hint:
-            kinds.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", c.hint), c.hint)
-    hints = list(kinds.values())
+    hints = hints_of(checks)
     if score == exercise.points:
         status = "passed"
     elif score > 0:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
 from grader.grading import Report, derive_seed, grade_prepared, plan_assignment
+from grader.reports import student_view, without_unshown
 from grader.sandbox import ConfinementError, require_protection
 from grader.submissions import SubmissionError, prepare
 
@@ -107,6 +108,15 @@ def write_secret(path: Path, secret: str | None = None) -> str:
     return secret
 
 
+def _total_line(report: Report) -> str:
+    """The total a student may see: with exercises not shown yet, that of the others."""
+    shown = student_view(report)
+    if shown is report:
+        return f"Total: {report.score:g} / {report.max_score:g}."
+    return (f"Total of the exercises shown now: {shown.score:g} / {shown.max_score:g} (the "
+            "others count too; they appear when the course shows them).")
+
+
 # ---- Gradescope -------------------------------------------------------------------------
 
 
@@ -116,13 +126,18 @@ def gradescope_results(report: Report | None, problem: str | None,
         return {"score": 0.0, "execution_time": round(seconds), "stdout_visibility": "hidden",
                 "output": f"Your submission could not be graded: {problem}", "tests": []}
     tests = []
+    visibility = {r.exercise.id: r.exercise.visibility for r in report.exercises}
     for i, r in enumerate(report.exercises, start=1):
+        # Gradescope shows each test when its own visibility allows: a test must not
+        # carry feedback of an exercise that is shown later (or never).
+        r = without_unshown(r, {e for e, v in visibility.items()
+                                if v != "visible" and v != r.exercise.visibility})
         tests.append({"name": f"{r.exercise.title} ({r.exercise.id})", "number": str(i),
                       "score": r.score, "max_score": r.exercise.points,
                       "status": "passed" if r.status == "passed" else "failed",
                       "output": _exercise_output(r) if not report.error else report.error,
                       "visibility": r.exercise.visibility})
-    summary = [f"Total: {report.score:g} / {report.max_score:g}."]
+    summary = [_total_line(report)]
     if report.error:
         summary.append(report.error)
     summary += [f"Note: {n}" for n in report.notes]
@@ -288,15 +303,14 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
     if report.error and "SyntaxError" in report.error:
         return {"gradable": False, "format_errors": [report.error],
                 "message": f"{report.error}. This attempt was not counted."}
-    tests = []
-    for r in report.exercises:
-        hidden = r.exercise.visibility == "hidden"
-        tests.append({"name": r.exercise.title, "description": r.exercise.id,
-                      "points": r.score, "max_points": r.exercise.points,
-                      "message": "hidden test" if hidden else (r.hints[0] if r.hints else ""),
-                      "output": "" if hidden else (report.error or _exercise_output(r))})
+    # PrairieLearn cannot hide a test: exercises not shown yet are not emitted at all.
+    tests = [{"name": r.exercise.title, "description": r.exercise.id,
+              "points": r.score, "max_points": r.exercise.points,
+              "message": r.hints[0] if r.hints else "",
+              "output": report.error or _exercise_output(r)}
+             for r in student_view(report).exercises]
     score = report.score / report.max_score if report.max_score else 0.0
-    message = [f"Total: {report.score:g} / {report.max_score:g}."]
+    message = [_total_line(report)]
     message += ([report.error] if report.error else []) + [f"Note: {n}" for n in report.notes]
     return {"gradable": True, "score": min(max(score, 0.0), 1.0),
             "message": _cap("\n".join(message)), "tests": tests,

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import html
 import shutil
+from dataclasses import replace
 
 import click
 
+from grader.exercises import Exercise
 from grader.grading import Report
-from grader.judging import ExerciseResult
+from grader.judging import ExerciseResult, hints_of
+
+NOT_SHOWN_YET = ("a gate of an exercise that is not shown yet goes wrong here; its "
+                 "feedback comes with that exercise")
 
 
 def _num(x: float) -> float:
@@ -30,6 +35,35 @@ def report_json(report: Report) -> dict:
             "max_score": _num(report.max_score), "elapsed_s": report.elapsed_s,
             "error": report.error, "exercises": [exercise_json(r) for r in report.exercises],
             "confinement": report.confinement}
+
+
+def shown_now(exercise: Exercise) -> bool:
+    """Visibility, one rule everywhere: only `visible` exercises are shown before their
+    time (hidden, after_due_date and after_published are not)."""
+    return exercise.visibility == "visible"
+
+
+def without_unshown(result: ExerciseResult, unshown: set[str]) -> ExerciseResult:
+    """The result with every failed check that reuses a gate of an unshown exercise (a
+    composition) made generic, so that none of that exercise's feedback shows here."""
+    reused = [not c.passed and bool(unshown & set(c.depends_on)) for c in result.checks]
+    if not any(reused):
+        return result
+    checks = [replace(c, message=NOT_SHOWN_YET, hint=NOT_SHOWN_YET) if r else c
+              for c, r in zip(result.checks, reused)]
+    return replace(result, checks=checks, hints=hints_of(checks))
+
+
+def student_view(report: Report) -> Report:
+    """What the student may see now: exercises not shown yet are left out, messages that
+    reuse their gates are made generic, and the total counts the shown exercises only."""
+    unshown = {r.exercise.id for r in report.exercises if not shown_now(r.exercise)}
+    if not unshown:
+        return report
+    kept = [without_unshown(r, unshown) for r in report.exercises
+            if r.exercise.id not in unshown]
+    return replace(report, exercises=kept, score=round(sum(r.score for r in kept), 4),
+                   max_score=sum(r.exercise.points for r in kept))
 
 
 def confinement_line(confinement: dict) -> str:

@@ -152,19 +152,28 @@ def write_outputs(outdir: Path, records: list[dict], assignment: Assignment,
                   layout: str) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     write_gradebook(outdir / "gradebook.csv", records, assignment)
-    feedback = outdir / "feedback"
+    # feedback/: what each student may see now; feedback-staff/: everything, written only
+    # when some exercise is not shown yet (hidden, after_due_date, after_published).
+    feedback, staff = outdir / "feedback", outdir / "feedback-staff"
+    for folder in (feedback, staff):
+        for old in folder.glob("*.md"):
+            old.unlink()
     feedback.mkdir(exist_ok=True)
-    for old in feedback.glob("*.md"):
-        old.unlink()
     for r in records:
         name = f"{_safe(r['student'])}__{_safe(r['key'])}.md"
-        if r.get("report"):
-            text = render_markdown(r["report"], r.get("notes", []), r["student"])
-        else:
+        if not r.get("report"):
             text = (f"# Feedback for {r['student']}\n\nThis submission could not be graded "
                     f"because of an internal error of the grader ({r.get('grader_error')}). "
                     "Course staff will grade it by hand.\n")
-        (feedback / name).write_text(text, encoding="utf-8")
+            (feedback / name).write_text(text, encoding="utf-8")
+            continue
+        shown = r.get("student_report", r["report"])
+        (feedback / name).write_text(render_markdown(shown, r.get("notes", []), r["student"]),
+                                     encoding="utf-8")
+        if "student_report" in r:
+            staff.mkdir(exist_ok=True)
+            (staff / name).write_text(render_markdown(r["report"], r.get("notes", []),
+                                                      r["student"]), encoding="utf-8")
     results = {"assignment": assignment.title, "layout": layout,
                "max_score": assignment.max_score,
                "students": [{k: v for k, v in r.items() if k not in ("hash", "fingerprint")}

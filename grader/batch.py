@@ -19,7 +19,6 @@ import json
 import multiprocessing
 import os
 import re
-import secrets
 import shutil
 import stat
 import sys
@@ -34,7 +33,7 @@ import yaml
 
 from grader import sandbox
 from grader.exercises import Assignment, load_assignment
-from grader.grading import Report, derive_seed, grade_prepared, plan_assignment
+from grader.grading import Report, derive_seed, grade_prepared, plan_assignment, write_secret
 from grader.reports import report_json, student_view
 from grader.sandbox import Limits
 from grader.submissions import Prepared, SubmissionError, prepare
@@ -323,12 +322,7 @@ def class_secret(outdir: Path) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         raise SubmissionError(f"{path} is unreadable: restore it, or delete it to draw a new "
                               "secret (every student then gets new inputs)") from None
-    outdir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(16)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"secret": secret}, f)
-    return secret
+    return write_secret(path, replace=False)
 
 
 def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,

@@ -316,7 +316,7 @@ def prairielearn_build(output: Path, secret: str | None) -> None:
     """Write the course's secret grading seed for the external grader. List its folder
     in the question's `externalGradingOptions.serverFilesCourse`; without it, `prairielearn
     run` refuses to grade (students could otherwise precompute the public inputs)."""
-    from grader.platforms import write_secret
+    from grader.grading import write_secret
 
     if output.exists() and not secret:
         raise click.UsageError(f"{output} exists: keep it (changing it changes every "

@@ -30,8 +30,10 @@ class Context:
     reveal: str = "mistakes"  # the course's policy: formulas only with formula/answers
 
     def explain(self, idea: str, formula: str) -> str:
-        """The mistake's lecture idea, and the right formula only if the course says so."""
-        return f"{idea}: {formula}" if self.reveal in ("formula", "answers") else idea
+        """The mistake's lecture idea, and the right formula (if any) only if the course
+        says so."""
+        return f"{idea}: {formula}" if formula and self.reveal in ("formula", "answers") \
+            else idea
 
 
 def _same(a: np.ndarray, b: np.ndarray, rtol: float = MATCH_RTOL) -> bool:
@@ -97,9 +99,8 @@ def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
              other_names: list[str]) -> str | None:
     for other, truth in zip(other_names, context.truths):
         if other != name and truth.shape == s.shape and not _same(truth, t) and _same(s, truth):
-            idea, formula = SWAPS.get(context.gate, ("the gradients of two inputs are swapped",
-                                                     ""))
-            why = context.explain(idea, formula) if formula else idea
+            why = context.explain(*SWAPS.get(context.gate, (
+                "the gradients of two inputs are swapped", "")))
             return f"your {name} equals the true {other} at every entry: {why}"
     if s.shape == context.dout.shape and s.size > 1:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -190,8 +191,7 @@ def _known(name: str, input_name: str, s: np.ndarray, context: Context) -> str |
         with np.errstate(all="ignore"):
             candidate = wrong(context.dout, *context.inputs, *context.params)
         if candidate is not None and _same(s, candidate):
-            described = context.explain(idea, formula) if formula else idea
-            return f"your {name} matches a known mistake: {described}"
+            return f"your {name} matches a known mistake: {context.explain(idea, formula)}"
     return None
 
 

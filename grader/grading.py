@@ -7,6 +7,9 @@ bad submission, only for a bad configuration (missing file, broken exercise).
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +78,21 @@ def derive_seed(secret: str, identity: str) -> int:
     next, and never the public seed of `check`."""
     digest = hashlib.sha256(f"{secret}\0{identity}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
+
+
+def new_secret() -> str:
+    return secrets.token_hex(16)
+
+
+def write_secret(path: Path, secret: str | None = None, replace: bool = True) -> str:
+    """A secret grading seed stored as {"secret": ...}, readable by its owner only (a
+    fresh one unless given). With `replace` False an existing file raises FileExistsError."""
+    secret = secret or new_secret()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    with os.fdopen(os.open(path, flags, 0o600), "w") as f:
+        json.dump({"secret": secret}, f)
+    return secret
 
 
 Plan = list[tuple]  # (exercise, probes, internal error or None) per exercise

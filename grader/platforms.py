@@ -15,7 +15,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import secrets
 import tempfile
 import time
 import zipfile
@@ -23,7 +22,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
-from grader.grading import Report, derive_seed, grade_prepared, plan_assignment
+from grader.grading import Report, derive_seed, grade_prepared, new_secret, plan_assignment
 from grader.reports import student_view, without_unshown
 from grader.sandbox import ConfinementError, require_protection
 from grader.submissions import SubmissionError, prepare
@@ -98,19 +97,9 @@ def _secret(path: Path) -> str | None:
     return _read_json(path).get("secret") or os.environ.get("BACKPROP_SECRET_SEED")
 
 
-def write_secret(path: Path, secret: str | None = None) -> str:
-    """A course's secret grading seed as `grading.json` (owner-readable only)."""
-    secret = secret or secrets.token_hex(16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"secret": secret}, f)
-    return secret
-
-
-def _total_line(report: Report) -> str:
-    """The total a student may see: with exercises not shown yet, that of the others."""
-    shown = student_view(report)
+def _total_line(report: Report, shown: Report) -> str:
+    """The total a student may see (`shown` is the report's student view): with exercises
+    not shown yet, that of the others."""
     if shown is report:
         return f"Total: {report.score:g} / {report.max_score:g}."
     return (f"Total of the exercises shown now: {shown.score:g} / {shown.max_score:g} (the "
@@ -137,7 +126,7 @@ def gradescope_results(report: Report | None, problem: str | None,
                       "status": "passed" if r.status == "passed" else "failed",
                       "output": _exercise_output(r) if not report.error else report.error,
                       "visibility": r.exercise.visibility})
-    summary = [_total_line(report)]
+    summary = [_total_line(report, student_view(report))]
     if report.error:
         summary.append(report.error)
     summary += [f"Note: {n}" for n in report.notes]
@@ -278,7 +267,7 @@ def build_gradescope(output: Path, assignment_path: Path | None = None,
     """Write the autograder zip (setup.sh and run_autograder at its root) and return it
     with the secret grading seed embedded in it."""
     assignment = load_assignment(assignment_path)  # refuse to ship a broken assignment
-    secret = secret or secrets.token_hex(16)
+    secret = secret or new_secret()
     with tempfile.TemporaryDirectory() as tmp:
         wheel = build_wheel(Path(tmp), assignment.source.parent)
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as z:
@@ -304,13 +293,14 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
         return {"gradable": False, "format_errors": [report.error],
                 "message": f"{report.error}. This attempt was not counted."}
     # PrairieLearn cannot hide a test: exercises not shown yet are not emitted at all.
+    shown = student_view(report)
     tests = [{"name": r.exercise.title, "description": r.exercise.id,
               "points": r.score, "max_points": r.exercise.points,
               "message": r.hints[0] if r.hints else "",
               "output": report.error or _exercise_output(r)}
-             for r in student_view(report).exercises]
+             for r in shown.exercises]
     score = report.score / report.max_score if report.max_score else 0.0
-    message = [_total_line(report)]
+    message = [_total_line(report, shown)]
     message += ([report.error] if report.error else []) + [f"Note: {n}" for n in report.notes]
     return {"gradable": True, "score": min(max(score, 0.0), 1.0),
             "message": _cap("\n".join(message)), "tests": tests,

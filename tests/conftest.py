@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,15 @@ def compose(directory: Path, override: Path | str, name: str = "backprop.py") ->
     path = directory / name
     path.write_text(SOLUTION.read_text() + "\n\n# ---- override ----\n" + extra)
     return path
+
+
+def class_folder(directory: Path, **students: Path) -> Path:
+    """A class folder with one .py per student, copied from the files given."""
+    folder = directory / "class"
+    folder.mkdir()
+    for name, source in students.items():
+        shutil.copyfile(source, folder / f"{name}.py")
+    return folder
 
 
 def run_cli(*args: str):

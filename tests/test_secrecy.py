@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import SOLUTION, run_cli
+from conftest import SOLUTION, class_folder, run_cli
 from grader.exercises import load_assignment
 from grader.grading import plan_assignment
 
@@ -89,11 +89,7 @@ def test_the_table_scores_on_the_public_seed(lookup_table):
 
 
 def test_a_batch_draws_a_secret_keeps_it_and_the_table_loses(lookup_table, tmp_path):
-    students = tmp_path / "class"
-    students.mkdir()
-    shutil.copyfile(lookup_table, students / "mallory.py")
-    shutil.copyfile(SOLUTION, students / "alice.py")
-    shutil.copyfile(SOLUTION, students / "bob.py")
+    students = class_folder(tmp_path, mallory=lookup_table, alice=SOLUTION, bob=SOLUTION)
     out = tmp_path / "graded"
     assert run_cli("grade", students, "-o", out, "-j", "1").exit_code == 0
     secret = out / ".grading-secret"
@@ -112,9 +108,7 @@ def test_a_batch_draws_a_secret_keeps_it_and_the_table_loses(lookup_table, tmp_p
 
 
 def test_a_batch_with_a_seed_is_reproducible_and_says_so(tmp_path):
-    students = tmp_path / "class"
-    students.mkdir()
-    shutil.copyfile(SOLUTION, students / "alice.py")
+    students = class_folder(tmp_path, alice=SOLUTION)
     out = tmp_path / "graded"
     assert run_cli("grade", students, "-o", out, "--seed", "7").exit_code == 0
     assert not (out / ".grading-secret").exists()

@@ -12,7 +12,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, class_folder, run_cli
 
 BUGGY = ROOT / "examples" / "buggy_backprop.py"  # keepdims in linear, relu mask from dout
 LEAKS = ("keepdims", "db has shape", "fix the linear exercise", "db1 has shape")
@@ -69,9 +69,7 @@ def test_prairielearn_emits_no_hidden_exercise(course):
 
 def test_batch_feedback_shows_students_only_what_is_shown_staff_everything(course,
                                                                           tmp_path):
-    students = tmp_path / "class"
-    students.mkdir()
-    shutil.copyfile(BUGGY, students / "ann.py")
+    students = class_folder(tmp_path, ann=BUGGY)
     out = tmp_path / "out"
     assert run_cli("grade", students, "-o", out, "--assignment",
                    course / "assignment.yaml", "-j", "1").exit_code == 0
@@ -84,9 +82,7 @@ def test_batch_feedback_shows_students_only_what_is_shown_staff_everything(cours
 
 
 def test_without_unshown_exercises_nothing_changes(tmp_path):
-    students = tmp_path / "class"
-    students.mkdir()
-    shutil.copyfile(BUGGY, students / "ann.py")
+    students = class_folder(tmp_path, ann=BUGGY)
     out = tmp_path / "out"
     assert run_cli("grade", students, "-o", out, "-j", "1").exit_code == 0
     assert not (out / "feedback-staff").exists()

@@ -634,10 +634,13 @@ def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
           limits: Limits) -> ExerciseResult:
     checks = JUDGES[exercise.kind](exercise, probes, outcomes, limits)
     total = sum(c.weight for c in checks)
-    earned = sum(c.weight for c in checks if c.passed)
+    # Shapes, linearity, zero upstream, untouched arguments... are worth something only on
+    # top of right values: an answer without the math earns nothing, whatever the cases.
+    wrong_values = any(c.name == "values" and not c.passed for c in checks)
+    earned = 0.0 if wrong_values else sum(c.weight for c in checks if c.passed)
     score = round(exercise.points * earned / total, 4) if total else 0.0
     hints = hints_of(checks)
-    if score == exercise.points:
+    if not wrong_values and all(c.passed for c in checks):
         status = "passed"
     elif score > 0:
         status = "partial"

@@ -45,6 +45,19 @@ def _segments(source: str) -> list[tuple[str, str]]:
     return segments
 
 
+SCORING = """## How scoring works
+
+Each exercise is checked on several random cases. **Values come first:** your gradients must
+match the true ones (within float32 rounding) on every case; only then do the other checks
+add their points — right shapes and dtypes, zero upstream gives zero, linear in the
+upstream, arguments left untouched, 0-d arrays, extreme inputs. A gradient with the wrong
+math (a sign, a factor, a swapped input, a missing local gradient) earns nothing on its
+gate, whatever the cases; NaN or inf fails the gate. The same code gets the same score
+whatever the random cases, and each mistake costs points once, in the exercise of the
+gate that makes it (the two-layer net is a diagnostic without points). Hints name the
+mistake and the lecture idea to revisit."""
+
+
 def build_notebook(py_source: str, assignment: Assignment) -> nbformat.NotebookNode:
     by_function = {ex.function: ex for ex in assignment.exercises}
     doc = ast.get_docstring(ast.parse(py_source)) or ""
@@ -68,7 +81,8 @@ def build_notebook(py_source: str, assignment: Assignment) -> nbformat.NotebookN
                                         "\n\nNothing new to write: this checks the gates above "
                                         "working together."),
                       new_code_cell(f'check("{ex.id}")')]
-    cells += [new_markdown_cell("## Everything at once\n\nThe public checks of every exercise. "
+    cells += [new_markdown_cell(SCORING),
+              new_markdown_cell("## Everything at once\n\nThe public checks of every exercise. "
                                 "They use the course's public seed; the grade that counts "
                                 "comes from the course's own run, on inputs you have not seen."),
               new_code_cell("check()")]

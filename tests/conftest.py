@@ -17,13 +17,10 @@ SUBMISSIONS = TESTS / "submissions"
 SOLUTION = SUBMISSIONS / "solution.py"
 
 
-NET_GATES = {"linear", "relu", "softmax_ce"}
-
-
 def may_lose(exercise: str) -> set[str]:
-    """Where a fault in `exercise` may cost points: itself, and the composition that runs
-    the student's own gates."""
-    return {exercise} | ({"two_layer_net"} if exercise in NET_GATES else set())
+    """Where a fault in `exercise` may cost points: itself only (the composition, which
+    runs the student's own gates, is a diagnostic worth no points)."""
+    return {exercise}
 
 
 def header(path: Path) -> dict[str, str]:

@@ -215,4 +215,4 @@ def test_check_from_a_plain_script(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "11/11" in out.stdout and "public checks" in out.stdout
+    assert "13/13" in out.stdout and "public checks" in out.stdout  # mul 5 + relu 8

@@ -35,6 +35,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     incidents: list[str] = field(default_factory=list)  # for the class summary
     confinement: dict = field(default_factory=dict)  # the sandbox tier and its layers
+    syntax_errors: list[str] = field(default_factory=list)  # blocks left out of a .py
 
 
 def import_error_message(name: str, error: dict) -> str:
@@ -53,6 +54,18 @@ def import_error_message(name: str, error: dict) -> str:
         return f"{name} stopped the grader while being imported ({kind}{where}): remove " \
                "exit() and input() calls from the top level"
     return f"{name} could not be imported: {kind}{where}: {message}{text}"
+
+
+def _skipped_note(skipped: list[dict]) -> list[str]:
+    """Top-level statements that raised were skipped, like a failing notebook cell."""
+    if not skipped:
+        return []
+    listed = "; ".join(f"{e.get('where', 'line ?')}: {e.get('type')}: {e.get('message', '')}"
+                       [:160] for e in skipped[:6])
+    more = f"; and {len(skipped) - 6} more" if len(skipped) > 6 else ""
+    return [f"top-level code that raised was skipped, and only what depends on it can fail "
+            f"({listed}{more}); keep code that is not a definition under "
+            '`if __name__ == "__main__":`']
 
 
 def _locate(error: dict | None, prepared: Prepared) -> None:
@@ -142,9 +155,11 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                              hidden=[assignment.source.parent, *hidden],
                              forbidden=assignment.forbidden_modules,
                              module_name=Path(prepared.name).stem + ".py")
-        _locate(run.import_error, prepared)
-        for outcome in run.outcomes:
-            _locate(outcome.error, prepared)
+        for found in [run.import_error, *run.skipped, *(o.error for o in run.outcomes)]:
+            _locate(found, prepared)
+        for outcome, call in zip(run.outcomes, calls()):
+            if outcome.status == "missing" and call.function in prepared.left_out:
+                outcome.error = {"message": prepared.left_out[call.function]}
         if run.import_error is not None:
             error = import_error_message(prepared.name, run.import_error)
     outcomes = iter(run.outcomes if run else [])
@@ -170,8 +185,10 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                   error=error, exercises=results, stdout=run.stdout if run else "",
                   stderr=run.stderr if run else "",
                   dropped_output_bytes=run.dropped_output_bytes if run else 0,
-                  notes=prepared.notes, incidents=sorted(found),
-                  confinement=run.confinement if run else {})
+                  notes=prepared.notes + _skipped_note(run.skipped if run else []),
+                  incidents=sorted(found),
+                  confinement=run.confinement if run else {},
+                  syntax_errors=list(prepared.left_out.values()))
 
 
 __all__ = ["Report", "SubmissionError", "grade", "grade_prepared", "Probe"]

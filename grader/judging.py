@@ -226,7 +226,7 @@ def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
     if outcome.status == "timeout":
         return error.get("message") or f"timed out after {limits.exercise_seconds:g} s"
     if outcome.status == "missing":
-        return f"the submission defines no {function}"
+        return error.get("message") or f"the submission defines no {function}"
     if outcome.status == "raised":
         kind, message = error.get("type", "Exception"), error.get("message", "")
         if kind == "NotImplementedError":

@@ -289,9 +289,11 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
         return {"gradable": False, "format_errors": [problem],
                 "message": f"Your submission could not be graded: {problem}. This attempt "
                            "was not counted."}
-    if report.error and "SyntaxError" in report.error:
-        return {"gradable": False, "format_errors": [report.error],
-                "message": f"{report.error}. This attempt was not counted."}
+    if report.syntax_errors or report.error and "SyntaxError" in report.error:
+        errors = report.syntax_errors or [report.error]
+        return {"gradable": False, "format_errors": errors,
+                "message": f"{'; '.join(errors)}. Fix it and submit again: this attempt was "
+                           "not counted."}
     # PrairieLearn cannot hide a test: exercises not shown yet are not emitted at all.
     shown = student_view(report)
     tests = [{"name": r.exercise.title, "description": r.exercise.id,

@@ -9,6 +9,7 @@ that one file, read with a size cap; links are refused.
 from __future__ import annotations
 
 import ast
+import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     where: Callable[[int], str] = lambda line: f"line {line}"
     error: str | None = None  # the submission is unreadable: score 0 with this message
+    left_out: dict[str, str] = field(default_factory=dict)  # function -> why it is missing
 
 
 @dataclass
@@ -73,13 +75,66 @@ def _module_source(name: str, data: bytes, run_all: bool) -> tuple[bytes, notebo
     return data, None
 
 
+CONTINUATIONS = (b"else", b"elif", b"except", b"finally", b")", b"]", b"}")
+
+
+def _block_starts(lines: list[bytes]) -> list[int]:
+    """Indexes of the lines where a top-level statement (with its decorators) begins."""
+    starts = []
+    for i, line in enumerate(lines):
+        if not line[:1].strip() and line.strip() or not line.strip() or line.startswith(b"#"):
+            continue  # indented, blank or a comment
+        if line.startswith(CONTINUATIONS) or (starts and lines[starts[-1]].startswith(b"@")
+                                              and i == _next_code(lines, starts[-1])):
+            continue  # part of the block above
+        starts.append(i)
+    return starts
+
+
+def _next_code(lines: list[bytes], i: int) -> int:
+    i += 1
+    while i < len(lines) and (not lines[i].strip() or lines[i].startswith(b"#")):
+        i += 1
+    return i
+
+
+DEFINED = re.compile(r"(?:async\s+)?def\s+(\w+)|(\w+)\s*=")
+
+
+def without_broken_blocks(data: bytes) -> tuple[bytes, dict[str, str]]:
+    """A .py treated like a notebook: a top-level block (a function, a class, a statement)
+    with a syntax error is left out, line numbers kept, and everything else is graded.
+    Returns the source and, per block left out, why (keyed by the name it defines)."""
+    lines, notes = data.split(b"\n"), {}
+    for _ in range(len(lines)):
+        try:
+            ast.parse(b"\n".join(lines))
+            break
+        except SyntaxError as e:
+            if not e.lineno:
+                break  # nowhere to point at: the child reports the error as it is
+            starts = _block_starts(lines) or [0]
+            first = max([s for s in starts if s <= e.lineno - 1] or [0])
+            last = min([s for s in starts if s > first] + [len(lines)])
+            text = lines[first].decode(errors="replace").strip()
+            named = DEFINED.match(text)
+            key = (named.group(1) or named.group(2)) if named else f"line {first + 1}"
+            notes[key] = (f"line {first + 1}: SyntaxError at line {e.lineno} ({e.msg}), so "
+                          f"this block was left out: {text[:60]}")
+            lines[first:last] = [b""] * (last - first)
+        except (ValueError, RecursionError, MemoryError):
+            break  # NUL bytes, absurd nesting: the child reports it
+    return b"\n".join(lines), notes
+
+
 def _prepare_file(name: str, data: bytes, run_all: bool) -> Prepared:
     try:
         source, module = _module_source(name, data, run_all)
     except notebooks.NotebookError as e:
         return Prepared(name, error=f"{name} cannot be graded: {e}")
     if module is None:
-        return Prepared(name, source)
+        source, left_out = without_broken_blocks(source)
+        return Prepared(name, source, list(left_out.values()), left_out=left_out)
     notes = []
     if module.skipped:
         shown = module.skipped[:8]

@@ -92,23 +92,43 @@ def test_folder_submission_and_default_name(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "holds no backprop.py or backprop.ipynb" in result.output
 
 
+MUL = "def mul_backward(dout, x, y):\n    return dout * y, dout * x\n"
+
+
 @pytest.mark.parametrize("source, expected", [
     ("import numpy as np\ndef add_backward(dout, x, y)\n    return dout, dout\n",
-     "SyntaxError at line 2"),
-    ("import numpy as np\nundefined_name + 1\n", "NameError at line 2: name 'undefined_name'"),
-    ("raise RuntimeError('boom at import')\n", "RuntimeError at line 1: boom at import"),
-    ("import sys\nsys.exit(0)\n", "stopped the grader while being imported (SystemExit"),
-    ("import numpyy\n", "ModuleNotFoundError at line 1: No module named 'numpyy'"),
+     "line 2: SyntaxError at line 2 (expected ':'), so this block was left out"),
+    ("import numpy as np\nundefined_name + 1\n", "line 2: NameError: name 'undefined_name'"),
+    ("raise RuntimeError('boom at import')\n", "line 1: RuntimeError: boom at import"),
+    ("import sys\nsys.exit(0)\n", "line 2: SystemExit: 0"),
+    ("import numpyy\n", "line 1: ModuleNotFoundError: No module named 'numpyy'"),
+    ("assert 1 + 1 == 3, 'my own test'\n", "line 1: AssertionError: my own test"),
+    ("name = input('your name? ')\n", "line 1: EOFError"),
+])
+def test_a_failing_top_level_statement_costs_only_what_depends_on_it(write, source,
+                                                                      expected):
+    """Like a notebook's failing cell: skipped and listed, the rest graded."""
+    result = run_cli("check", write(source + MUL), "--json", "--only", "mul")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    report = json.loads(result.stdout)
+    assert report["error"] is None and report["score"] == report["max_score"]
+    table = run_cli("check", write(source + MUL), "--only", "mul").output
+    assert expected in table and ("if __name__ == " in table or "left out" in table), table
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import os\nos._exit(3)\n", "exited (status 3)"),
+    ("import torch\n", "imports torch, which this course forbids"),
 ])
 def test_a_submission_that_cannot_be_imported_gets_a_clean_report(write, source, expected):
-    result = run_cli("check", write(source), "--json")
+    result = run_cli("check", write(source + MUL), "--json")
     assert result.exit_code == 1 and "Traceback" not in result.output
     report = json.loads(result.stdout)
     assert expected in report["error"], report["error"]
     assert report["score"] == 0
     assert all(e["status"] == "error" and e["hints"] == [report["error"]]
                for e in report["exercises"])
-    table = run_cli("check", write(source)).output
+    table = run_cli("check", write(source + MUL)).output
     assert expected in table and "Traceback" not in table
 
 

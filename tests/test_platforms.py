@@ -136,7 +136,7 @@ def test_crashing_and_hanging_gates(autograder, hostile, exercise, message):
 
 
 @pytest.mark.parametrize("source, message", [
-    ("import sys\nsys.exit(0)\n", "stopped the grader while being imported"),
+    ("import sys\nsys.exit(0)\n", "line 2: SystemExit"),
     ("import os\nos._exit(0)\n", "could not be imported"),
     ("def add_backward(:\n", "SyntaxError at line 1"),
 ])

@@ -105,6 +105,7 @@ class SandboxRun:
     dropped_output_bytes: int = 0
     confinement: dict = field(default_factory=dict)  # the tier and the layers in force
     incidents: list[str] = field(default_factory=list)  # limits the watchdog enforced
+    skipped: list[dict] = field(default_factory=list)  # top-level statements that raised
 
 
 class _Capture:
@@ -359,6 +360,7 @@ class _Session:
         self.layers: list[str] | None = None  # reported by the child before student code
         self.imported: bool | None = None
         self.import_error: dict | None = None
+        self.skipped: list[dict] = []
         self.outcomes: dict[int, Outcome] = {}
         self.fault: dict | None = None
         self.restart = False
@@ -419,6 +421,9 @@ class _Session:
             self.imported = bool(header.get("ok"))
             if not self.imported:
                 self.import_error = _clean_error(header.get("error")) or {"type": "Error"}
+            skipped = header.get("skipped")
+            self.skipped = [e for e in map(_clean_error, skipped[:20]) if e] \
+                if isinstance(skipped, list) else []
             self.deadline = min(time.monotonic() + self.limits.exercise_seconds,
                                 self.total_deadline)
             return
@@ -566,7 +571,7 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
     total_deadline = time.monotonic() + limits.total_seconds
     workdir, target = _prepare_workdir(source, module_name)
     budget = _Budget(limits.returned_bytes)
-    import_error, layers, incidents = None, None, set()
+    import_error, layers, incidents, skipped = None, None, set(), []
     plan = None
     try:
         plan = tiers.plan(workdir, asdict(limits), [str(h) for h in hidden], list(forbidden))
@@ -578,6 +583,7 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
             session.send(pending, target, list(forbidden))
             session.run()
             layers = session.layers if layers is None else layers
+            skipped = skipped or session.skipped  # every session runs the same file
             processes.sweep(before)  # reap what the session left: zombies count as processes
             if session.fault and session.fault["type"] in ("memory", "processes", "disk"):
                 incidents.add(session.fault["type"])
@@ -612,7 +618,7 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
     out, err = streams
     confinement = {**plan.tier.describe(), "layers": plan.layers + (layers or [])}
     return SandboxRun(import_error, filled, out.text(), err.text(), out.dropped + err.dropped,
-                      confinement, sorted(incidents))
+                      confinement, sorted(incidents), skipped)
 
 
 def _import_fault(fault: dict | None, limits: Limits) -> dict:

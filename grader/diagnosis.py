@@ -52,13 +52,18 @@ def shape_hint(name: str, got: tuple, want: tuple, input_name: str) -> str:
         return f"{base}: it looks like the diagonal alone; build the full matrix (np.diag)"
     if got == (1,) + want:
         return f"{base}: sum over the batch without keepdims (or drop the leading axis)"
-    if want and got == want[:-1] + (1,) or (len(want) == 1 and got in ((), (1,))):
+    if got == () and want:
+        return f"{base}: a single number where one gradient entry per element is needed"
+    if want and got == want[:-1] + (1,) or (len(want) == 1 and got == (1,)):
         return f"{base}: do not sum over every axis, keep one entry per element of {input_name}"
     if len(want) == 1 and len(got) == 1:
         return f"{base}: it looks summed over the wrong axis"
     if got == (1,) + want[1:] or got == want[:1]:
         return f"{base}: it looks summed over the wrong axis"
     return base
+
+
+BATCHED = ("linear", "softmax_ce")  # gates whose first axis is a batch
 
 
 def _factor_name(alpha: float, context: Context) -> str | None:
@@ -73,7 +78,10 @@ def _factor_name(alpha: float, context: Context) -> str | None:
             return f"is c = {p:.4g} times the right value: c does not belong in this gradient"
         if abs(alpha * p - 1) < 1e-9:
             return f"is 1/c of the right value (c = {p:.4g}): multiply by c"
-    sizes = {int(n) for x in context.inputs for n in np.shape(x)} - {0, 1}
+    # N only where there is a batch to sum or average over (its first axis); elsewhere a
+    # factor equal to some size by chance (1/2 with an axis of 2) is just a factor.
+    batched = context.gate in BATCHED and np.ndim(context.inputs[0]) > 0
+    sizes = {int(np.shape(context.inputs[0])[0])} - {0, 1} if batched else set()
     for n in sorted(sizes):
         if abs(alpha - 1 / n) < 1e-9 * n:
             return (f"is 1/{n} of the right value: an extra division by N = {n} "
@@ -97,6 +105,8 @@ SWAPS = {  # (the lecture's idea, the formula)
 
 def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
              other_names: list[str]) -> str | None:
+    if s.size < 2:
+        return None  # one number is a multiple of any other: no evidence of a pattern
     for other, truth in zip(other_names, context.truths):
         if other != name and truth.shape == s.shape and not _same(truth, t) and _same(s, truth):
             why = context.explain(*SWAPS.get(context.gate, (
@@ -156,11 +166,16 @@ MISTAKES: dict[str, list[Mistake]] = {
          "-1/x**2, not -1/x", "x", lambda dout, x: -dout / x),
     ],
     "offset": [("the constant c does not belong in the gradient of x + c",
-                "its local gradient is 1", "x", lambda dout, x, c: dout * c)],
+                "its local gradient is 1", "x", lambda dout, x, c: dout * c),
+               ("the constant c is added to the gradient: c does not belong in the "
+                "gradient of x + c", "its local gradient is 1", "x",
+                lambda dout, x, c: dout + c)],
     "max": [
         ("ties aside, max sends the whole upstream to the larger input (the router); "
          "splitting it in half is wrong away from ties", "", "x",
          lambda dout, x, y: dout * 0.5 * np.ones_like(x)),
+        *[("the whole upstream goes to both inputs: max is a router, only the larger input "
+           "gets it", "", target, lambda dout, x, y: dout + 0 * x) for target in ("x", "y")],
     ],
     "softmax_ce": [
         ("the -1 at the label is missing", "subtract 1 from the probability of the correct "
@@ -185,6 +200,8 @@ def _onehot(y, c):
 
 
 def _known(name: str, input_name: str, s: np.ndarray, context: Context) -> str | None:
+    if s.size < 2:
+        return None  # one number matches many mistakes by chance
     for idea, formula, target, wrong in MISTAKES.get(context.gate, []):
         if target != input_name:
             continue

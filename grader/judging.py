@@ -247,6 +247,10 @@ def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
                 f" in {error['function']}" if error.get("function") else "")
             if error.get("text"):
                 where += f": {error['text']}"
+        if kind == "ValueError" and message.startswith("matmul:"):
+            message = ("`@` is the matrix product and these shapes do not chain "
+                       f"({message.split(':', 1)[1].strip()[:80]}…); an elementwise gate "
+                       "multiplies with `*`")
         return f"raised {kind}: {message}{where}" if message else f"raised {kind}{where}"
     if outcome.status == "bad_result":
         return f"sent back something the grader cannot read ({error.get('message', '')})"
@@ -280,6 +284,10 @@ def _unpack(probe: Probe, outcome: Outcome) -> tuple[list[np.ndarray] | None, st
     names = _output_names(probe)
     out = outcome.output or {}
     items = out.get("items", [])
+    if out.get("container") == "single" and items and items[0].get("invalid") == "NoneType":
+        return None, (f"returned None: is the `return` statement missing? expected "
+                      + (f"a tuple of {want} ({', '.join(names)})" if want > 1 else
+                         f"{names[0]}, a numpy array"))
     if out.get("container") == "single" and want > 1:
         return None, (f"returned a single value; expected a tuple of {want} "
                       f"({', '.join(names)})")
@@ -311,15 +319,17 @@ def _form_problem(probe: Probe, arrays: list[np.ndarray]) -> str | None:
     return None
 
 
-def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance
-                    ) -> tuple[bool, str, str | None]:
+def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance,
+                    specific: bool = True) -> tuple[bool, str, str | None]:
+    """Do the arrays match? If not, the first wrong one's hint: a diagnosis when
+    `specific`, else only where and by how much it is wrong."""
     names = _output_names(probe)
     owners = _grad_inputs(probe)
     for k, (name, s, t) in enumerate(zip(names, arrays, probe.expected)):
         s = s.astype(float)
         if within(s, t, tol):
             continue
-        if probe.context is None:
+        if probe.context is None or not specific:
             hint = diagnosis.where_wrong(name, s, t, tolerance_array(t, tol))
         else:
             hint = diagnosis.diagnose(name, owners[k], s, t, tolerance_array(t, tol),
@@ -402,6 +412,7 @@ def _judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> Chec
     fault = _first_fault(pairs, unpacked, exercise, limits)
     if fault:
         return CheckResult(check, weight, False, *fault)
+    failed = []
     for probe, _ in pairs:
         arrays, _ = unpacked[id(probe)]
         problem = _form_problem(probe, arrays)
@@ -409,11 +420,19 @@ def _judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> Chec
             return CheckResult(check, weight, False, f"{probe.label}: {problem}", problem)
         ok, message, hint = _compare_arrays(probe, arrays, tol)
         if not ok:
-            if check == "zero_upstream":
-                hint = ("a zero upstream gradient must give a zero gradient: multiply the "
-                        "local gradient by dout")
-            return CheckResult(check, weight, False, message, hint)
-    return CheckResult(check, weight, True)
+            failed.append((probe, arrays, message, hint))
+    if not failed:
+        return CheckResult(check, weight, True)
+    # A case of single numbers proves no pattern: the larger cases speak.
+    telling = [f for f in failed if any(np.size(a) > 1 for a in f[1])] or failed
+    probe, arrays, message, hint = telling[0]
+    if check == "zero_upstream":
+        hint = ("a zero upstream gradient must give a zero gradient: multiply the local "
+                "gradient by dout")
+    elif len({_kind(h) for *_, h in telling}) > 1:
+        # The cases disagree about what is wrong: no diagnosis, only the facts.
+        _, message, hint = _compare_arrays(probe, arrays, tol, specific=False)
+    return CheckResult(check, weight, False, message, hint)
 
 
 def _judge_linearity(weight, pairs, unpacked, exercise, limits) -> CheckResult:
@@ -574,20 +593,33 @@ def _judge_answer(exercise: Exercise, probes: list[Probe], outcomes: list[Outcom
 
 def _side_by_side(exercise: Exercise, probe: Probe, got: dict, wrong: list[str]) -> str:
     """Which of the student's numbers are right (next to the true ones with `reveal:
-    answers`), and the first gate (from the output) where a gradient goes wrong."""
-    from reference.graph import topological_order
-
+    answers`), and where in the graph the mistake must lie."""
     shown = exercise.reveal == "answers"  # the true numbers only if the course says so
     pairs = ", ".join(f"d{k}: yours {got[k]:.4g}" +
                       (f", true {probe.expected[k]:.4g}" if shown else "") +
                       (" ✗" if k in wrong else " ✓") for k in probe.expected if k in got)
-    graph = exercise.graph()
-    for name in reversed(topological_order(graph.structure(), graph.output)):
+    return f"{pairs}; {_where_it_goes_wrong(exercise.graph(), set(wrong))}"
+
+
+def _where_it_goes_wrong(graph, wrong: set[str]) -> str:
+    """The gate that every wrong answer flows through, nearest the inputs: the mistake is
+    there or on the way to it from the output. Never more precise than the evidence."""
+    from reference.graph import topological_order
+
+    order = topological_order(graph.structure(), graph.output)  # inputs first
+    below: dict[str, set[str]] = {}
+    for name in order:
         node = graph.nodes.get(name)
-        if node and any(arg in wrong for arg in node.args):
-            args = ", ".join(node.args)
-            return f"{pairs}; first wrong gate from the output: {name} = {node.op}({args})"
-    return pairs
+        below[name] = {name} if node is None else set().union(*(below[a] for a in node.args))
+    through = [n for n in order if n in graph.nodes and wrong <= below[n]]
+    gate = min(through, key=lambda n: (len(below[n]), order.index(n)))  # nearest the inputs
+    node = graph.nodes[gate]
+    where = f"{gate} = {node.op}({', '.join(node.args)})"
+    if gate == graph.output:
+        return (f"every wrong answer flows through the output gate {where}: check its local "
+                "gradient")
+    return (f"every wrong answer flows through {where}: the mistake is at that gate or "
+            "between it and the output")
 
 
 def _answer_hint(exercise: Exercise, truth: dict, got: dict, key: str) -> str:
@@ -621,12 +653,21 @@ JUDGES: dict[str, Callable[..., list[CheckResult]]] = {
     "graph": _judge_answer}
 
 
+def _kind(hint: str | None) -> str:
+    """A hint with its numbers masked: the same message about another case."""
+    return re.sub(r"[-+]?\d[\d.e+-]*", "#", hint or "")
+
+
 def hints_of(checks: list[CheckResult]) -> list[str]:
-    """One hint per kind of mistake: the same message about another case adds nothing."""
+    """One hint per kind of mistake. When the values are wrong, only what the values
+    check says: the other checks' failures are consequences, and a second diagnosis of
+    the same output could contradict the first."""
+    if any(c.name == "values" and not c.passed for c in checks):
+        checks = [c for c in checks if c.name == "values"]
     kinds: dict[str, str] = {}
     for c in checks:
         if not c.passed and c.hint:
-            kinds.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", c.hint), c.hint)
+            kinds.setdefault(_kind(c.hint), c.hint)
     return list(kinds.values())
 
 

@@ -76,7 +76,7 @@ def mul_backward(dout, x, y):
      "def mul_backward(dout, x, y):\n    return np.zeros(x.shape).view(L), np.zeros(y.shape).view(L)",
      "zero everywhere"),
     ("def mul_backward(dout, x, y):\n"
-     "    return np.ma.masked_all(x.shape), np.ma.masked_all(y.shape)", "your dx"),
+     "    return np.ma.masked_all(x.shape), np.ma.masked_all(y.shape)", "dx is wrong at"),
     ("def mul_backward(dout, x, y):\n    return 'dx', None", "dx is a str"),
     ("def mul_backward(dout, x, y):\n    return {'dx': 1}, {'dy': 2}", "dx is a dict"),
     ("def mul_backward(dout, x, y):\n    return np.array([object()]), dout", "dx is a ndarray"),

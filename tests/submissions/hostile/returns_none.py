@@ -1,6 +1,6 @@
 # threat: wrong types: None
 # exercise: exp
 # status: failed
-# message: dx is a NoneType; expected a numpy array
+# message: returned None: is the `return` statement missing
 def exp_backward(dout, x):
     dx = dout * np.exp(x)

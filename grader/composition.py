@@ -14,8 +14,8 @@ import numpy as np
 from grader import cases
 from grader.exercises import Exercise
 from grader.gradcheck import REFERENCE_RTOL, CountingLoss, gradient_error
-from grader.judging import (CHECK_TITLES, CheckResult, InternalError, Probe, _gate_probe,
-                            _judge_values, _unpack, fault_message)
+from grader.judging import CHECK_TITLES, CheckResult, fault_message, judge_values, unpack
+from grader.planning import InternalError, Probe, gate_probe
 from grader.sandbox import Call, Limits, Outcome
 from reference import get_gate
 
@@ -94,12 +94,12 @@ def plan_two_layer_net(exercise: Exercise, seed: int) -> list[Probe]:
     (dh1,) = relu_ref.grads(da1, h1)
     dx, dw1, db1 = linear_ref.grads(dh1, x, w1, b1)
     probes = [
-        _gate_probe(exercise, "softmax_ce", [s, y], [], one, "the loss gate", rng,
+        gate_probe(exercise, "softmax_ce", [s, y], [], one, "the loss gate", rng,
                     "softmax_ce", names["softmax_ce"]),
-        _gate_probe(exercise, "linear2", [a1, w2, b2], [], ds, "layer 2", rng, "linear",
+        gate_probe(exercise, "linear2", [a1, w2, b2], [], ds, "layer 2", rng, "linear",
                     names["linear"]),
-        _gate_probe(exercise, "relu", [h1], [], da1, "the ReLU", rng, "relu", names["relu"]),
-        _gate_probe(exercise, "linear1", [x, w1, b1], [], dh1, "layer 1", rng, "linear",
+        gate_probe(exercise, "relu", [h1], [], da1, "the ReLU", rng, "relu", names["relu"]),
+        gate_probe(exercise, "linear1", [x, w1, b1], [], dh1, "layer 1", rng, "linear",
                     names["linear"])]
     chain, _ = _sgd_program(x, y, [w1, b1, w2, b2], 1, 0.0, names)
     end_to_end = Call(exercise.id, names["linear"], [], form="program", program=chain[:9],
@@ -124,7 +124,7 @@ def plan_two_layer_net(exercise: Exercise, seed: int) -> list[Probe]:
 def judge_two_layer_net(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
                        limits: Limits) -> list[CheckResult]:
     pairs = {p.check: (p, o) for p, o in zip(probes, outcomes)}
-    unpacked = {id(p): _unpack(p, o) if o.status == "ok" and p.check != "sgd" else (None, None)
+    unpacked = {id(p): unpack(p, o) if o.status == "ok" and p.check != "sgd" else (None, None)
                 for p, o in zip(probes, outcomes)}
     gates = tuple(dict.fromkeys(p.context.gate for p in probes if p.context is not None))
     results = []
@@ -132,7 +132,7 @@ def judge_two_layer_net(exercise: Exercise, probes: list[Probe], outcomes: list[
         if check == "sgd":
             result = _judge_sgd(weight, *pairs["sgd"], limits)
         else:
-            result = _judge_values(check, weight, [pairs[check]], unpacked, exercise, limits,
+            result = judge_values(check, weight, [pairs[check]], unpacked, exercise, limits,
                                    exercise.tolerance)
         if check in ("sgd", "end_to_end"):
             result.depends_on = gates  # the whole chain: every gate's mistakes show here

@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import judging
+from grader import judging, scoring
 from grader.exercises import Assignment, load_assignment
-from grader.judging import ExerciseResult, Probe
+from grader.planning import InternalError, Probe
+from grader.scoring import ExerciseResult
 from grader.sandbox import Limits, Outcome, run_submission
 from grader.submissions import Prepared, SubmissionError, prepare
 
@@ -124,8 +125,8 @@ def plan_assignment(assignment: Assignment, seed: int, identity: str | None = No
             planned.append(base[i])
             continue
         try:
-            planned.append((ex, judging.plan(ex, seed, variant), None))
-        except (judging.InternalError, RuntimeError) as e:
+            planned.append((ex, scoring.plan(ex, seed, variant), None))
+        except (InternalError, RuntimeError) as e:
             planned.append((ex, [], str(e)))
     return planned
 
@@ -167,11 +168,11 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
     for ex, probes, internal in plans[0]:
         mine: list[Outcome] = [next(outcomes) for _ in probes] if run else []
         if internal:
-            results.append(judging.internal_error(ex, internal))
+            results.append(scoring.internal_error(ex, internal))
         elif error:
             results.append(ExerciseResult(ex, 0.0, "error", [], [error]))
         else:
-            results.append(judging.judge(ex, probes, mine, limits))
+            results.append(scoring.judge(ex, probes, mine, limits))
     score = round(sum(r.score for r in results), 4)
     found = {i for r in results for i in r.incidents} | set(run.incidents if run else ())
     if prepared.error:

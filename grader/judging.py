@@ -1,27 +1,19 @@
-"""Plan the probes of each exercise and judge what came back, in the trusted parent only.
-
-A probe is one call of a student function plus the reference's answer to it. Each check of
-an exercise (named in its YAML with a weight) is fed by some probes and passes only when all
-of them do. Every reference answer is itself checked against the numerical gradient: a
-disagreement is an internal error, never the student's fault.
+"""Judge what came back from the sandbox against the planned probes: one CheckResult per
+check, each passing only when all of its probes do; hints come from `diagnosis`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from grader import cases, diagnosis
+from grader import diagnosis
 from grader.exercises import Exercise, Tolerance
-from grader.gradcheck import (REFERENCE_RTOL, reference_backprop_error, reference_gate_error,
-                              reference_jacobian_error)
-from grader.sandbox import Call, Limits, Outcome
-from reference import FUNCTIONS, get_gate
-from reference.graph import backprop as reference_backprop
+from grader.planning import Probe
+from grader.sandbox import Limits, Outcome
+from reference import get_gate
 
 CHECK_TITLES = {
     "outputs": "returns the right number of arrays, with the right shapes and dtypes",
@@ -38,22 +30,6 @@ CHECK_TITLES = {
     "repeated_input": "counts an input used twice by one node twice",
     "deep_chain": "handles a chain of thousands of nodes",
 }
-VALUE_CASES = 3
-
-
-class InternalError(Exception):
-    """The exercise, not the student, is wrong."""
-
-
-@dataclass
-class Probe:
-    check: str
-    call: Call
-    expected: Any
-    label: str
-    context: diagnosis.Context | None = None
-    arg_names: tuple[str, ...] = ()
-    output_names: tuple[str, ...] = ()  # when not a single gate's (e.g. a whole network)
 
 
 @dataclass
@@ -70,14 +46,9 @@ class CheckResult:
         return CHECK_TITLES.get(self.name, self.name)
 
 
-@dataclass
-class ExerciseResult:
-    exercise: Exercise
-    score: float
-    status: str
-    checks: list[CheckResult] = field(default_factory=list)
-    hints: list[str] = field(default_factory=list)
-    incidents: list[str] = field(default_factory=list)  # timeout, crashed, forbidden, tamper
+def kind_of(hint: str | None) -> str:
+    """A hint with its numbers masked: the same message about another case."""
+    return re.sub(r"[-+]?\d[\d.e+-]*", "#", hint or "")
 
 
 def incidents(outcomes: list[Outcome]) -> list[str]:
@@ -91,127 +62,6 @@ def incidents(outcomes: list[Outcome]) -> list[str]:
         if (o.error or {}).get("forbidden"):
             found.add("forbidden")
     return sorted(found)
-
-
-# ---- planning ---------------------------------------------------------------------------
-
-
-def plan(exercise: Exercise, seed: int, variant: tuple[int, str] | None = None
-         ) -> list[Probe]:
-    """The probes of an exercise; `variant` = (public variant seed, student identity) gives
-    a worked example the student's own numbers."""
-    if exercise.kind == "graph":
-        return _plan_graph(exercise, variant)
-    return PLANNERS[exercise.kind](exercise, seed)
-
-
-def _gate_probe(exercise: Exercise, check: str, inputs, params, dout, label: str,
-                rng: np.random.Generator, gate_name: str | None = None,
-                function: str | None = None) -> Probe:
-    gate = get_gate(gate_name or exercise.spec["gate"])
-    truths = [np.asarray(g, dtype=float) for g in gate.grads(dout, *inputs, *params)]
-    if np.any(dout) and reference_gate_error(gate, inputs, params, dout, rng) > REFERENCE_RTOL:
-        raise InternalError(f"the reference {gate.name} backward disagrees with the numerical "
-                            f"gradient ({label})")
-    context = diagnosis.Context(gate.name, gate.inputs, list(inputs), list(params),
-                                np.asarray(dout), truths, exercise.reveal)
-    call = Call(exercise.id, function or exercise.spec["function"],
-                [np.asarray(dout, dtype=float)] + [np.asarray(x) for x in inputs] + list(params))
-    return Probe(check, call, truths, label, context, ("dout",) + gate.inputs)
-
-
-def _plan_gate(exercise: Exercise, seed: int) -> list[Probe]:
-    gate = get_gate(exercise.spec["gate"])
-    rng = cases.rng_for(seed, exercise.id)
-    checks = exercise.checks
-
-    def fresh(label, dims=None, extreme=None, dout_override=None):
-        dims = dims or cases.random_dims(gate, rng)
-        inputs = cases.gate_inputs(gate, dims, rng, extreme)
-        params = cases.gate_params(gate, rng)
-        out_shape = np.shape(gate.forward(*inputs, *params))
-        dout = cases.upstream(out_shape, rng) if dout_override is None else dout_override(out_shape)
-        return inputs, params, dout, label
-
-    probes = [_gate_probe(exercise, "values", *fresh(f"random case {i + 1}"), rng)
-              for i in range(VALUE_CASES)]
-    if "zero_upstream" in checks:
-        probes.append(_gate_probe(exercise, "zero_upstream",
-                                  *fresh("zero upstream", dout_override=np.zeros), rng))
-    if "linear_upstream" in checks:
-        inputs, params, d1, _ = fresh("linearity")
-        d2 = cases.upstream(d1.shape, rng)
-        a, b = 1.7, -1.3  # a + b != 1, so an upstream-free answer fails too
-        for label, dout in (("upstream u", d1), ("upstream v", d2),
-                            (f"upstream {a}u + {b}v", a * d1 + b * d2)):
-            probes.append(_gate_probe(exercise, "linear_upstream", inputs, params, dout, label,
-                                      rng))
-    if "scalar" in checks:
-        dims = {**cases.random_dims(gate, rng), "...": ()}
-        probes.append(_gate_probe(exercise, "scalar", *fresh("0-d inputs", dims=dims), rng))
-    if "extreme" in checks:
-        extreme = exercise.spec["extreme"]
-        label = "extreme inputs (" + ", ".join(
-            f"{k} " + (f"|{k}| in {v['magnitude']}" if "magnitude" in v else f"≈ {v['offset']}")
-            for k, v in extreme.items()) + ")"
-        probes.append(_gate_probe(exercise, "extreme", *fresh(label, extreme=extreme), rng))
-    return probes
-
-
-def _plan_function(exercise: Exercise, seed: int) -> list[Probe]:
-    function = FUNCTIONS[exercise.spec["reference"]]
-    gate = get_gate(function.jacobian_of)
-    rng = cases.rng_for(seed, exercise.id)
-    probes = []
-    for n in exercise.spec["lengths"]:
-        (x,) = cases.gate_inputs(gate, {"...": (n,)}, rng)
-        if reference_jacobian_error(function, gate, x) > REFERENCE_RTOL:
-            raise InternalError(f"the reference {function.name} disagrees with the numbers")
-        call = Call(exercise.id, exercise.spec["function"], [x], form="array")
-        probes.append(Probe("values", call, [function.compute(x)], f"x of length {n}",
-                            arg_names=function.inputs))
-    return probes
-
-
-def _plan_backprop(exercise: Exercise, seed: int) -> list[Probe]:
-    rng = cases.rng_for(seed, exercise.id)
-    chain = cases.chain_graph(rng, 6)
-    fan = cases.fan_out_graph(rng)
-    nodes, local, out = cases.fan_out_graph(rng)
-    graphs = {
-        "chain": (chain, "a chain of 6 nodes"),
-        "fan_out": (fan, "a graph where x feeds three gates"),
-        "shuffled": ((cases.shuffled(nodes, rng), cases.shuffled(local, rng), out),
-                     "the fan-out graph with its nodes in random order"),
-        "unreachable": (cases.unreachable_graph(rng), "a graph with dead branches"),
-        "repeated_input": (cases.repeated_input_graph(rng), "f = x * x, g = f + f"),
-        "deep_chain": (cases.chain_graph(rng, int(exercise.spec.get("deep_chain_length", 3000))),
-                       "a chain of {} nodes"),
-    }
-    probes = []
-    for check, ((nodes, local, out), label) in graphs.items():
-        if check not in exercise.checks:
-            continue
-        expected = reference_backprop(nodes, local, out)
-        if reference_backprop_error(nodes, local, out, expected, rng) > REFERENCE_RTOL:
-            raise InternalError("the reference backprop disagrees with the numbers")
-        call = Call(exercise.id, exercise.spec["function"], [nodes, local, out], form="dict")
-        probes.append(Probe(check, call, expected, label.format(len(nodes))))
-    return probes
-
-
-def _plan_graph(exercise: Exercise, variant: tuple[int, str] | None) -> list[Probe]:
-    graph = exercise.graph()
-    drawn = (cases.variant_inputs(exercise, variant[1], variant[0])
-             if variant and "variants" in exercise.spec else None)
-    values = graph.forward(exercise.graph_inputs(drawn))
-    grads = graph.backward(values, exercise.graph_upstream())
-    expected = {name: float(grads[name]) for name in exercise.spec["ask"]}
-    call = Call(exercise.id, exercise.spec["answer"], None, form="dict")
-    return [Probe("values", call, expected, exercise.spec["answer"])]
-
-
-# ---- judging ----------------------------------------------------------------------------
 
 
 def private_import_message(error: dict) -> str:
@@ -278,14 +128,14 @@ def _output_names(probe: Probe) -> list[str]:
     return list(probe.output_names) or [f"d{n}" for n in _grad_inputs(probe)] or ["J"]
 
 
-def _unpack(probe: Probe, outcome: Outcome) -> tuple[list[np.ndarray] | None, str | None]:
+def unpack(probe: Probe, outcome: Outcome) -> tuple[list[np.ndarray] | None, str | None]:
     """The student's arrays in order, or what is wrong with their form."""
     want = len(probe.expected)
     names = _output_names(probe)
     out = outcome.output or {}
     items = out.get("items", [])
     if out.get("container") == "single" and items and items[0].get("invalid") == "NoneType":
-        return None, (f"returned None: is the `return` statement missing? expected "
+        return None, ("returned None: is the `return` statement missing? expected "
                       + (f"a tuple of {want} ({', '.join(names)})" if want > 1 else
                          f"{names[0]}, a numpy array"))
     if out.get("container") == "single" and want > 1:
@@ -338,13 +188,13 @@ def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance,
     return True, "", None
 
 
-def _judge_arrays(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
-                  limits: Limits) -> list[CheckResult]:
+def judge_arrays(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+                 limits: Limits) -> list[CheckResult]:
     """Checks of gate and function exercises."""
     by_check: dict[str, list[tuple[Probe, Outcome]]] = {}
     for probe, outcome in zip(probes, outcomes):
         by_check.setdefault(probe.check, []).append((probe, outcome))
-    unpacked = {id(p): _unpack(p, o) if o.status == "ok" else (None, None)
+    unpacked = {id(p): unpack(p, o) if o.status == "ok" else (None, None)
                 for p, o in zip(probes, outcomes)}
     placeholder = _placeholder(by_check["values"], unpacked)
     if placeholder:  # zeros pass the structural checks vacuously: no credit at all
@@ -359,10 +209,10 @@ def _judge_arrays(exercise: Exercise, probes: list[Probe], outcomes: list[Outcom
         elif check == "linear_upstream":
             results.append(_judge_linearity(weight, by_check[check], unpacked, exercise, limits))
         elif check == "zero_upstream":
-            results.append(_judge_values(check, weight, by_check[check], unpacked, exercise,
+            results.append(judge_values(check, weight, by_check[check], unpacked, exercise,
                                          limits, Tolerance(0.0, 0.0)))
         else:
-            results.append(_judge_values(check, weight, by_check[check], unpacked, exercise,
+            results.append(judge_values(check, weight, by_check[check], unpacked, exercise,
                                          limits, exercise.tolerance))
     return results
 
@@ -408,7 +258,7 @@ def _judge_form(weight, pairs, unpacked, limits, exercise) -> CheckResult:
     return CheckResult("outputs", weight, True)
 
 
-def _judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> CheckResult:
+def judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> CheckResult:
     fault = _first_fault(pairs, unpacked, exercise, limits)
     if fault:
         return CheckResult(check, weight, False, *fault)
@@ -429,7 +279,7 @@ def _judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> Chec
     if check == "zero_upstream":
         hint = ("a zero upstream gradient must give a zero gradient: multiply the local "
                 "gradient by dout")
-    elif len({_kind(h) for *_, h in telling}) > 1:
+    elif len({kind_of(h) for *_, h in telling}) > 1:
         # The cases disagree about what is wrong: no diagnosis, only the facts.
         _, message, hint = _compare_arrays(probe, arrays, tol, specific=False)
     return CheckResult(check, weight, False, message, hint)
@@ -478,8 +328,8 @@ def _judge_untouched(weight, pairs, unpacked) -> CheckResult:
     return CheckResult("untouched", weight, True)
 
 
-def _judge_backprop(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
-                    limits: Limits) -> list[CheckResult]:
+def judge_backprop(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+                   limits: Limits) -> list[CheckResult]:
     """Checks of the general backprop exercise: one graph per check, dicts of numbers."""
     results, form_problems = [], []
     for probe, outcome in zip(probes, outcomes):
@@ -555,8 +405,8 @@ def _dict_hint(probe: Probe, got: dict, key: str) -> str:
     return f"d{key} is {s:.6g}; expected {t:.6g}"
 
 
-def _judge_answer(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
-                  limits: Limits) -> list[CheckResult]:
+def judge_answer(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+                 limits: Limits) -> list[CheckResult]:
     """One check per asked gradient of a worked example."""
     (probe,), (outcome,) = probes, outcomes
     keys = exercise.spec["ask"]
@@ -645,62 +495,3 @@ def _answer_hint(exercise: Exercise, truth: dict, got: dict, key: str) -> str:
     return (f"df/d{key} = {value:.4g} is off: recompute the forward values, then multiply "
             "upstream by local gradient gate by gate")
 
-
-PLANNERS: dict[str, Callable[[Exercise, int], list[Probe]]] = {
-    "gate": _plan_gate, "function": _plan_function, "backprop": _plan_backprop}
-JUDGES: dict[str, Callable[..., list[CheckResult]]] = {
-    "gate": _judge_arrays, "function": _judge_arrays, "backprop": _judge_backprop,
-    "graph": _judge_answer}
-
-
-def _kind(hint: str | None) -> str:
-    """A hint with its numbers masked: the same message about another case."""
-    return re.sub(r"[-+]?\d[\d.e+-]*", "#", hint or "")
-
-
-def hints_of(checks: list[CheckResult]) -> list[str]:
-    """One hint per kind of mistake. When the values are wrong, only what the values
-    check says: the other checks' failures are consequences, and a second diagnosis of
-    the same output could contradict the first."""
-    if any(c.name == "values" and not c.passed for c in checks):
-        checks = [c for c in checks if c.name == "values"]
-    kinds: dict[str, str] = {}
-    for c in checks:
-        if not c.passed and c.hint:
-            kinds.setdefault(_kind(c.hint), c.hint)
-    return list(kinds.values())
-
-
-def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
-          limits: Limits) -> ExerciseResult:
-    checks = JUDGES[exercise.kind](exercise, probes, outcomes, limits)
-    total = sum(c.weight for c in checks)
-    # Shapes, linearity, zero upstream, untouched arguments... are worth something only on
-    # top of right values: an answer without the math earns nothing, whatever the cases.
-    wrong_values = any(c.name == "values" and not c.passed for c in checks)
-    earned = 0.0 if wrong_values else sum(c.weight for c in checks if c.passed)
-    score = round(exercise.points * earned / total, 4) if total else 0.0
-    hints = hints_of(checks)
-    if not wrong_values and all(c.passed for c in checks):
-        status = "passed"
-    elif score > 0:
-        status = "partial"
-    elif all(o.status not in ("ok", "raised") for o in outcomes):
-        status = "error"
-    else:
-        status = "failed"
-    return ExerciseResult(exercise, score, status, checks, hints, incidents(outcomes))
-
-
-def internal_error(exercise: Exercise, message: str) -> ExerciseResult:
-    hint = (f"internal error in this exercise ({message}); your answer was not judged: "
-            "please tell the course staff")
-    return ExerciseResult(exercise, 0.0, "error",
-                          [CheckResult("reference", 1.0, False, hint, hint)], [hint])
-
-
-# The composition exercise is built from the checks above and registers itself here.
-from grader import composition  # noqa: E402
-
-PLANNERS["composition"] = composition.plan_two_layer_net
-JUDGES["composition"] = composition.judge_two_layer_net

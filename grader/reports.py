@@ -10,7 +10,7 @@ import click
 
 from grader.exercises import Exercise
 from grader.grading import Report
-from grader.judging import ExerciseResult, hints_of
+from grader.scoring import ExerciseResult, hints_of
 
 NOT_SHOWN_YET = ("a gate of an exercise that is not shown yet goes wrong here; its "
                  "feedback comes with that exercise")

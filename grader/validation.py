@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import judging
+from grader import scoring
+from grader.planning import InternalError
 from grader.exercises import (ASSIGNMENT_FILE, Exercise, ExerciseError, Problem, data_dir,
                               load_assignment, load_exercises)
 from grader.gradcheck import REFERENCE_RTOL, numerical_gradients, relative_error
@@ -77,14 +78,14 @@ def verify(ex: Exercise) -> list[Problem]:
         if "variants" in ex.spec:
             try:
                 for student in ("a@example.edu", "b@example.edu", "12345"):
-                    judging.plan(ex, 0, (0, student))
+                    scoring.plan(ex, 0, (0, student))
             except RuntimeError as e:
                 problems.append(Problem(str(ex.source), ex.id, "variants", str(e)))
         return problems
     for seed in SEEDS:
         try:
-            judging.plan(ex, seed)
-        except (judging.InternalError, RuntimeError) as e:
+            scoring.plan(ex, seed)
+        except (InternalError, RuntimeError) as e:
             return [Problem(str(ex.source), ex.id, None, f"seed {seed}: {e}")]
     return []
 

@@ -1,0 +1,84 @@
+"""Score an exercise: dispatch its planning and judging by kind, turn the checks into
+points, a status and hints. Every kind plugs in here, the composition included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from grader import composition, judging, planning
+from grader.exercises import Exercise
+from grader.judging import CheckResult, incidents, kind_of
+from grader.planning import Probe
+from grader.sandbox import Limits, Outcome
+
+
+@dataclass
+class ExerciseResult:
+    exercise: Exercise
+    score: float
+    status: str
+    checks: list[CheckResult] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    incidents: list[str] = field(default_factory=list)  # timeout, crashed, forbidden, tamper
+
+
+PLANNERS: dict[str, Callable[[Exercise, int], list[Probe]]] = {
+    "gate": planning.plan_gate, "function": planning.plan_function,
+    "backprop": planning.plan_backprop, "composition": composition.plan_two_layer_net}
+JUDGES: dict[str, Callable[..., list[CheckResult]]] = {
+    "gate": judging.judge_arrays, "function": judging.judge_arrays,
+    "backprop": judging.judge_backprop, "graph": judging.judge_answer,
+    "composition": composition.judge_two_layer_net}
+
+
+def plan(exercise: Exercise, seed: int, variant: tuple[int, str] | None = None
+         ) -> list[Probe]:
+    """The probes of an exercise; `variant` = (public variant seed, student identity) gives
+    a worked example the student's own numbers."""
+    if exercise.kind == "graph":
+        return planning.plan_graph(exercise, variant)
+    return PLANNERS[exercise.kind](exercise, seed)
+
+
+def hints_of(checks: list[CheckResult]) -> list[str]:
+    """One hint per kind of mistake. When the values are wrong, only what the values
+    check says: the other checks' failures are consequences, and a second diagnosis of
+    the same output could contradict the first."""
+    if any(c.name == "values" and not c.passed for c in checks):
+        checks = [c for c in checks if c.name == "values"]
+    kinds: dict[str, str] = {}
+    for c in checks:
+        if not c.passed and c.hint:
+            kinds.setdefault(kind_of(c.hint), c.hint)
+    return list(kinds.values())
+
+
+def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
+          limits: Limits) -> ExerciseResult:
+    checks = JUDGES[exercise.kind](exercise, probes, outcomes, limits)
+    total = sum(c.weight for c in checks)
+    # Shapes, linearity, zero upstream, untouched arguments... are worth something only on
+    # top of right values: an answer without the math earns nothing, whatever the cases.
+    wrong_values = any(c.name == "values" and not c.passed for c in checks)
+    earned = 0.0 if wrong_values else sum(c.weight for c in checks if c.passed)
+    score = round(exercise.points * earned / total, 4) if total else 0.0
+    hints = hints_of(checks)
+    if not wrong_values and all(c.passed for c in checks):
+        status = "passed"
+    elif score > 0:
+        status = "partial"
+    elif all(o.status not in ("ok", "raised") for o in outcomes):
+        status = "error"
+    else:
+        status = "failed"
+    return ExerciseResult(exercise, score, status, checks, hints, incidents(outcomes))
+
+
+def internal_error(exercise: Exercise, message: str) -> ExerciseResult:
+    hint = (f"internal error in this exercise ({message}); your answer was not judged: "
+            "please tell the course staff")
+    return ExerciseResult(exercise, 0.0, "error",
+                          [CheckResult("reference", 1.0, False, hint, hint)], [hint])
+

@@ -233,5 +233,28 @@ def diagnose(name: str, input_name: str, s: np.ndarray, t: np.ndarray, tol: np.n
         if context.gate == "softmax_ce":
             hint += ": exp overflowed; shift the scores by their row maximum first"
         return hint
-    return (_known(name, input_name, s, context) or _generic(name, s, t, context, output_names)
-            or where_wrong(name, s, t, tol))
+    return (_known(name, input_name, s, context) or _part_of_batch(name, input_name, s, context)
+            or _generic(name, s, t, context, output_names) or where_wrong(name, s, t, tol))
+
+
+def _part_of_batch(name: str, input_name: str, s: np.ndarray, context: Context) -> str | None:
+    """A bias gradient summed over some rows of the batch only (the first or the last k)."""
+    if context.gate != "linear" or input_name != "b" or context.dout.ndim != 2:
+        return None
+    n = context.dout.shape[0]
+    for k in range(1, n):
+        for rows, which in ((context.dout[:k], "first"), (context.dout[n - k:], "last")):
+            if _same(s, rows.sum(axis=0)):
+                return (f"your {name} sums only the {which} {k} of the {n} rows of the "
+                        "upstream gradient: the bias is used by every row of the batch")
+    return None
+
+
+def jacobian_hint(s: np.ndarray, t: np.ndarray, tol: np.ndarray) -> str:
+    """What is wrong with the Jacobian of an elementwise gate (diagonal by nature)."""
+    off = ~np.eye(t.shape[0], dtype=bool) if t.ndim == 2 and t.shape[0] == t.shape[1] else None
+    if off is not None and not np.any(t[off]) and np.any(s[off]):
+        count = int(np.count_nonzero(s[off]))
+        return (f"J has {count} nonzero entries off the diagonal: an elementwise gate's output "
+                "i depends on input i alone, so its Jacobian is diagonal")
+    return where_wrong("J", s, t, tol)

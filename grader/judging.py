@@ -179,7 +179,9 @@ def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance,
         s = s.astype(float)
         if within(s, t, tol):
             continue
-        if probe.context is None or not specific:
+        if probe.context is None and name == "J" and specific:
+            hint = diagnosis.jacobian_hint(s, t, tolerance_array(t, tol))
+        elif probe.context is None or not specific:
             hint = diagnosis.where_wrong(name, s, t, tolerance_array(t, tol))
         else:
             hint = diagnosis.diagnose(name, owners[k], s, t, tolerance_array(t, tol),

@@ -42,11 +42,11 @@ TABLE = [
     ("bias gradient from part of the batch", "linear",
      "def linear_backward(dout, x, w, b):\n"
      "    return dout @ w.T, x.T @ dout, dout[:2].sum(axis=0)\n",
-     "db is wrong at", ["times the right value", "swap"]),
+     "sums only the first 2 of the", ["times the right value", "swap"]),
     ("Jacobian with the wrong structure", "relu_jacobian",
      "import numpy as np\ndef relu_jacobian(x):\n"
      "    return np.tile((x > 0).astype(float), (x.size, 1))\n",
-     "J is wrong at", ["times the right value"]),
+     "nonzero entries off the diagonal", ["times the right value"]),
     ("gate patterns without the x2", "gate_patterns",
      "GATE_PATTERNS_GRADS = {'x': -4.0, 'y': 3.0, 'z': 1.0, 'w': 0.0}\n",
      "every wrong answer flows through s = add(p, m)", ["m = max(z, w)"]),

@@ -44,7 +44,26 @@ def _load(assignment: Path | None, only: tuple[str, ...]):
         raise click.BadParameter(e.args[0], param_hint="--only") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+SECTIONS = {"For students": ("check", "template", "show", "variant"),
+            "For course staff and TAs": ("grade", "validate", "gradescope", "prairielearn")}
+
+
+class SectionedGroup(click.Group):
+    """`backprop --help` lists the student's commands apart from the staff's."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = {name: self.get_command(ctx, name) for name in self.list_commands(ctx)}
+        listed = {name for names in SECTIONS.values() for name in names}
+        sections = [*SECTIONS.items(), ("Other", tuple(sorted(set(commands) - listed)))]
+        for title, names in sections:
+            rows = [(name, commands[name].get_short_help_str(limit=formatter.width - 20))
+                    for name in names if name in commands]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+@click.group(cls=SectionedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="backprop-grader")
 def main() -> None:
     """Grade backpropagation exercises: gates, layers and graphs in numpy.

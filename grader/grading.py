@@ -6,6 +6,7 @@ bad submission, only for a bad configuration (missing file, broken exercise).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ from grader.exercises import Assignment, load_assignment
 from grader.planning import InternalError, Probe
 from grader.scoring import ExerciseResult
 from grader.sandbox import Limits, Outcome, run_submission
-from grader.submissions import Prepared, SubmissionError, prepare
+from grader.submissions import Prepared, SubmissionError, defined_names, prepare
 
 @dataclass
 class Report:
@@ -57,6 +58,22 @@ def import_error_message(name: str, error: dict) -> str:
     return f"{name} could not be imported: {kind}{where}: {message}{text}"
 
 
+def _explain_missing(outcomes: list[Outcome], calls: list, prepared: Prepared) -> None:
+    """Why a function is missing: left out for a syntax error, or a name close to it."""
+    names: set[str] | None = None
+    for outcome, call in zip(outcomes, calls):
+        if outcome.status != "missing":
+            continue
+        if call.function in prepared.left_out:
+            outcome.error = {"message": prepared.left_out[call.function]}
+            continue
+        names = defined_names(prepared.source) if names is None else names
+        close = difflib.get_close_matches(call.function, names - {call.function}, 1, 0.75)
+        if close:
+            outcome.error = {"message": f"the submission defines no {call.function}; did you "
+                                        f"mean {close[0]}? the grader calls {call.function}"}
+
+
 def _skipped_note(skipped: list[dict]) -> list[str]:
     """Top-level statements that raised were skipped, like a failing notebook cell."""
     if not skipped:
@@ -81,9 +98,13 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
     """Grade a submission (.py, .ipynb, folder or .zip) against an assignment (the default
     one if None). Raises SubmissionError only when the path cannot be graded at all."""
     assignment = assignment or load_assignment()
-    prepared = prepare(Path(submission), assignment.functions,
-                       run_all)
-    return grade_prepared(prepared, assignment, seed, limits, identity=identity)
+    prepared = prepare(Path(submission), assignment.functions, run_all)
+    report = grade_prepared(prepared, assignment, seed, limits, identity=identity)
+    if assignment.variant_seed is not None and identity is None:
+        report.notes.append("this course gives each student their own worked-example numbers: "
+                            "run with --student YOUR_ID (see `backprop variant`); without it "
+                            "the worked examples are checked against the lecture's numbers")
+    return report
 
 
 def derive_seed(secret: str, identity: str) -> int:
@@ -158,9 +179,7 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                              module_name=Path(prepared.name).stem + ".py")
         for found in [run.import_error, *run.skipped, *(o.error for o in run.outcomes)]:
             _locate(found, prepared)
-        for outcome, call in zip(run.outcomes, calls()):
-            if outcome.status == "missing" and call.function in prepared.left_out:
-                outcome.error = {"message": prepared.left_out[call.function]}
+        _explain_missing(run.outcomes, calls(), prepared)
         if run.import_error is not None:
             error = import_error_message(prepared.name, run.import_error)
     outcomes = iter(run.outcomes if run else [])

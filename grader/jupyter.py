@@ -20,7 +20,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from grader import notebooks
 from grader.exercises import load_assignment
 from grader.grading import Report, grade_prepared
-from grader.reports import PUBLIC_NOTE, render_html, render_table
+from grader.reports import render_html, render_table
 from grader.submissions import Prepared, prepare
 
 
@@ -63,7 +63,7 @@ def check(*exercise_ids: str, seed: int = 0) -> Report:
 
         display(HTML(render_html(report)))
     else:
-        print(render_table(report) + PUBLIC_NOTE)
+        print(render_table(report))
     return _Quiet(report)
 
 

@@ -37,6 +37,12 @@ def report_json(report: Report) -> dict:
             "confinement": report.confinement}
 
 
+def _not_started(result: ExerciseResult) -> bool:
+    """An untouched stub (NotImplementedError, or a worked-example dict not filled in)."""
+    return bool(result.hints) and result.hints[0] in ("not implemented yet",) or any(
+        "not filled in yet" in h for h in result.hints[:1])
+
+
 def shown_now(exercise: Exercise) -> bool:
     """Visibility, one rule everywhere: only `visible` exercises are shown before their
     time (hidden, after_due_date and after_published are not)."""
@@ -89,11 +95,14 @@ def render_table(report: Report, color: bool = False) -> str:
     style = (lambda text, **kw: click.style(text, **kw)) if color else (lambda text, **kw: text)
     id_width = max([len("exercise")] + [len(r.exercise.id) for r in report.exercises])
     lines = [style(f"backprop-grader · {report.submission} · seed {report.seed}", bold=True), ""]
-    room = max(width - id_width - 27, 20)
     shown_whole = set()
     if report.error:
         lines += [style(report.error, fg="red"), ""]
-    header = f"  {'exercise':<{id_width}}  {'score':>9}  {'status':<8}  first hint"
+    labels = {r.exercise.id: "not started" if _not_started(r) else r.status
+              for r in report.exercises}
+    status_width = max([8] + [len(label) for label in labels.values()])
+    room = max(width - id_width - 19 - status_width, 20)
+    header = f"  {'exercise':<{id_width}}  {'score':>9}  {'status':<{status_width}}  first hint"
     lines.append(style(header, bold=True))
     for r in report.exercises:
         score = f"{_fmt(r.score)}/{_fmt(r.exercise.points)}"
@@ -102,10 +111,17 @@ def render_table(report: Report, color: bool = False) -> str:
             shown_whole.add(r.exercise.id)
         if len(hint) > room:
             hint = hint[:room - 1] + "…"
-        status = style(f"{r.status:<8}", fg=STATUS_COLORS[r.status])
+        label = labels[r.exercise.id]
+        status = style(f"{label:<{status_width}}",
+                       fg=None if label == "not started" else STATUS_COLORS[r.status])
         lines.append(f"  {r.exercise.id:<{id_width}}  {score:>9}  {status}  {hint}".rstrip())
     total = f"{_fmt(report.score)}/{_fmt(report.max_score)}"
-    lines += [f"  {'total':<{id_width}}  {total:>9}", ""]
+    lines += [f"  {'total':<{id_width}}  {total:>9}  public checks; your grade comes from the "
+              "course's run", ""]
+    start = next((r.exercise.id for r in report.exercises if _not_started(r)), None)
+    if start and not report.error:
+        lines += [f"Not started yet: {sum(map(_not_started, report.exercises))} exercise(s). "
+                  f"Start with {start} (`backprop show` draws the worked examples).", ""]
     detailed = [r for r in report.exercises
                 if r.status != "passed" and r.hints and r.exercise.id not in shown_whole]
     if detailed and not report.error:

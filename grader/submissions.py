@@ -47,6 +47,21 @@ class _Candidate:
     read: Callable[[], bytes]
 
 
+def defined_names(source: bytes) -> set[str]:
+    """The names a module defines at its top level (functions, classes, assignments)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
 def _implemented(source: bytes, wanted: set[str]) -> int:
     """How many of the wanted functions/answers the source defines with a real body."""
     try:

@@ -140,7 +140,9 @@ def test_missing_function_costs_only_its_exercise(tmp_path):
     lost = {k: v for k, v in scores(report).items() if v[0] != v[1]}
     assert list(lost) == ["mul"]
     (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
-    assert mul["status"] == "error" and mul["hints"] == ["the submission defines no mul_backward"]
+    assert mul["status"] == "error" and mul["hints"] == [
+        "the submission defines no mul_backward; did you mean mul_backwards? the grader calls "
+        "mul_backward"]
 
 
 def test_a_raising_function_shows_the_students_line(tmp_path):

@@ -1,0 +1,55 @@
+"""The words guide a novice: every total says these are the public checks, untouched stubs
+read "not started" with where to begin, a misspelled function gets a "did you mean", a
+course with variants warns who forgot --student, and --help separates the student's
+commands from the staff's."""
+
+from __future__ import annotations
+
+import shutil
+
+import yaml
+
+from conftest import ROOT, compose, run_cli
+
+TEMPLATE = ROOT / "student_template" / "backprop.py"
+
+
+def test_every_terminal_total_says_these_are_the_public_checks():
+    output = run_cli("check", ROOT / "examples" / "buggy_backprop.py").output
+    total = next(line for line in output.splitlines() if line.strip().startswith("total"))
+    assert "public checks; your grade comes from the course's run" in total
+
+
+def test_untouched_stubs_read_not_started_with_a_first_step():
+    output = run_cli("check", TEMPLATE).output
+    add = next(line for line in output.splitlines() if line.strip().startswith("add "))
+    assert "not started" in add and "failed" not in add
+    assert "Start with add" in output
+    partly = run_cli("check", ROOT / "examples" / "buggy_backprop.py").output
+    assert "not started" not in partly and "Start with" not in partly
+
+
+def test_a_misspelled_function_gets_a_did_you_mean(tmp_path):
+    path = compose(tmp_path, "")
+    path.write_text(path.read_text().replace("def relu_backward(", "def relu_backwards("))
+    output = run_cli("check", path, "--only", "relu").output
+    assert "did you mean relu_backwards? the grader calls relu_backward" in output
+
+
+def test_a_course_with_variants_warns_without_student(tmp_path):
+    folder = tmp_path / "course"
+    shutil.copytree(ROOT / "exercises", folder)
+    data = yaml.safe_load((folder / "assignment.yaml").read_text())
+    data["policy"] = {"variant_seed": 7}
+    (folder / "assignment.yaml").write_text(yaml.safe_dump(data))
+    course = folder / "assignment.yaml"
+    solution = compose(tmp_path, "")
+    assert "--student YOUR_ID" in run_cli("check", solution, "--assignment", course).output
+    mine = run_cli("check", solution, "--assignment", course, "--student", "ada@uni.edu")
+    assert "--student YOUR_ID" not in mine.output
+
+
+def test_help_separates_student_and_staff_commands():
+    text = run_cli("--help").output
+    students, staff = text.index("For students:"), text.index("For course staff and TAs:")
+    assert students < text.index("  check ") < staff < text.index("  grade ")

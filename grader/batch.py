@@ -231,7 +231,8 @@ def _grade_entry(entry: Entry) -> dict:
 
 def _record(entry: Entry, report: Report) -> dict:
     incidents = list(report.incidents)
-    if re.search(r'"score"\s*:|\bPASSED\b|all tests passed', report.stdout, re.I):
+    printed = "\n".join([report.stdout, *(r.printed for r in report.exercises)])
+    if re.search(r'"score"\s*:|\bPASSED\b|all tests passed', printed, re.I):
         incidents.append("tamper")  # printed something that looks like a grade
     view = student_view(report)
     shown = {} if view is report else {"student_report": report_json(view)}

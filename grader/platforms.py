@@ -58,6 +58,8 @@ def _exercise_output(result) -> str:
     lines += [f"{'✓' if c.passed else '✗'} {c.title}" + (f": {c.message}" if c.message and
                                                           not c.passed else "")
               for c in result.checks]
+    if result.printed:
+        lines += ["", "Printed by your functions:", result.printed]
     return _cap("\n".join(lines))
 
 

@@ -26,7 +26,7 @@ def exercise_json(result: ExerciseResult) -> dict:
             "max_score": _num(ex.points), "status": result.status,
             "checks": [{"name": c.title, "passed": c.passed, "message": c.message}
                        for c in result.checks],
-            "hints": result.hints}
+            "hints": result.hints, "printed": result.printed}
 
 
 def report_json(report: Report) -> dict:
@@ -130,6 +130,13 @@ def render_table(report: Report, color: bool = False) -> str:
             lines.append(f"  {r.exercise.id}:")
             lines += [f"    - {h}" for h in r.hints]
         lines.append("")
+    printing = [r for r in report.exercises if r.printed]
+    if printing:
+        lines.append(style("Printed by your functions", bold=True))
+        for r in printing:
+            lines.append(f"  {r.exercise.id}:")
+            lines += [f"    | {line}" for line in r.printed.splitlines()]
+        lines.append("")
     lines += [style(f"note: {note}", fg="yellow") for note in report.notes]
     if report.confinement:
         weak = report.confinement["tier"] == "unconfined"
@@ -152,6 +159,8 @@ def render_html(report: Report) -> str:
     rows = []
     for r in report.exercises:
         hints = "" if report.error else "<br>".join(esc(h) for h in r.hints)
+        if r.printed:
+            hints += f"<pre style='margin:0'>{esc(r.printed)}</pre>"
         rows.append(f"<tr><td><code>{esc(r.exercise.id)}</code></td>"
                     f"<td style='text-align:right'>{_fmt(r.score)}/{_fmt(r.exercise.points)}</td>"
                     f"<td style='color:{HTML_COLORS[r.status]}'><b>{r.status}</b></td>"
@@ -182,6 +191,11 @@ def render_markdown(report: dict, notes: list[str] = (), student: str | None = N
             lines.append(f"**{e['id']}**")
             lines += [f"- {h}" for h in e["hints"]]
             lines.append("")
+    printing = [e for e in report["exercises"] if e.get("printed")]
+    if printing:
+        lines += ["", "## Printed by your functions", ""]
+        for e in printing:
+            lines += [f"**{e['id']}**", "", "```", e["printed"], "```", ""]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines).rstrip() + "\n"

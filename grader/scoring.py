@@ -22,6 +22,20 @@ class ExerciseResult:
     checks: list[CheckResult] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     incidents: list[str] = field(default_factory=list)  # timeout, crashed, forbidden, tamper
+    printed: str = ""  # what the student's functions printed, first lines
+
+
+PRINTED_LINES, PRINTED_CHARS = 20, 4000
+
+
+def printed_by(outcomes: list[Outcome]) -> str:
+    """The first lines the exercise's calls printed, and how much more was cut."""
+    text = "".join(o.printed for o in outcomes)
+    dropped = sum(o.printed_dropped for o in outcomes) + max(len(text) - PRINTED_CHARS, 0)
+    lines = text[:PRINTED_CHARS].splitlines()
+    dropped += sum(len(line) + 1 for line in lines[PRINTED_LINES:])
+    cut = f"… ({dropped} more characters)" if dropped else ""
+    return "\n".join(lines[:PRINTED_LINES] + ([cut] if cut else []))
 
 
 PLANNERS: dict[str, Callable[[Exercise, int], list[Probe]]] = {
@@ -73,7 +87,8 @@ def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
         status = "error"
     else:
         status = "failed"
-    return ExerciseResult(exercise, score, status, checks, hints, incidents(outcomes))
+    return ExerciseResult(exercise, score, status, checks, hints, incidents(outcomes),
+                          printed_by(outcomes))
 
 
 def internal_error(exercise: Exercise, message: str) -> ExerciseResult:

@@ -32,7 +32,8 @@ def test_json_report_follows_the_contract(tmp_path):
     assert report["submission"] == "buggy_backprop.py" and report["seed"] == 3
     assert report["score"] == pytest.approx(sum(e["score"] for e in report["exercises"]))
     for ex in report["exercises"]:
-        assert list(ex) == ["id", "title", "score", "max_score", "status", "checks", "hints"]
+        assert list(ex) == ["id", "title", "score", "max_score", "status", "checks", "hints",
+                            "printed"]
         assert ex["status"] in STATUSES and 0 <= ex["score"] <= ex["max_score"]
         for check in ex["checks"]:
             assert list(check) == ["name", "passed", "message"]

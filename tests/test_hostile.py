@@ -109,7 +109,20 @@ def test_a_flood_is_capped_and_counted(tmp_path):
     report = grade_api(compose(tmp_path, (SUBMISSIONS / "hostile" / "stdout_flood.py")))
     assert report.score == report.max_score
     assert len(report.stdout) <= 64 * 1024 and len(report.stderr) <= 64 * 1024
-    assert report.dropped_output_bytes > 15_000_000
+    # Printed inside a call: shown with the exercise, capped, the rest counted.
+    (offset,) = [r for r in report.exercises if r.exercise.id == "offset"]
+    assert len(offset.printed) < 5000 and "more characters)" in offset.printed
+    cut = int(offset.printed.rsplit("(", 1)[1].split()[0])
+    assert cut > 15_000_000 / 8  # every call's flood is counted, not kept
+
+
+def test_a_flood_outside_any_call_is_capped_and_counted(tmp_path):
+    from grader.grading import grade as grade_api
+
+    flood = "import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 50_000)\n"
+    report = grade_api(compose(tmp_path, flood))
+    assert report.score == report.max_score and len(report.stdout) <= 64 * 1024
+    assert report.dropped_output_bytes > 9_000_000
 
 
 def test_the_environment_is_scrubbed(tmp_path, monkeypatch):

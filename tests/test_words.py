@@ -53,3 +53,30 @@ def test_help_separates_student_and_staff_commands():
     text = run_cli("--help").output
     students, staff = text.index("For students:"), text.index("For course staff and TAs:")
     assert students < text.index("  check ") < staff < text.index("  grade ")
+
+
+PRINTS = """
+_mul = mul_backward
+def mul_backward(dout, x, y):
+    print("debug mul", x.shape)
+    return _mul(dout, x, y)
+
+def exp_backward(dout, x):
+    for i in range(100):
+        print("line", i)
+    raise ValueError("oops")
+"""
+
+
+def test_what_the_functions_print_is_shown_per_exercise_and_capped(tmp_path):
+    import json
+
+    path = compose(tmp_path, PRINTS)
+    report = json.loads(run_cli("check", path, "--json", "--only", "mul", "--only", "exp",
+                                "--only", "add").stdout)
+    printed = {e["id"]: e["printed"] for e in report["exercises"]}
+    assert "debug mul (" in printed["mul"] and printed["add"] == ""
+    assert printed["exp"].startswith("line 0\nline 1") and "more characters)" in printed["exp"]
+    assert len(printed["exp"].splitlines()) <= 21
+    table = run_cli("check", path, "--only", "mul").output
+    assert "Printed by your functions" in table and "| debug mul (" in table

@@ -94,6 +94,8 @@ class Outcome:
     args_after: list[np.ndarray | None] | None = None
     error: dict | None = None
     seconds: float = 0.0
+    printed: str = ""  # what the call printed (capped by the child, again here)
+    printed_dropped: int = 0  # how many more characters it printed
 
 
 @dataclass
@@ -180,14 +182,22 @@ def _decode_item(item: Any, arrays: list[np.ndarray]) -> dict:
     return {"invalid": str(item.get("invalid", "?"))[:100]}
 
 
+PRINTED_CAP = 4200
+
+
 def _decode_result(header: dict, arrays: list[np.ndarray]) -> Outcome:
     """Turn a child's result frame into an Outcome; anything malformed raises WireError."""
     try:
         status = header["status"]
+        text = str(header.get("printed") or "")
+        dropped = header.get("printed_dropped", 0)
+        dropped = (dropped if isinstance(dropped, int) and dropped >= 0 else 0) + \
+            max(len(text) - PRINTED_CAP, 0)
+        printed = {"printed": text[:PRINTED_CAP], "printed_dropped": dropped}
         if status != "ok":
             if status not in ("raised", "missing"):
                 raise wire.WireError(f"unknown status {str(status)[:40]!r}")
-            return Outcome(status, error=_clean_error(header.get("error")))
+            return Outcome(status, error=_clean_error(header.get("error")), **printed)
         out = header["output"]
         decoded: dict[str, Any] = {"container": str(out["container"])[:40]}
         if "keys" in out:
@@ -201,7 +211,7 @@ def _decode_result(header: dict, arrays: list[np.ndarray]) -> Outcome:
             decoded["items"] = [_decode_item(i, arrays) for i in out["items"]]
         after = [_decode_item(i, arrays).get("array") for i in header.get("args_after", [])]
         return Outcome("ok", output=decoded, args_after=after,
-                       seconds=float(header.get("seconds", 0.0)))
+                       seconds=float(header.get("seconds", 0.0)), **printed)
     except wire.WireError:
         raise
     except Exception as e:  # noqa: BLE001 - every malformed part is the child's verdict

@@ -11,7 +11,9 @@ change what the student's own functions appear to return.
 
 import __future__
 import ast
+import contextlib
 import faulthandler
+import io
 import importlib.util
 import os
 import sys
@@ -191,6 +193,29 @@ def run_program(module, call, arrays):
     return tuple(results[step][index] for step, index in call["returns"])
 
 
+class Printed(io.TextIOBase):
+    """What the student's function prints, kept up to a cap (the rest is counted)."""
+
+    CAP = 4000
+
+    def __init__(self):
+        self.kept, self.size, self.dropped = [], 0, 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        room = self.CAP - self.size
+        self.kept.append(text[:max(room, 0)])
+        self.size += min(len(text), max(room, 0))
+        self.dropped += max(len(text) - max(room, 0), 0)
+        return len(text)
+
+    def text(self):
+        return "".join(self.kept)
+
+
 def run_call(module, call, arrays, submission):
     """Call one student function; return the result header and its arrays."""
     out_arrays = []
@@ -204,14 +229,18 @@ def run_call(module, call, arrays, submission):
         return header, out_arrays
     args = build_args(call["args"] or [], arrays)
     start = time.perf_counter()
+    printed = Printed()
     try:
-        if call["form"] == "program":
-            value = run_program(module, call, arrays)
-        else:
-            value = functions[0] if call["args"] is None else functions[0](*args)
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            if call["form"] == "program":
+                value = run_program(module, call, arrays)
+            else:
+                value = functions[0] if call["args"] is None else functions[0](*args)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt cost this call only
         header.update(status="raised", error=describe_error(exc, submission))
         return header, out_arrays
+    finally:
+        header.update(printed=printed.text(), printed_dropped=printed.dropped)
     header["seconds"] = time.perf_counter() - start
     try:
         header["output"] = describe_output(value, call["form"], out_arrays)

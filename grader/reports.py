@@ -39,8 +39,8 @@ def report_json(report: Report) -> dict:
 
 def _not_started(result: ExerciseResult) -> bool:
     """An untouched stub (NotImplementedError, or a worked-example dict not filled in)."""
-    return bool(result.hints) and result.hints[0] in ("not implemented yet",) or any(
-        "not filled in yet" in h for h in result.hints[:1])
+    first = result.hints[0] if result.hints else ""
+    return first == "not implemented yet" or "not filled in yet" in first
 
 
 def shown_now(exercise: Exercise) -> bool:
@@ -118,10 +118,10 @@ def render_table(report: Report, color: bool = False) -> str:
     total = f"{_fmt(report.score)}/{_fmt(report.max_score)}"
     lines += [f"  {'total':<{id_width}}  {total:>9}  public checks; your grade comes from the "
               "course's run", ""]
-    start = next((r.exercise.id for r in report.exercises if _not_started(r)), None)
-    if start and not report.error:
-        lines += [f"Not started yet: {sum(map(_not_started, report.exercises))} exercise(s). "
-                  f"Start with {start} (`backprop show` draws the worked examples).", ""]
+    new = [name for name, label in labels.items() if label == "not started"]
+    if new and not report.error:
+        lines += [f"Not started yet: {len(new)} exercise(s). Start with {new[0]} (`backprop "
+                  "show` draws the worked examples).", ""]
     detailed = [r for r in report.exercises
                 if r.status != "passed" and r.hints and r.exercise.id not in shown_whole]
     if detailed and not report.error:

@@ -97,8 +97,8 @@ def _block_starts(lines: list[bytes]) -> list[int]:
     """Indexes of the lines where a top-level statement (with its decorators) begins."""
     starts = []
     for i, line in enumerate(lines):
-        if not line[:1].strip() and line.strip() or not line.strip() or line.startswith(b"#"):
-            continue  # indented, blank or a comment
+        if not line.strip() or line[:1].isspace() or line.startswith(b"#"):
+            continue  # blank, indented or a comment
         if line.startswith(CONTINUATIONS) or (starts and lines[starts[-1]].startswith(b"@")
                                               and i == _next_code(lines, starts[-1])):
             continue  # part of the block above

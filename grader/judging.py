@@ -233,14 +233,32 @@ def _placeholder(pairs, unpacked) -> str | None:
             "(a placeholder such as np.zeros_like earns no points)")
 
 
+def called_as(probe: Probe) -> str:
+    """The call the grader made, in the student's terms: each argument's shape and dtype,
+    and the value of a small one (students rarely expect 3-d and 0-d arrays)."""
+    call = probe.call
+    if call.form == "program" or not call.args or len(probe.arg_names) != len(call.args):
+        return ""
+    parts = []
+    for name, value in zip(probe.arg_names, call.args):
+        if isinstance(value, np.ndarray):
+            shown = f" = {np.array2string(value, precision=4)}" if value.size <= 4 else ""
+            parts.append(f"{name}: shape {value.shape} {value.dtype}{shown}")
+        else:
+            parts.append(f"{name} = {value!r}")
+    return f" [called {call.function}({', '.join(parts)})]"
+
+
 def _first_fault(pairs, unpacked, exercise, limits) -> tuple[str, str | None] | None:
     for probe, outcome in pairs:
         if outcome.status != "ok":
             message = fault_message(outcome, limits, probe.call.function)
-            return f"{probe.label}: {message}", message
+            crashed = outcome.status == "raised" and message != "not implemented yet"
+            return f"{probe.label}: {message}{called_as(probe)}", \
+                message + (called_as(probe) if crashed else "")
         arrays, problem = unpacked[id(probe)]
         if problem:
-            return f"{probe.label}: {problem}", problem
+            return f"{probe.label}: {problem}{called_as(probe)}", problem
     return None
 
 
@@ -284,7 +302,7 @@ def judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> Check
     elif len({kind_of(h) for *_, h in telling}) > 1:
         # The cases disagree about what is wrong: no diagnosis, only the facts.
         _, message, hint = _compare_arrays(probe, arrays, tol, specific=False)
-    return CheckResult(check, weight, False, message, hint)
+    return CheckResult(check, weight, False, message + called_as(probe), hint)
 
 
 def _judge_linearity(weight, pairs, unpacked, exercise, limits) -> CheckResult:

@@ -80,3 +80,18 @@ def test_what_the_functions_print_is_shown_per_exercise_and_capped(tmp_path):
     assert len(printed["exp"].splitlines()) <= 21
     table = run_cli("check", path, "--only", "mul").output
     assert "Printed by your functions" in table and "| debug mul (" in table
+
+
+def test_a_crash_says_how_the_function_was_called(tmp_path):
+    import json
+
+    crash = "def exp_backward(dout, x):\n    return np.array([dout[0], x])\n"
+    report = json.loads(run_cli("check", compose(tmp_path, crash), "--json", "--only",
+                                "exp").stdout)
+    (exp,) = report["exercises"]
+    assert "[called exp_backward(dout: shape (" in exp["hints"][0] and "float64" in exp["hints"][0]
+    scalar = "def exp_backward(dout, x):\n    return dout * np.exp(x) + x.shape[0]\n"
+    report = json.loads(run_cli("check", compose(tmp_path, scalar), "--json", "--only",
+                                "exp").stdout)
+    messages = " | ".join(c["message"] for c in report["exercises"][0]["checks"])
+    assert "x: shape () float64 = " in messages  # the 0-d case, with its value

@@ -387,7 +387,8 @@ def _grade_all(todo: list[tuple[Entry, str]], assignment_path: Path | None,
     if not todo:
         return
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    ctx = multiprocessing.get_context("forkserver")
+    methods = multiprocessing.get_all_start_methods()  # Windows has no fork server
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     args = (str(assignment_path) if assignment_path else None, seeding, run_all)
     with futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                      initargs=args) as pool:

@@ -19,6 +19,8 @@ from conftest import ROOT, SUBMISSIONS, compose, header, may_lose, run_cli, scor
 from grader.sandbox import runner, tiers, uids
 from grader.sandbox.child import processes
 
+pytestmark = pytest.mark.linux
+
 HOSTILE = sorted((SUBMISSIONS / "hostile").glob("*.py"))
 LIMITS = {"exercise_seconds": 2, "import_seconds": 5, "total_seconds": 40, "processes": 32,
           "file_bytes": 1 << 20, "result_bytes": 8 << 20}

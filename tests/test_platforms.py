@@ -22,6 +22,8 @@ from grader.sandbox.child import processes
 from grader.exercises import PACKAGE_DIR
 from grader.platforms import derive_seed
 
+pytestmark = pytest.mark.linux
+
 AUTOGRADER, GRADE = Path("/autograder"), Path("/grade")
 SECRET = "test-secret-7"
 

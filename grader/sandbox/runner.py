@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import secrets
 import select
 import selectors
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,9 +37,7 @@ from grader.sandbox import tiers
 from grader.sandbox.child import jail, processes, wire
 from grader.sandbox.tiers import ConfinementError
 
-SIGNAL_NAMES = {signal.SIGSEGV: "SIGSEGV (segmentation fault)", signal.SIGBUS: "SIGBUS",
-                signal.SIGABRT: "SIGABRT (abort)", signal.SIGFPE: "SIGFPE",
-                signal.SIGILL: "SIGILL", signal.SIGKILL: "SIGKILL", signal.SIGXCPU: "SIGXCPU"}
+SIGNAL_NAMES = {"SIGSEGV": "SIGSEGV (segmentation fault)", "SIGABRT": "SIGABRT (abort)"}
 # Variables the child may inherit; everything else (tokens, seeds, paths) stays behind.
 PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH", "SYSTEMROOT")
 
@@ -222,8 +222,11 @@ def _exit_reason(returncode: int | None) -> dict:
     if returncode is None:
         return {"type": "crashed", "message": "the child vanished"}
     if returncode < 0:
-        sig = signal.Signals(-returncode)
-        name = SIGNAL_NAMES.get(sig, sig.name)
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        name = SIGNAL_NAMES.get(name, name)
         return {"type": "crashed", "message": f"the process crashed with {name}"}
     return {"type": "crashed",
             "message": f"the process exited (status {returncode}) before returning a result: "
@@ -236,12 +239,11 @@ class _Spawned:
     def __init__(self, workdir: Path, fds: tuple[int, int, int, int], config: dict):
         request_fd, result_fd, out_fd, err_fd = fds
         harness = os.path.join(tiers.harness_dir(), "harness.py")
-        posix = os.name == "posix"
         self.popen = subprocess.Popen(
             [sys.executable, "-I", harness, str(request_fd), str(result_fd)],
             stdin=subprocess.DEVNULL, stdout=out_fd, stderr=err_fd,
             pass_fds=(request_fd, result_fd), cwd=workdir, env=config["env"],
-            start_new_session=posix, preexec_fn=(lambda: jail.confine(config)) if posix else None)
+            start_new_session=True, preexec_fn=lambda: jail.confine(config))
         self.pid = self.popen.pid
 
     def wait(self, timeout: float) -> int | None:
@@ -250,8 +252,36 @@ class _Spawned:
         except subprocess.TimeoutExpired:
             return None
 
+    def kill(self) -> None:
+        processes.kill_group(self.pid)
+
     def sweep(self) -> None:
         """Nothing to do: orphans come to us as subreaper, `run_submission` sweeps them."""
+
+
+class _Portable(_Spawned):
+    """A child started as a plain subprocess, as Windows and macOS allow: no pass_fds, no
+    preexec_fn, no fork server. The request goes in on its stdin and results come back on
+    its stdout (`harness.portable_channels`); it sets its own resource limits. Its own
+    process group (a new session, or a new process group on Windows) is killed as a tree."""
+
+    def __init__(self, workdir: Path, fds: tuple[int, int, int, int], config: dict):
+        request_fd, result_fd, _, err_fd = fds
+        harness = os.path.join(tiers.harness_dir(), "harness.py")
+        windows = os.name == "nt"
+        self.popen = subprocess.Popen(
+            [sys.executable, "-I", harness, "--portable"], stdin=request_fd, stdout=result_fd,
+            stderr=err_fd, cwd=workdir, env=config["env"], start_new_session=not windows,
+            creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0)
+        self.pid = self.popen.pid
+
+    def kill(self) -> None:
+        if os.name == "nt":  # the whole tree: taskkill follows parent links
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(self.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        else:
+            processes.kill_group(self.pid)
+        self.popen.kill()  # the child itself, whatever became of its group
 
 
 class Zygote:
@@ -312,6 +342,9 @@ class _Forked:
                 self.returncode = message["status"]
         return self.returncode
 
+    def kill(self) -> None:
+        processes.kill_group(self.pid)
+
     def sweep(self) -> None:
         socket.send_fds(self.zygote.sock, [b'{"sweep": true}'], [])
         while True:
@@ -327,6 +360,8 @@ def use_zygote() -> bool:
     """Start children from a warm fork server from now on (batch workers do); False when
     it cannot start."""
     global _zygote
+    if tiers.current().portable:
+        return False
     if _zygote is None:
         try:
             _zygote = Zygote()
@@ -386,12 +421,14 @@ class _Session:
         fds = (req_r, res_w, out_w, err_w)
         global _zygote
         try:
-            if _zygote is not None:
+            if self.plan.tier.portable:
+                self.proc = _Portable(self.workdir, fds, config)
+            elif _zygote is not None:
                 try:
                     self.proc = _zygote.launch(fds, config)
                 except (OSError, RuntimeError):  # the fork server died: start fresh
                     _zygote = None
-            if _zygote is None:
+            if not self.plan.tier.portable and _zygote is None:
                 self.proc = _Spawned(self.workdir, fds, config)
         except (OSError, subprocess.SubprocessError) as e:
             for fd in (self.request_fd, res_r, out_r, err_r):
@@ -401,6 +438,8 @@ class _Session:
             for fd in fds:
                 os.close(fd)
         self.result_fd, self.out_fd, self.err_fd = res_r, out_r, err_r
+        self.pipes = (_ThreadedPipes if self.plan.tier.portable else _SelectedPipes)(
+            (res_r, out_r, err_r))
 
     def send(self, calls: list[tuple[int, Call]], submission: Path,
              forbidden: list[str]) -> None:
@@ -454,14 +493,7 @@ class _Session:
             self.deadline = min(time.monotonic() + self.limits.exercise_seconds,
                                 self.total_deadline)
 
-    def _read(self, fd: int, sel: selectors.BaseSelector) -> None:
-        try:
-            data = os.read(fd, 1 << 16)
-        except OSError:
-            data = b""
-        if not data:
-            sel.unregister(fd)
-            return
+    def _take(self, fd: int, data: bytes) -> None:
         if fd == self.result_fd:
             for header, blobs in self.reader.feed(data):
                 self._on_frame(header, blobs)
@@ -489,12 +521,9 @@ class _Session:
                               f"{limits.disk_bytes >> 20} MiB or {limits.files} files"}
 
     def run(self) -> None:
-        sel = selectors.DefaultSelector()
-        for fd in (self.result_fd, self.out_fd, self.err_fd):
-            sel.register(fd, selectors.EVENT_READ)
         try:
             next_watch = time.monotonic() + WATCH_EVERY
-            while self.result_fd in sel.get_map():
+            while self.pipes.is_open(self.result_fd):
                 now = time.monotonic()
                 if now >= self.deadline:
                     self.fault = {"type": "timeout"}
@@ -504,38 +533,119 @@ class _Session:
                     if self.fault:
                         break
                     next_watch = now + WATCH_EVERY
-                for key, _ in sel.select(min(self.deadline, next_watch) - now):
-                    self._read(key.fd, sel)
+                for fd, data in self.pipes.poll(min(self.deadline, next_watch) - now):
+                    self._take(fd, data)
         except wire.WireError as e:
             self.fault = {"type": "bad_result", "message": str(e)}
         except _Restart:
             self.restart = True
         finally:
-            self._stop(sel)
+            self._stop()
         if self.layers is None and self.imported is None:
             raise ConfinementError("the sandboxed child stopped before it was confined" +
                                    (": " + self.err.text().strip()[-300:]
                                     if self.err.text().strip() else ""))
 
-    def _stop(self, sel: selectors.BaseSelector) -> None:
+    def _stop(self) -> None:
         self.proc.wait(0.5 if self.fault is None else 0)
-        processes.kill_group(self.proc.pid)
+        self.proc.kill()
         returncode = self.proc.wait(2)
         if self.plan.uid is not None:
             processes.kill_uid(self.plan.uid)
         self.proc.sweep()
-        for _ in range(4):  # keep what was already written; never wait for daemons
-            ready = [k.fd for k, _ in sel.select(0) if k.fd != self.result_fd]
-            if not ready:
-                break
-            for fd in ready:
-                self._read(fd, sel)
-        sel.close()
-        for fd in (self.result_fd, self.out_fd, self.err_fd):
-            os.close(fd)
+        for fd, data in self.pipes.drain(skip=self.result_fd):  # keep what was written
+            self._take(fd, data)
+        self.pipes.close()
         if self.fault is None and not self.restart and (
                 self.imported is None or self.next_index < len(self.calls)):
             self.fault = _exit_reason(returncode)
+
+
+class _SelectedPipes:
+    """The child's pipes, waited on with select (POSIX)."""
+
+    def __init__(self, fds: tuple[int, ...]):
+        self.fds = fds
+        self.selector = selectors.DefaultSelector()
+        for fd in fds:
+            self.selector.register(fd, selectors.EVENT_READ)
+
+    def is_open(self, fd: int) -> bool:
+        return fd in self.selector.get_map()
+
+    def _read(self, fd: int) -> bytes:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            self.selector.unregister(fd)
+        return data
+
+    def poll(self, timeout: float) -> list[tuple[int, bytes]]:
+        """What arrived within `timeout` seconds; b"" marks a pipe that closed."""
+        return [(key.fd, self._read(key.fd)) for key, _ in self.selector.select(timeout)]
+
+    def drain(self, skip: int) -> list[tuple[int, bytes]]:
+        """What is already waiting, without waiting for daemons that hold a pipe open."""
+        found = []
+        for _ in range(4):
+            ready = [key.fd for key, _ in self.selector.select(0) if key.fd != skip]
+            if not ready:
+                break
+            found += [(fd, self._read(fd)) for fd in ready]
+        return found
+
+    def close(self) -> None:
+        self.selector.close()
+        for fd in self.fds:
+            os.close(fd)
+
+
+class _ThreadedPipes:
+    """The child's pipes, read by one thread each into a queue: Windows cannot select()
+    on pipes. Each thread closes its own pipe at end of file, so no descriptor is closed
+    under a blocked read (and reused by another file meanwhile)."""
+
+    def __init__(self, fds: tuple[int, ...]):
+        self.events: queue.Queue[tuple[int, bytes]] = queue.Queue()
+        self.open = set(fds)
+        for fd in fds:
+            threading.Thread(target=self._pump, args=(fd,), daemon=True).start()
+
+    def _pump(self, fd: int) -> None:
+        try:
+            while data := os.read(fd, 1 << 16):
+                self.events.put((fd, data))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+            self.events.put((fd, b""))
+
+    def is_open(self, fd: int) -> bool:
+        return fd in self.open
+
+    def poll(self, timeout: float) -> list[tuple[int, bytes]]:
+        found = []
+        try:
+            found.append(self.events.get(timeout=max(timeout, 0)))
+            while True:
+                found.append(self.events.get_nowait())
+        except queue.Empty:
+            pass
+        self.open -= {fd for fd, data in found if not data}
+        return found
+
+    def drain(self, skip: int) -> list[tuple[int, bytes]]:
+        """What the killed child wrote, waiting briefly for its pipes to close."""
+        found, deadline = [], time.monotonic() + 0.5
+        while self.open - {skip} and time.monotonic() < deadline:
+            found += self.poll(0.05)
+        return [(fd, data) for fd, data in found if fd != skip]
+
+    def close(self) -> None:
+        """Nothing: each pipe is closed by its own thread."""
 
 
 def _usage(folder: Path, max_files: int) -> tuple[int, int]:

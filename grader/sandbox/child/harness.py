@@ -1,7 +1,8 @@
 """The sandboxed child: import the submission, call its functions, send raw outputs back.
 
 Run as `python -I harness.py REQUEST_FD RESULT_FD` from the grader's harness folder (a
-copy of this `child` package that the sandbox can read), or forked by `zygote.py`. It never
+copy of this `child` package that the sandbox can read), as `harness.py --portable` with
+the request on stdin and results on stdout (macOS, Windows), or forked by `zygote.py`. It never
 sees an expected answer and decides nothing: it confines itself as the request's plan says
 (`lockdown.py`), reports the layers in force before any student code runs, then reports what
 each student function returned (or raised), as numeric arrays, and the parent judges.
@@ -354,5 +355,22 @@ def serve_and_exit(request_fd, result_fd, prepare=lambda: None):
             os._exit(0)
 
 
+def portable_channels():
+    """The portable path's pipes (`runner._Portable`): the request arrives on stdin and
+    results leave on what was stdout; from here on, what the student prints goes to
+    stderr, never into the result stream."""
+    if os.name == "nt":
+        import msvcrt
+
+        for fd in (0, 1):
+            msvcrt.setmode(fd, os.O_BINARY)
+    result_fd = os.dup(1)
+    os.dup2(2, 1)
+    return 0, result_fd
+
+
 if __name__ == "__main__":
-    serve_and_exit(int(sys.argv[1]), int(sys.argv[2]))
+    if sys.argv[1:] == ["--portable"]:
+        serve_and_exit(*portable_channels())
+    else:
+        serve_and_exit(int(sys.argv[1]), int(sys.argv[2]))

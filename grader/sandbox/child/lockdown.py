@@ -17,11 +17,11 @@ import sys
 
 try:
     from . import landlock, seccomp
-    from .jail import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER
+    from .jail import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER, limit_resources, resource
 except ImportError:  # run as a script from the harness folder
     import landlock
     import seccomp
-    from jail import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER
+    from jail import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER, limit_resources, resource
 
 
 class LockdownError(RuntimeError):
@@ -58,9 +58,13 @@ def apply(plan):
     if plan.get("version") and plan["version"] != sys.version:
         raise LockdownError(f"the sandbox runs Python {sys.version.split()[0]}, not the "
                             f"grader's {plan['version'].split()[0]}")
+    if plan.get("rlimits"):  # the portable path: nothing ran between fork and exec
+        limit_resources(plan["rlimits"])
+        layers.append("resource limits" if resource else "no resource limits on this OS")
     if plan.get("userns") and _private_namespaces():
         layers += ["private network", "private IPC"]
-    ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
     rules = plan.get("landlock")
     if rules:
         try:

@@ -34,7 +34,7 @@ import yaml
 from grader import sandbox
 from grader.exercises import Assignment, load_assignment
 from grader.grading import Report, derive_seed, grade_prepared, plan_assignment, write_secret
-from grader.reports import report_json, student_view
+from grader.reports import notes_and_not_run, report_json, student_view
 from grader.sandbox import Limits
 from grader.submissions import Prepared, SubmissionError, prepare
 
@@ -237,7 +237,8 @@ def _record(entry: Entry, report: Report) -> dict:
     view = student_view(report)
     shown = {} if view is report else {"student_report": report_json(view)}
     return {"key": entry.key, "student": entry.student, "ids": entry.ids, "late": entry.late,
-            "entry_note": entry.note, "report": report_json(report), "notes": report.notes,
+            "entry_note": entry.note, "report": report_json(report),
+            "notes": notes_and_not_run(report),
             **shown,
             "incidents": sorted(set(incidents)),
             "hints": {r.exercise.id: r.hints for r in report.exercises}}

@@ -89,8 +89,12 @@ RUN_ALL_HELP = ("Run every notebook cell top to bottom (default: only definition
 @click.option("--student", metavar="ID", help="Your identity (e.g. your university email) "
               "when the course gives each student their own worked-example numbers; see "
               "`backprop variant`.")
+@click.option("--save-cases", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Save the inputs of each failing case to DIR as .npz (arrays named as "
+              "your function's arguments), to rerun with check_case() from the template.")
 def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
-          assignment: Path | None, run_all: bool, student: str | None) -> None:
+          assignment: Path | None, run_all: bool, student: str | None,
+          save_cases: Path | None) -> None:
     """Grade SUBMISSION: a .py file, a notebook (.ipynb), or a folder or .zip holding
     backprop.py or backprop.ipynb (default: ./backprop.py).
 
@@ -112,7 +116,30 @@ def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
         click.echo(json.dumps(report_json(report), indent=2))
     else:
         click.echo(render_table(report, color=sys.stdout.isatty()), nl=False)
+    if save_cases is not None:
+        _save_cases(report, save_cases)
     sys.exit(EXIT_FULL_MARKS if report.score >= report.max_score else EXIT_NOT_FULL)
+
+
+def _save_cases(report, folder: Path) -> None:
+    """Save the failing cases and say, on stderr (stdout may be JSON), how to rerun one."""
+    from grader.reports import save_failing_cases
+
+    try:
+        written = save_failing_cases(report, folder)
+    except OSError as e:
+        raise click.FileError(str(folder), f"cannot save the cases there: {e.strerror}")
+    if not written:
+        click.echo(f"no failing case to save in {folder}", err=True)
+        return
+    click.echo(f"saved {len(written)} failing case(s) in {folder}:", err=True)
+    for path, case in written:
+        gate = case.context.gate if case.context else None  # None: not a gate's backward
+        rerun = (f'check_case("{path}", {case.call.function}, {gate}_forward)' if gate
+                 else f'np.load("{path}")')
+        click.echo(f"  {path.name}: {rerun}", err=True)
+    click.echo("check_case and the *_forward functions are at the end of the template "
+               "(`backprop template`).", err=True)
 
 
 @main.command()

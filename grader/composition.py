@@ -132,8 +132,8 @@ def judge_two_layer_net(exercise: Exercise, probes: list[Probe], outcomes: list[
         if check == "sgd":
             result = _judge_sgd(weight, *pairs["sgd"], limits)
         else:
-            result = judge_values(check, weight, [pairs[check]], unpacked, exercise, limits,
-                                   exercise.tolerance)
+            result = judge_values(check, weight, [pairs[check]], unpacked, limits,
+                                  exercise.tolerance)
         if check in ("sgd", "end_to_end"):
             result.depends_on = gates  # the whole chain: every gate's mistakes show here
         else:

@@ -38,6 +38,7 @@ class Report:
     incidents: list[str] = field(default_factory=list)  # for the class summary
     confinement: dict = field(default_factory=dict)  # the sandbox tier and its layers
     syntax_errors: list[str] = field(default_factory=list)  # blocks left out of a .py
+    skipped: list[str] = field(default_factory=list)  # "where: what", each statement once
 
 
 def import_error_message(name: str, error: dict) -> str:
@@ -68,28 +69,44 @@ def _explain_missing(outcomes: list[Outcome], calls: list, prepared: Prepared) -
             outcome.error = {"message": prepared.left_out[call.function]}
             continue
         names = defined_names(prepared.source) if names is None else names
-        close = difflib.get_close_matches(call.function, names - {call.function}, 1, 0.75)
+        # A forward pass (the template's checking tools) is never a misspelled backward.
+        candidates = {n for n in names - {call.function} if not n.endswith("_forward")}
+        close = difflib.get_close_matches(call.function, candidates, 1, 0.75)
         if close:
             outcome.error = {"message": f"the submission defines no {call.function}; did you "
                                         f"mean {close[0]}? the grader calls {call.function}"}
 
 
-def _skipped_note(skipped: list[dict]) -> list[str]:
-    """Top-level statements that raised were skipped, like a failing notebook cell."""
-    if not skipped:
-        return []
-    listed = "; ".join(f"{e.get('where', 'line ?')}: {e.get('type')}: {e.get('message', '')}"
-                       [:160] for e in skipped[:6])
-    more = f"; and {len(skipped) - 6} more" if len(skipped) > 6 else ""
-    return [f"top-level code that raised was skipped, and only what depends on it can fail "
-            f"({listed}{more}); keep code that is not a definition under "
-            '`if __name__ == "__main__":`']
+SKIPPED_NOTE = ("top-level code that is not a definition was not run, and code that raised "
+                "was skipped (listed under 'Not run'): only what depends on it can fail. "
+                "Keep such code under `if __name__ == \"__main__\":` in a .py file; in a "
+                "notebook, --run-all (check(run_all=True)) runs every cell")
+
+
+def _not_run(prepared: Prepared, raised: list[dict]) -> list[str]:
+    """Every statement that did not run, once: left out as not a definition, or raised.
+    Seen again (a cell executed twice in a kernel), it is listed at its last place."""
+    found: dict[str, str] = {}
+    for where, what in prepared.skipped:
+        found.pop(what, None)
+        found[what] = where
+    for error in raised:
+        what = f"{error.get('type')}: {error.get('message', '')}"[:160] + (
+            f" (at `{error['text'][:80]}`)" if error.get("text") else "")
+        found.pop(what, None)
+        found[what] = error.get("where", "line ?")
+    return [f"{where}: {what}" for what, where in found.items()]
 
 
 def _locate(error: dict | None, prepared: Prepared) -> None:
     """Say where an error is in the student's own terms (a notebook's cell and line)."""
     if error and isinstance(error.get("line"), int):
         error["where"] = prepared.where(error["line"])
+
+
+VARIANT_NOTE = ("this course gives each student their own worked-example numbers: run with "
+                "--student YOUR_ID (see `backprop variant`); without it the worked examples "
+                "are checked against the lecture's numbers")
 
 
 def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
@@ -101,9 +118,7 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
     prepared = prepare(Path(submission), assignment.functions, run_all)
     report = grade_prepared(prepared, assignment, seed, limits, identity=identity)
     if assignment.variant_seed is not None and identity is None:
-        report.notes.append("this course gives each student their own worked-example numbers: "
-                            "run with --student YOUR_ID (see `backprop variant`); without it "
-                            "the worked examples are checked against the lecture's numbers")
+        report.notes.append(VARIANT_NOTE)
     return report
 
 
@@ -193,6 +208,7 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
         else:
             results.append(scoring.judge(ex, probes, mine, limits))
     score = round(sum(r.score for r in results), 4)
+    not_run = _not_run(prepared, run.skipped if run else [])
     found = {i for r in results for i in r.incidents} | set(run.incidents if run else ())
     if prepared.error:
         found.add("unreadable")
@@ -205,7 +221,8 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                   error=error, exercises=results, stdout=run.stdout if run else "",
                   stderr=run.stderr if run else "",
                   dropped_output_bytes=run.dropped_output_bytes if run else 0,
-                  notes=prepared.notes + _skipped_note(run.skipped if run else []),
+                  notes=prepared.notes + ([SKIPPED_NOTE] if not_run else []),
+                  skipped=not_run,
                   incidents=sorted(found),
                   confinement=run.confinement if run else {},
                   syntax_errors=list(prepared.left_out.values()))

@@ -40,6 +40,7 @@ class CheckResult:
     message: str = ""
     hint: str | None = None
     depends_on: tuple[str, ...] = ()  # exercises whose gates this check runs (composition)
+    case: Probe | None = None  # the call a failed check is about (`cases.save_failing`)
 
     @property
     def title(self) -> str:
@@ -205,17 +206,17 @@ def judge_arrays(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome
     results = []
     for check, weight in exercise.checks.items():
         if check == "outputs":
-            results.append(_judge_form(weight, by_check["values"], unpacked, limits, exercise))
+            results.append(_judge_form(weight, by_check["values"], unpacked, limits))
         elif check == "untouched":
             results.append(_judge_untouched(weight, list(zip(probes, outcomes)), unpacked))
         elif check == "linear_upstream":
             results.append(_judge_linearity(weight, by_check[check], unpacked, exercise, limits))
         elif check == "zero_upstream":
-            results.append(judge_values(check, weight, by_check[check], unpacked, exercise,
-                                         limits, Tolerance(0.0, 0.0)))
+            results.append(judge_values(check, weight, by_check[check], unpacked, limits,
+                                        Tolerance(0.0, 0.0)))
         else:
-            results.append(judge_values(check, weight, by_check[check], unpacked, exercise,
-                                         limits, exercise.tolerance))
+            results.append(judge_values(check, weight, by_check[check], unpacked, limits,
+                                        exercise.tolerance))
     return results
 
 
@@ -249,45 +250,57 @@ def called_as(probe: Probe) -> str:
     return f" [called {call.function}({', '.join(parts)})]"
 
 
-def _first_fault(pairs, unpacked, exercise, limits) -> tuple[str, str | None] | None:
+def _first_fault(check, weight, pairs, unpacked, limits) -> CheckResult | None:
+    """The failed check for the first call that crashed or returned something unusable."""
     for probe, outcome in pairs:
         if outcome.status != "ok":
             message = fault_message(outcome, limits, probe.call.function)
             crashed = outcome.status == "raised" and message != "not implemented yet"
-            return f"{probe.label}: {message}{called_as(probe)}", \
-                message + (called_as(probe) if crashed else "")
+            return CheckResult(check, weight, False, f"{probe.label}: {message}"
+                               f"{called_as(probe)}",
+                               message + (called_as(probe) if crashed else ""), case=probe)
         arrays, problem = unpacked[id(probe)]
         if problem:
-            return f"{probe.label}: {problem}{called_as(probe)}", problem
+            return CheckResult(check, weight, False, f"{probe.label}: {problem}"
+                               f"{called_as(probe)}", problem, case=probe)
     return None
 
 
-def _judge_form(weight, pairs, unpacked, limits, exercise) -> CheckResult:
-    fault = _first_fault(pairs, unpacked, exercise, limits)
+def _form_failure(check, weight, probe, arrays) -> CheckResult | None:
+    problem = _form_problem(probe, arrays)
+    if problem:
+        return CheckResult(check, weight, False, f"{probe.label}: {problem}", problem,
+                           case=probe)
+    return None
+
+
+def _judge_form(weight, pairs, unpacked, limits) -> CheckResult:
+    fault = _first_fault("outputs", weight, pairs, unpacked, limits)
     if fault:
-        return CheckResult("outputs", weight, False, *fault)
+        return fault
     for probe, _ in pairs:
         arrays, _ = unpacked[id(probe)]
-        problem = _form_problem(probe, arrays)
-        if problem:
-            return CheckResult("outputs", weight, False, f"{probe.label}: {problem}", problem)
+        failure = _form_failure("outputs", weight, probe, arrays)
+        if failure:
+            return failure
         bad = [n for n, s in zip(_output_names(probe), arrays) if not np.all(np.isfinite(s))]
         if bad:
             message = f"{bad[0]} contains nan or inf"
-            return CheckResult("outputs", weight, False, f"{probe.label}: {message}", message)
+            return CheckResult("outputs", weight, False, f"{probe.label}: {message}", message,
+                               case=probe)
     return CheckResult("outputs", weight, True)
 
 
-def judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> CheckResult:
-    fault = _first_fault(pairs, unpacked, exercise, limits)
+def judge_values(check, weight, pairs, unpacked, limits, tol) -> CheckResult:
+    fault = _first_fault(check, weight, pairs, unpacked, limits)
     if fault:
-        return CheckResult(check, weight, False, *fault)
+        return fault
     failed = []
     for probe, _ in pairs:
         arrays, _ = unpacked[id(probe)]
-        problem = _form_problem(probe, arrays)
-        if problem:
-            return CheckResult(check, weight, False, f"{probe.label}: {problem}", problem)
+        failure = _form_failure(check, weight, probe, arrays)
+        if failure:
+            return failure
         ok, message, hint = _compare_arrays(probe, arrays, tol)
         if not ok:
             failed.append((probe, arrays, message, hint))
@@ -302,13 +315,13 @@ def judge_values(check, weight, pairs, unpacked, exercise, limits, tol) -> Check
     elif len({kind_of(h) for *_, h in telling}) > 1:
         # The cases disagree about what is wrong: no diagnosis, only the facts.
         _, message, hint = _compare_arrays(probe, arrays, tol, specific=False)
-    return CheckResult(check, weight, False, message + called_as(probe), hint)
+    return CheckResult(check, weight, False, message + called_as(probe), hint, case=probe)
 
 
 def _judge_linearity(weight, pairs, unpacked, exercise, limits) -> CheckResult:
-    fault = _first_fault(pairs, unpacked, exercise, limits)
+    fault = _first_fault("linear_upstream", weight, pairs, unpacked, limits)
     if fault:
-        return CheckResult("linear_upstream", weight, False, *fault)
+        return fault
     results = [unpacked[id(p)][0] for p, _ in pairs]
     if any(_form_problem(p, r) for (p, _), r in zip(pairs, results)):
         return CheckResult("linear_upstream", weight, False, "outputs have the wrong form")
@@ -341,7 +354,8 @@ def _judge_untouched(weight, pairs, unpacked) -> CheckResult:
                 hint = (f"{probe.call.function} changed its argument {name} in place: "
                         f"compute new arrays (e.g. {name}.copy() or dout * mask) instead of "
                         f"writing into {name}")
-                return CheckResult("untouched", weight, False, f"{probe.label}: {hint}", hint)
+                return CheckResult("untouched", weight, False, f"{probe.label}: {hint}", hint,
+                                   case=probe)
     if not answered:
         return CheckResult("untouched", weight, False,
                            "never returned a usable answer, so nothing to check")

@@ -1,8 +1,10 @@
 """`check()`: grade the functions of the running notebook (or script) from inside it.
 
     from grader import check
-    check()          # every exercise
-    check("mul")     # one exercise
+    check()                   # every exercise
+    check("mul")              # one exercise
+    check(run_all=True)       # run every executed cell, not only definitions
+    check(student="a@b.edu")  # your own worked-example numbers, if the course has them
 
 The code is read from the cells the kernel has executed, in order, kept by the same
 definitions-only rule as `backprop check notebook.ipynb`, and graded through the same
@@ -11,6 +13,7 @@ sandbox: nothing runs in the kernel itself.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import notebooks
 from grader.exercises import load_assignment
-from grader.grading import Report, grade_prepared
+from grader.grading import VARIANT_NOTE, Report, grade_prepared
 from grader.reports import render_html, render_table
 from grader.submissions import Prepared, prepare
 
@@ -32,32 +35,45 @@ def _ipython():
     return get_ipython()
 
 
-def _from_kernel(shell) -> Prepared:
+def _in(where: str) -> str:
+    """The kernel's own words: "code cell 7, line 2" is "In [7], line 2"."""
+    return re.sub(r"^code cell (\d+)", r"In [\1]", where)
+
+
+def _from_kernel(shell, run_all: bool) -> Prepared:
     """The executed cells, as a notebook: cell N is execution number N."""
     history = list(shell.history_manager.input_hist_raw)
     nb = new_notebook(cells=[new_code_cell(source) for source in history[1:]])
-    module = notebooks.to_module(nbformat.from_dict(nb))
-    where = lambda line: module.where(line).replace("code cell ", "In [").replace(",", "],", 1)  # noqa: E731
-    return Prepared("notebook", module.source.encode(), [], where)
+    module = notebooks.to_module(nbformat.from_dict(nb), run_all)
+    return Prepared("notebook", module.source.encode(), [], lambda line: _in(module.where(line)),
+                    skipped=[(_in(where), what) for where, what in module.skipped])
 
 
-def _from_script(wanted: set[str]) -> Prepared:
+def _from_script(wanted: set[str], run_all: bool) -> Prepared:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if not path:
         raise RuntimeError("check() needs a notebook or a script file to read the code from")
-    return prepare(Path(path), wanted)
+    return prepare(Path(path), wanted, run_all)
 
 
-def check(*exercise_ids: str, seed: int = 0) -> Report:
-    """Grade the current notebook's functions and show a per-exercise table."""
+def check(*exercise_ids: str, seed: int = 0, run_all: bool = False,
+          student: str | None = None) -> Report:
+    """Grade the current notebook's functions and show a per-exercise table.
+
+    run_all=True runs every cell you executed, not only definitions (as `--run-all`);
+    student="your id" checks the worked examples against your own numbers when the
+    course gives each student theirs (as `--student`)."""
     assignment = load_assignment()
     if exercise_ids:
         assignment = assignment.only(exercise_ids)
     shell = _ipython()
     wanted = assignment.functions
-    prepared = _from_kernel(shell) if shell is not None else _from_script(wanted)
-    report = grade_prepared(prepared, assignment, seed)
+    prepared = _from_kernel(shell, run_all) if shell is not None else \
+        _from_script(wanted, run_all)
+    report = grade_prepared(prepared, assignment, seed, identity=student)
+    if assignment.variant_seed is not None and student is None:
+        report.notes.append(VARIANT_NOTE.replace("--student YOUR_ID", 'check(student="YOUR_ID")'))
     if shell is not None and getattr(shell, "kernel", None) is not None:
         from IPython.display import HTML, display
 

@@ -1,19 +1,23 @@
 """Turn a Jupyter notebook into the Python module that gets graded.
 
-The rule (documented in the README): by default only *definitions* are kept — imports,
-functions, classes, and assignments that call nothing (constants, answer dicts) — so a
-training loop, a plot, an `input()` or a cell that raises or never ends costs the
-functions nothing. IPython magics, `!shell` lines and `?` help are dropped. With
-`run_all` every code cell runs, top to bottom, like "Restart & Run All". Every skipped
-statement is reported with its cell, so the student knows what was not run.
+The rule (documented in the README and the template notebook): by default only
+*definitions* are kept — imports, functions, classes, lambdas, and assignments whose right-
+hand side calls nothing but numpy, math and pure builtins (`ONE = np.float64(1.0)`,
+`W = np.arange(6).reshape(2, 3)`, answer dicts) — so a training loop, a plot, an `input()`
+or a cell that raises or never ends costs the functions nothing. IPython magics, `!shell`
+lines and help (`obj?`, `?obj`) are dropped when they are a whole statement, never inside a
+string. With `run_all` every code cell runs, top to bottom, like "Restart & Run All". Every
+skipped statement is reported once, with its cell and line.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import io
 import json
 import re
+import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,9 +25,15 @@ if TYPE_CHECKING:
     import nbformat
 
 MAX_NOTEBOOK_BYTES = 20 << 20
-MAGIC = re.compile(r"^\s*(%|!|\w+\s*=\s*[!%])|\?\s*$")
+# A line magic, a shell escape (`files = !ls` too), or help on a name: `x?`, `??np.exp`.
+MAGIC = re.compile(r"^\s*(%|!|\w+\s*=\s*[!%])|^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
 KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-ACTIVE = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)
+ACTIVE = (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)
+LIBRARIES = ("numpy", "math")  # calls into these make values, never side effects that matter
+PURE_BUILTINS = frozenset({
+    "abs", "all", "any", "bool", "complex", "dict", "divmod", "enumerate", "filter", "float",
+    "frozenset", "int", "isinstance", "len", "list", "map", "max", "min", "pow", "range",
+    "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip"})
 
 
 class NotebookError(ValueError):
@@ -36,7 +46,7 @@ class Module:
 
     source: str
     origins: list[tuple[int, int]]  # (code cell number, line in that cell) per line
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, what) not run
 
     def where(self, line: int) -> str:
         if 1 <= line <= len(self.origins):
@@ -78,19 +88,80 @@ def read(data: bytes) -> nbformat.NotebookNode:
     return nb
 
 
+def _string_lines(source: str) -> set[int]:
+    """Lines (1-based) that lie inside a multi-line string: a docstring's "swap x?" or
+    "!important" is text, not IPython syntax."""
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        pass  # broken code: ast.parse will say where
+    return inside
+
+
 def _strip_magics(source: str) -> str:
-    return "\n".join("" if MAGIC.search(line) else line for line in source.split("\n"))
+    lines = source.split("\n")
+    magic = {i for i, line in enumerate(lines, start=1) if MAGIC.search(line)}
+    if not magic:
+        return source
+    blanked = "\n".join("" if i in magic else line for i, line in enumerate(lines, start=1))
+    magic -= _string_lines(blanked)
+    return "\n".join("" if i in magic else line for i, line in enumerate(lines, start=1))
 
 
-def _is_definition(stmt: ast.stmt) -> bool:
+class Names:
+    """What the notebook's own imports call numpy and math (`np`, `from numpy import exp`)."""
+
+    def __init__(self, trees: list[ast.Module]):
+        self.modules = {"np", "numpy", "math"}
+        self.functions: set[str] = set()
+        for tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    self.modules |= {a.asname or a.name for a in node.names
+                                     if a.name.split(".")[0] in LIBRARIES}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                        (node.module or "").split(".")[0] in LIBRARIES:
+                    self.functions |= {a.asname or a.name for a in node.names}
+
+    def is_library_call(self, call: ast.Call) -> bool:
+        """A call of numpy, math or a pure builtin, or a method of what one returned
+        (`np.arange(6).reshape(2, 3)`)."""
+        func = call.func
+        while isinstance(func, (ast.Attribute, ast.Call, ast.Subscript)):
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                return func.value.id in self.modules
+            func = func.func if isinstance(func, ast.Call) else func.value
+        if isinstance(func, ast.Name):
+            return func.id in PURE_BUILTINS or func.id in self.functions
+        return False
+
+
+def _only_library_calls(value: ast.expr, names: Names) -> bool:
+    """Does evaluating `value` call nothing but libraries? A lambda's body runs later."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ACTIVE) or isinstance(node, ast.Call) and \
+                not names.is_library_call(node):
+            return False
+        stack.extend(ast.iter_child_nodes(node))
+    return True
+
+
+def _is_definition(stmt: ast.stmt, names: Names) -> bool:
     if isinstance(stmt, KEPT):
         return True
     if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and stmt.value is not None:
-        return not any(isinstance(node, ACTIVE) for node in ast.walk(stmt.value))
+        return _only_library_calls(stmt.value, names)
     if isinstance(stmt, ast.Try):  # try: import x / except ImportError: x = None
         blocks = stmt.body + stmt.orelse + stmt.finalbody + [
             s for handler in stmt.handlers for s in handler.body]
-        return all(_is_definition(s) or isinstance(s, ast.Pass) for s in blocks)
+        return all(_is_definition(s, names) or isinstance(s, ast.Pass) for s in blocks)
     return False
 
 
@@ -125,40 +196,44 @@ def _is_silent(stmt: ast.stmt) -> bool:
     return False
 
 
+def _shorten(text: str) -> str:
+    text = text.strip()
+    return text[:60] + ("…" if len(text) > 60 else "")
+
+
 def to_module(nb: nbformat.NotebookNode, run_all: bool = False) -> Module:
     lines: list[str] = []
     origins: list[tuple[int, int]] = []
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    cells: list[tuple[int, list[str], ast.Module | None]] = []
     code_cells = [c for c in nb.cells if c.get("cell_type") == "code"]
     for number, cell in enumerate(code_cells, start=1):
         source = cell.get("source", "")
         if source.lstrip().startswith("%%"):
-            skipped.append(f"code cell {number}: a cell magic ({source.split()[0]})")
+            skipped.append((f"code cell {number}", f"a cell magic ({source.split()[0]})"))
             continue
         cell_lines = _strip_magics(source).split("\n")
-        if run_all:
-            spans = [(1, len(cell_lines))]
-        else:
-            try:
-                tree = ast.parse("\n".join(cell_lines))
-            except SyntaxError as e:
-                skipped.append(f"code cell {number}: SyntaxError at line {e.lineno} "
-                               f"({e.msg}), so nothing in it was run")
-                continue
-            spans = []
-            for stmt in tree.body:
-                first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list",
-                                                                         [])])
-                missing = _missing_module(stmt)
-                if missing:
-                    skipped.append(f"code cell {number}, line {first}: import of {missing}, "
-                                   "which is not installed where the grader runs")
-                elif _is_definition(stmt):
-                    spans.append((first, stmt.end_lineno))
-                elif not _is_silent(stmt):
-                    text = cell_lines[first - 1].strip()
-                    skipped.append(f"code cell {number}, line {first}: "
-                                   f"{text[:60] + ('…' if len(text) > 60 else '')}")
+        try:
+            tree = None if run_all else ast.parse("\n".join(cell_lines))
+        except SyntaxError as e:
+            skipped.append((f"code cell {number}", f"SyntaxError at line {e.lineno} "
+                            f"({e.msg}), so nothing in it was run"))
+            continue
+        cells.append((number, cell_lines, tree))
+    names = Names([tree for _, _, tree in cells if tree is not None])
+    for number, cell_lines, tree in cells:
+        spans = [(1, len(cell_lines))] if tree is None else []
+        for stmt in tree.body if tree is not None else ():
+            first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+            where = f"code cell {number}, line {first}"
+            missing = _missing_module(stmt)
+            if missing:
+                skipped.append((where, f"import of {missing}, which is not installed where "
+                                "the grader runs"))
+            elif _is_definition(stmt, names):
+                spans.append((first, stmt.end_lineno))
+            elif not _is_silent(stmt):
+                skipped.append((where, _shorten(cell_lines[first - 1])))
         for first, last in spans:
             for k in range(first, last + 1):
                 lines.append(cell_lines[k - 1])

@@ -51,7 +51,7 @@ def gate_probe(exercise: Exercise, check: str, inputs, params, dout, label: str,
                                 np.asarray(dout), truths, exercise.reveal)
     call = Call(exercise.id, function or exercise.spec["function"],
                 [np.asarray(dout, dtype=float)] + [np.asarray(x) for x in inputs] + list(params))
-    return Probe(check, call, truths, label, context, ("dout",) + gate.inputs)
+    return Probe(check, call, truths, label, context, ("dout",) + gate.inputs + gate.params)
 
 
 def plan_gate(exercise: Exercise, seed: int) -> list[Probe]:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
 from grader.grading import Report, derive_seed, grade_prepared, new_secret, plan_assignment
-from grader.reports import student_view, without_unshown
+from grader.reports import notes_and_not_run, student_view, without_unshown
 from grader.sandbox import ConfinementError, require_protection
 from grader.submissions import SubmissionError, prepare
 
@@ -131,7 +131,7 @@ def gradescope_results(report: Report | None, problem: str | None,
     summary = [_total_line(report, student_view(report))]
     if report.error:
         summary.append(report.error)
-    summary += [f"Note: {n}" for n in report.notes]
+    summary += [f"Note: {n}" for n in notes_and_not_run(report)]
     summary.append("Inputs are drawn for your submission from the course's secret seed, so "
                    "they differ from the public checks of `backprop check`.")
     return {"score": report.score, "execution_time": round(seconds),
@@ -305,7 +305,7 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
              for r in shown.exercises]
     score = report.score / report.max_score if report.max_score else 0.0
     message = [_total_line(report, shown)]
-    message += ([report.error] if report.error else []) + [f"Note: {n}" for n in report.notes]
+    message += ([report.error] if report.error else []) + [f"Note: {n}" for n in notes_and_not_run(report)]
     return {"gradable": True, "score": min(max(score, 0.0), 1.0),
             "message": _cap("\n".join(message)), "tests": tests,
             "confinement": report.confinement}

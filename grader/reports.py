@@ -5,11 +5,14 @@ from __future__ import annotations
 import html
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import click
+import numpy as np
 
 from grader.exercises import Exercise
 from grader.grading import Report
+from grader.planning import Probe
 from grader.scoring import ExerciseResult, hints_of
 
 NOT_SHOWN_YET = ("a gate of an exercise that is not shown yet goes wrong here; its "
@@ -82,6 +85,14 @@ def confinement_line(confinement: dict) -> str:
     return text
 
 
+MAX_NOT_RUN = 40  # statements listed under "Not run"
+
+
+def notes_and_not_run(report: Report) -> list[str]:
+    """The notes, then each statement that did not run: for the plain-text outputs."""
+    return report.notes + [f"not run: {line}" for line in report.skipped[:MAX_NOT_RUN]]
+
+
 STATUS_COLORS = {"passed": "green", "partial": "yellow", "failed": "red", "error": "magenta"}
 
 
@@ -138,6 +149,12 @@ def render_table(report: Report, color: bool = False) -> str:
             lines += [f"    | {line}" for line in r.printed.splitlines()]
         lines.append("")
     lines += [style(f"note: {note}", fg="yellow") for note in report.notes]
+    if report.skipped:
+        lines += ["", style("Not run", bold=True)]
+        lines += [f"  - {line}" for line in report.skipped[:MAX_NOT_RUN]]
+        if len(report.skipped) > MAX_NOT_RUN:
+            lines.append(f"  (and {len(report.skipped) - MAX_NOT_RUN} more)")
+        lines.append("")
     if report.confinement:
         weak = report.confinement["tier"] == "unconfined"
         lines.append(style(confinement_line(report.confinement), fg="yellow" if weak else None))
@@ -167,6 +184,13 @@ def render_html(report: Report) -> str:
                     f"<td style='text-align:left'>{hints}</td></tr>")
     error = f"<p style='color:#cf222e'>{esc(report.error)}</p>" if report.error else ""
     notes = "".join(f"<p><i>note: {esc(n)}</i></p>" for n in report.notes)
+    if report.skipped:
+        items = "".join(f"<li><code>{esc(line)}</code></li>"
+                        for line in report.skipped[:MAX_NOT_RUN])
+        more = len(report.skipped) - MAX_NOT_RUN
+        items += f"<li>and {more} more</li>" if more > 0 else ""
+        notes += f"<details><summary>Not run ({len(report.skipped)})</summary><ul>{items}</ul>" \
+                 "</details>"
     return (f"<div><b>backprop-grader</b>: {_fmt(report.score)}/{_fmt(report.max_score)}"
             f"{error}<table><tr><th>exercise</th><th>score</th><th>status</th>"
             f"<th style='text-align:left'>hints</th></tr>{''.join(rows)}</table>{notes}"
@@ -199,3 +223,26 @@ def render_markdown(report: dict, notes: list[str] = (), student: str | None = N
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def save_failing_cases(report: Report, folder: Path) -> list[tuple[Path, Probe]]:
+    """Write the inputs of every failing case to `folder` as `<exercise>-<check>.npz`, one
+    file per case, each array named as the function's argument, so that the student can
+    rerun it (the template's `check_case`). Only what the student's function was given:
+    never an expected answer. Cases of a whole network are left out (they chain calls)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written, seen = [], set()
+    for result in report.exercises:
+        for check in result.checks:
+            probe = check.case
+            if check.passed or probe is None or id(probe.call) in seen:
+                continue
+            call = probe.call
+            if call.form == "program" or not call.args or len(call.args) != len(probe.arg_names):
+                continue
+            seen.add(id(probe.call))
+            path = folder / f"{result.exercise.id}-{check.name}.npz"
+            np.savez(path, **{name: np.asarray(value)
+                              for name, value in zip(probe.arg_names, call.args)})
+            written.append((path, probe))
+    return written

@@ -39,6 +39,7 @@ class Prepared:
     where: Callable[[int], str] = lambda line: f"line {line}"
     error: str | None = None  # the submission is unreadable: score 0 with this message
     left_out: dict[str, str] = field(default_factory=dict)  # function -> why it is missing
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, what): not run
 
 
 @dataclass
@@ -150,14 +151,7 @@ def _prepare_file(name: str, data: bytes, run_all: bool) -> Prepared:
     if module is None:
         source, left_out = without_broken_blocks(source)
         return Prepared(name, source, list(left_out.values()), left_out=left_out)
-    notes = []
-    if module.skipped:
-        shown = module.skipped[:8]
-        more = len(module.skipped) - len(shown)
-        notes.append("top-level code that is not a definition was not run (use --run-all "
-                     "to run every cell): " + "; ".join(shown) +
-                     (f"; and {more} more" if more > 0 else ""))
-    return Prepared(name, source, notes, module.where)
+    return Prepared(name, source, [], module.where, skipped=module.skipped)
 
 
 def _choose(candidates: list[_Candidate], wanted: set[str], run_all: bool, where: str

@@ -45,6 +45,15 @@ def _segments(source: str) -> list[tuple[str, str]]:
     return segments
 
 
+NOTEBOOK_RULE = """**How this notebook is graded.** The grader does not run it top to bottom: it
+keeps only *definitions* — imports, functions, classes, lambdas, and assignments whose
+right-hand side calls nothing but numpy, math or builtins such as `len` (`ONE =
+np.float64(1.0)`, `W = np.arange(6).reshape(2, 3)`). Everything else — a training loop, a
+plot, a `print`, a call of one of your own functions — is not run, and the report lists it
+under "Not run" by cell and line; so your functions must not depend on a variable that
+such code makes. Help (`np.exp?`) and magics (`%timeit`) are ignored. `check(run_all=True)`
+runs every cell you executed instead."""
+
 SCORING = """## How scoring works
 
 Each exercise is checked on several random cases. **Values come first:** your gradients must
@@ -64,7 +73,7 @@ def build_notebook(py_source: str, assignment: Assignment) -> nbformat.NotebookN
     title, _, rest = doc.partition("\n")
     cells = [new_markdown_cell(f"# {title}\n\n{rest.strip()}".replace(
                  "backprop check backprop.py", "backprop check backprop.ipynb")),
-             new_code_cell(SETUP)]
+             new_code_cell(SETUP), new_markdown_cell(NOTEBOOK_RULE)]
     for name, text in _segments(py_source):
         ex = by_function.get(name)
         if ex is None:

@@ -105,3 +105,107 @@ SIGMOID_NEURON_GRADS = {"w0": None, "x0": None, "w1": None, "x1": None, "w2": No
 
 # f = 2 * (x*y + max(z, w)) at x = 3, y = -4, z = 2, w = -1.
 GATE_PATTERNS_GRADS = {"x": None, "y": None, "z": None, "w": None}
+
+
+# ---- Tools for checking your own work (not graded; keep or delete them) -------------------
+# The forward pass of each gate, a numerical gradient and a relative error, as in the
+# lecture. When a check fails, `backprop check backprop.py --save-cases cases` saves the
+# inputs of each failing case; then, in Python or a notebook cell:
+#
+#     check_case("cases/mul-values.npz", mul_backward, mul_forward)
+#
+# prints your gradient's relative error against the numerical one, input by input
+# (below 1e-7 is right; near 1 is wrong). Or load the case and look at it yourself:
+#
+#     case = np.load("cases/mul-values.npz")   # case["dout"], case["x"], case["y"]
+
+
+def add_forward(x, y):
+    return x + y
+
+
+def mul_forward(x, y):
+    return x * y
+
+
+def max_forward(x, y):
+    return np.maximum(x, y)
+
+
+def exp_forward(x):
+    return np.exp(x)
+
+
+def reciprocal_forward(x):
+    return 1.0 / x
+
+
+def scale_forward(x, c):
+    return c * x
+
+
+def offset_forward(x, c):
+    return x + c
+
+
+def sigmoid_forward(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def relu_forward(x):
+    return np.maximum(0.0, x)
+
+
+def linear_forward(x, w, b):
+    return x @ w + b
+
+
+def softmax_ce_forward(scores, y):
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -np.mean(log_probs[np.arange(scores.shape[0]), y])
+
+
+def numerical_gradient(forward, x, dout, h=1e-5):
+    """Central differences of sum(forward(x) * dout) with respect to x, entry by entry:
+    what backward(dout, x) should return. `x` is left as it was."""
+    x = np.array(x, dtype=float)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        x[index] = saved + h
+        plus = np.sum(forward(x) * dout)
+        x[index] = saved - h
+        minus = np.sum(forward(x) * dout)
+        x[index] = saved
+        grad[index] = (plus - minus) / (2 * h)
+    return grad
+
+
+def relative_error(a, b):
+    """max |a - b| / (|a| + |b|), safe where both are zero."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)), initial=0.0))
+
+
+def check_case(path, backward, forward):
+    """Rerun a saved case: call backward(dout, ...) and compare each gradient it returns
+    with the numerical gradient of forward(...) for that input; say if it changed one of
+    its arguments."""
+    case = dict(np.load(path))
+    given = {name: value.copy() for name, value in case.items()}
+    grads = backward(**given)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    for name, value in case.items():
+        if not np.array_equal(given[name], value):
+            print(f"{name} was changed in place: compute new arrays instead")
+    inputs = {name: value for name, value in case.items() if name != "dout"}
+    for (name, value), grad in zip(inputs.items(), grads):
+        numeric = numerical_gradient(
+            lambda v: forward(**{**inputs, name: v}), value, case["dout"])
+        if np.shape(grad) != np.shape(numeric):
+            print(f"d{name}: shape {np.shape(grad)}; expected {np.shape(numeric)}")
+        elif not np.all(np.isfinite(grad)):
+            print(f"d{name}: contains nan or inf")
+        else:
+            print(f"d{name}: relative error {relative_error(grad, numeric):.2e}")

@@ -63,11 +63,11 @@ def test_a_messy_notebook_keeps_full_marks_quickly(tmp_path):
     assert result.exit_code == 0, result.output
     assert time.monotonic() - start < 20
     assert "100/100" in result.output
-    note = result.output[result.output.index("note:"):]
+    not_run = result.output[result.output.index("Not run"):]
     for skipped in ("time.sleep(1000)", "input('your name? ')", "raise RuntimeError",
                     "while True:", "plt.plot", "a cell magic (%%bash)"):
-        assert skipped in note, skipped
-    assert "check()" not in note
+        assert not_run.count(skipped) == 1, skipped
+    assert "check()" not in not_run
 
 
 @pytest.mark.parametrize("kernel", ["python3", "bash", "ir", "julia-1.9"])
@@ -84,7 +84,7 @@ def test_run_all_runs_every_cell(tmp_path):
     report, code = check_json(path, "--run-all", "--only", "add")
     assert code == 1 and "could not be imported" in report["error"]
     good = notebook([new_code_cell(c) for c in solution_cells()] +
-                    [new_code_cell("SCALE = float(np.sqrt(4.0))\n"
+                    [new_code_cell("def two():\n    return 2.0\n\nSCALE = two()\n"
                                    "def scale_backward(dout, x, c):\n"
                                    "    return dout * c * SCALE / 2")])
     path = save(good, tmp_path / "calls.ipynb")
@@ -216,3 +216,57 @@ def test_check_from_a_plain_script(tmp_path):
                          cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "13/13" in out.stdout and "public checks" in out.stdout  # mul 5 + relu 8
+
+
+RULE_CELLS = [
+    "import numpy as np\nfrom math import sqrt as root\nimport math",
+    "ONE = np.float64(1.0)\n"
+    "sig = lambda x: ONE / (ONE + np.exp(-x))\n"
+    "W = np.arange(6).reshape(2, 3)\n"
+    "N = len(range(3)) + int(math.floor(root(4.0)))  # 5",
+    "LOSS = train(3)  # not a definition",
+    "def sigmoid_backward(dout, x):\n"
+    '    """Why the sigmoid? Because it is smooth?\n'
+    "!important: the derivative is s (1 - s)\n"
+    '    """\n'
+    "    s = sig(x) * W.size / 6 * N / 5  # swap the inputs?\n"
+    "    return dout * s * (1 - s)",
+    "np.exp?\n?np.log\nnp.exp??",
+]
+
+
+def test_library_constants_lambdas_and_question_marks_keep_their_meaning(tmp_path):
+    """What students write: a numpy constant, a lambda, a comment or docstring line ending
+    in `?`, help lines. Only the call of the student's own function is not run."""
+    cells = [new_code_cell(c) for c in solution_cells() if "def sigmoid_backward" not in c]
+    path = save(notebook(cells + [new_code_cell(c) for c in RULE_CELLS]), tmp_path / "hw.ipynb")
+    report, code = check_json(path, "--only", "sigmoid")
+    assert code == 0, report["exercises"][0]["hints"]
+    table = run_cli("check", path, "--only", "sigmoid").output
+    not_run = table[table.index("Not run"):].splitlines()
+    listed = [line for line in not_run if line.startswith("  - ")]
+    assert listed == [f"  - code cell {len(cells) + 3}, line 1: LOSS = train(3)  "
+                      "# not a definition"], table
+
+
+def test_check_in_a_kernel_lists_what_it_skipped_once_and_takes_run_all(tmp_path):
+    """In Jupyter: a cell run twice is listed once, at its last run; run_all and student
+    reach the grading."""
+    nbclient = pytest.importorskip("nbclient")
+    mul = next(c for c in solution_cells() if "def mul_backward" in c)
+    cells = [new_code_cell("import numpy as np\nfrom grader import check"),
+             new_code_cell("def double(v):\n    return 2 * v\n\nTWO = double(1.0)"),
+             new_code_cell(mul.replace("return dout * y, dout * x",
+                                       "return dout * y * TWO / 2, dout * x * TWO / 2")),
+             new_code_cell("print('training')"), new_code_cell("print('training')"),
+             new_code_cell('check("mul")'),
+             new_code_cell('check("mul", run_all=True, student="kim@uni.edu")')]
+    nb = notebook(cells)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    default, run_all = ("".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
+                        for cell in nb.cells[-2:])
+    assert "Not run (2)" in default  # TWO = double(1.0) and print('training'), once
+    assert default.count("print(&#x27;training&#x27;)") == 1 and "In [5], line 1" in default
+    assert "name &#x27;TWO&#x27; is not defined" in default
+    assert "5/5" in run_all and "Not run" not in run_all

@@ -210,6 +210,8 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
     score = round(sum(r.score for r in results), 4)
     not_run = _not_run(prepared, run.skipped if run else [])
     found = {i for r in results for i in r.incidents} | set(run.incidents if run else ())
+    if run and (run.dropped_output_bytes or any(o.printed_dropped for o in run.outcomes)):
+        found.add("output")  # printed past what the grader keeps
     if prepared.error:
         found.add("unreadable")
     elif run.import_error is not None:

@@ -60,8 +60,13 @@ def incidents(outcomes: list[Outcome]) -> list[str]:
             found.add(o.status)
         elif o.status == "bad_result":
             found.add("tamper")  # a forged or malformed result frame
-        if (o.error or {}).get("forbidden"):
+        error = o.error or {}
+        if error.get("forbidden"):
             found.add("forbidden")
+        if o.status == "raised" and error.get("type") == "MemoryError":
+            found.add("memory")  # stopped by its memory limit inside the process
+        if o.status == "raised" and error.get("type") == "PermissionError":
+            found.add("denied")  # tried something the sandbox does not allow
     return sorted(found)
 
 

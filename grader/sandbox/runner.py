@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from grader.sandbox import tiers
-from grader.sandbox.child import jail, processes, wire
+from grader.sandbox.child import audit, jail, processes, wire
 from grader.sandbox.tiers import ConfinementError
 
 SIGNAL_NAMES = {"SIGSEGV": "SIGSEGV (segmentation fault)", "SIGABRT": "SIGABRT (abort)"}
@@ -106,7 +106,7 @@ class SandboxRun:
     stderr: str = ""
     dropped_output_bytes: int = 0
     confinement: dict = field(default_factory=dict)  # the tier and the layers in force
-    incidents: list[str] = field(default_factory=list)  # limits the watchdog enforced
+    incidents: list[str] = field(default_factory=list)  # limits enforced, attempts audited
     skipped: list[dict] = field(default_factory=list)  # top-level statements that raised
 
 
@@ -409,6 +409,7 @@ class _Session:
         self.outcomes: dict[int, Outcome] = {}
         self.fault: dict | None = None
         self.restart = False
+        self.audit: set[str] = set()  # what the submission tried (`child/audit.py`)
         self._start()
 
     def _start(self) -> None:
@@ -458,6 +459,8 @@ class _Session:
         return len(self.outcomes)
 
     def _on_frame(self, header: dict, blobs: list[bytes]) -> None:
+        if self.layers is not None and isinstance(header.get("audit"), list):
+            self.audit.update(k for k in header["audit"] if k in audit.KINDS)
         if self.layers is None:
             if header.get("type") != "locked" or header.get("ok") is not True:
                 raise ConfinementError("the sandbox could not be set up: " +
@@ -707,6 +710,7 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
             processes.sweep(before)  # reap what the session left: zombies count as processes
             if session.fault and session.fault["type"] in ("memory", "processes", "disk"):
                 incidents.add(session.fault["type"])
+            incidents |= session.audit
             if session.imported is not True:
                 import_error = session.import_error or _import_fault(session.fault, limits)
                 break

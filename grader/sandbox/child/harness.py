@@ -24,10 +24,12 @@ import traceback
 import numpy as np  # imported before any student code, like wire
 
 try:
-    from . import lockdown, wire
+    from . import audit, lockdown, processes, wire
 except ImportError:  # run as a script from the harness folder (-I leaves it off the path)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import audit
     import lockdown
+    import processes
     import wire
     del sys.path[0]
 
@@ -310,6 +312,7 @@ def import_submission(path):
 
 
 def main(request_fd, result_fd):
+    grader = os.getppid()
     nonce, request, arrays = decode_request(read_all(request_fd))
     os.close(request_fd)
     sender = Sender(result_fd, nonce)
@@ -318,20 +321,26 @@ def main(request_fd, result_fd):
     except lockdown.LockdownError as exc:
         sender.send({"type": "locked", "ok": False, "error": str(exc)[:500]})
         return
+    processes.die_with_parent(grader)  # after the uid drop, which clears it
     sender.send({"type": "locked", "ok": True, "layers": layers})
     submission = request["submission"]
     sys.argv = [submission]
     sys.meta_path.insert(0, ForbiddenModules(request.get("forbidden", [])))
     faulthandler.enable()
+    auditor = audit.install([sys.prefix, sys.base_prefix, sys.exec_prefix,
+                             os.path.dirname(np.__file__), os.path.dirname(__file__)])
     try:
         module, skipped = import_submission(submission)
     except BaseException as exc:
-        sender.send({"type": "import", "ok": False, "error": describe_error(exc, submission)})
+        sender.send({"type": "import", "ok": False, "error": describe_error(exc, submission),
+                     "audit": auditor.report()})
         return
-    sender.send({"type": "import", "ok": True, "skipped": skipped[:20]})
+    sender.send({"type": "import", "ok": True, "skipped": skipped[:20],
+                 "audit": auditor.report()})
     for call in request["calls"]:
         header, out = run_call(module, call, arrays, submission)
         header["leftovers"] = leftovers()
+        header["audit"] = auditor.report()
         try:
             sender.send(header, out)
         except (ValueError, OSError) as exc:  # e.g. an output too odd to serialise

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import importlib.metadata
 import json
+import re
 import os
 import tempfile
 import time
@@ -30,7 +31,7 @@ from grader.submissions import SubmissionError, prepare
 OUTPUT_CAP = 16 << 10  # characters per test output; results stay far below any limit
 PL_MAX_BYTES = 1 << 20
 SECRET_FILE = "grading.json"
-RUNTIME_REQUIREMENTS = ["numpy>=1.24", "pyyaml>=6", "click>=8.1", "nbformat>=5.7"]
+LOCK_FILE = "requirements.lock"
 
 
 def _cap(text: str, limit: int = OUTPUT_CAP) -> str:
@@ -64,16 +65,18 @@ def _exercise_output(result) -> str:
 
 
 def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
-                    private: list[Path], student: str | None = None
+                    private: list[Path], student: str | None = None,
+                    assignment_path: Path | None = None
                     ) -> tuple[Report | None, str | None, Assignment]:
     """(report, problem with the submission itself, assignment). `identity` names the
-    submission (its inputs), `student` the person (their worked-example variant)."""
+    submission (its inputs), `student` the person (their worked-example variant);
+    `assignment_path` an assignment.yaml other than the bundled one."""
     require_protection()  # a grade that counts never runs the submission as root
     if not secret:
         raise SecretMissing("no secret grading seed was found (grading.json, or "
                             "BACKPROP_SECRET_SEED): on the public inputs a table of `backprop "
                             "check` answers would score; staff: see docs/platforms.md")
-    assignment = load_assignment()
+    assignment = load_assignment(assignment_path)
     seed = derive_seed(secret, identity)
     try:
         prepared = prepare(submission_dir, assignment.functions)
@@ -205,9 +208,10 @@ if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1 && command -v apt-get >
     apt-get update && apt-get install -y python3 python3-venv python3-pip
 fi
 python3 -m venv --system-site-packages "$VENV"
-# Into the venv itself, even when the system already has some version of the grader.
+# The exact versions the zip was built with (a rebuild grades identically), then the
+# grader itself into the venv, even when the system already has some version of it.
+"$VENV/bin/python" -m pip install --quiet -r "$(dirname "$0")"/LOCK
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$(dirname "$0")"/WHEEL
-"$VENV/bin/python" -m pip install --quiet "$(dirname "$0")"/WHEEL
 chmod -R o= "$(dirname "$0")"   # the source (and its secret seed) is for root only
 """
 
@@ -239,7 +243,7 @@ def build_wheel(dest: Path, exercises: Path) -> Path:
     files[f"{info}/METADATA"] = (
         f"Metadata-Version: 2.1\nName: backprop-grader\nVersion: {version}\n"
         "Requires-Python: >=3.10\n" +
-        "".join(f"Requires-Dist: {r}\n" for r in RUNTIME_REQUIREMENTS)).encode()
+        "".join(f"Requires-Dist: {r}\n" for r in runtime_requirements())).encode()
     files[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: backprop-grader\n"
                               b"Root-Is-Purelib: true\nTag: py3-none-any\n")
     files[f"{info}/entry_points.txt"] = b"[console_scripts]\nbackprop = grader.cli:main\n"
@@ -251,6 +255,37 @@ def build_wheel(dest: Path, exercises: Path) -> Path:
         for path, data in files.items():
             z.writestr(path, data)
     return wheel
+
+
+def runtime_requirements() -> list[str]:
+    """The grader's own dependencies, as pyproject.toml declares them (read from the
+    installed package: the one source)."""
+    try:
+        requires = importlib.metadata.requires("backprop-grader") or []
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError("the grader is not installed (pip install .): its dependencies "
+                           "are unknown, so no autograder can be built") from None
+    return [r for r in requires if "extra ==" not in r.replace('"', "").replace("'", "")]
+
+
+def lock_lines() -> list[str]:
+    """`name==version` of every package the grader needs at run time, as installed here
+    (its requirements and theirs, those for extras left out): what setup.sh installs."""
+    pinned: dict[str, str] = {}
+    todo = [re.match(r"[A-Za-z0-9._-]+", r).group() for r in runtime_requirements()]
+    while todo:
+        name = todo.pop()
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # a dependency for another platform or Python: not needed here
+        key = dist.metadata["Name"].lower().replace("_", "-")
+        if key in pinned:
+            continue
+        pinned[key] = dist.version
+        todo += [re.match(r"[A-Za-z0-9._-]+", r).group() for r in dist.requires or []
+                 if "extra ==" not in r.replace('"', "").replace("'", "")]
+    return [f"{name}=={version}" for name, version in sorted(pinned.items())]
 
 
 def _b64(digest: bytes) -> str:
@@ -273,8 +308,10 @@ def build_gradescope(output: Path, assignment_path: Path | None = None,
     with tempfile.TemporaryDirectory() as tmp:
         wheel = build_wheel(Path(tmp), assignment.source.parent)
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as z:
-            for name, text, mode in (("setup.sh", SETUP_SH.replace("WHEEL", wheel.name), 0o755),
-                                     ("run_autograder", RUN_AUTOGRADER, 0o755)):
+            setup = SETUP_SH.replace("WHEEL", wheel.name).replace("LOCK", LOCK_FILE)
+            for name, text, mode in (("setup.sh", setup, 0o755),
+                                     ("run_autograder", RUN_AUTOGRADER, 0o755),
+                                     (LOCK_FILE, "\n".join(lock_lines()) + "\n", 0o644)):
                 info = zipfile.ZipInfo(name)
                 info.external_attr = (0o100000 | mode) << 16
                 z.writestr(info, text)
@@ -311,8 +348,10 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
             "confinement": report.confinement}
 
 
-def run_prairielearn(root: Path) -> dict:
-    """The external grader entrypoint: grade root/student into root/results."""
+def run_prairielearn(root: Path, assignment: Path | None = None) -> dict:
+    """The external grader entrypoint: grade root/student into root/results, against
+    `assignment` (e.g. in serverFilesCourse; default: the bundled one). A broken or missing
+    assignment is an internal error, written as such: PrairieLearn counts no attempt."""
     target = root / "results" / "results.json"
 
     def grade() -> dict:
@@ -321,7 +360,8 @@ def run_prairielearn(root: Path) -> dict:
         report, problem, _ = _grade_platform(root / "student", str(data.get("variant_seed", "")),
                                              _secret(shipped[0] if shipped else root),
                                              [root / "serverFilesCourse", root / "tests",
-                                              root / "results", root / "data"])
+                                              root / "results", root / "data"],
+                                             assignment_path=assignment)
         results = prairielearn_results(report, problem)
         if len(json.dumps(results)) > PL_MAX_BYTES // 2:  # far below the 1 MiB limit
             for test in results.get("tests", []):

@@ -7,39 +7,58 @@ against central differences, on the exercise's own graphs and on seeded random c
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from grader import scoring
 from grader.planning import InternalError
-from grader.exercises import (ASSIGNMENT_FILE, Exercise, ExerciseError, Problem, data_dir,
-                              load_assignment, load_exercises)
+from grader.exercises import (ASSIGNMENT_FILE, SAFE_LOADER, Assignment, Exercise, ExerciseError,
+                              Problem, data_dir, load_assignment, load_exercises)
 from grader.gradcheck import REFERENCE_RTOL, numerical_gradients, relative_error
 
 PRINTED_PRECISION = 0.005  # numbers printed with 2 decimals, as in the lecture
 SEEDS = range(5)
 
 
-def exercise_files(targets: list[str]) -> tuple[list[Path], list[Path]]:
-    """(assignment files, exercise files) named by paths, folders or ids."""
+def _is_assignment(path: Path) -> bool:
+    """An assignment names its exercises; any file name will do (hw3.yaml)."""
+    if path.name == ASSIGNMENT_FILE:
+        return True
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # its loading will say what is wrong
+    return isinstance(data, dict) and isinstance(data.get("exercises"), list)
+
+
+def exercise_files(targets: list[str]) -> tuple[list[Path], list[Path], list[Problem]]:
+    """(assignment files, exercise files, targets that name nothing) for paths, folders or
+    exercise ids."""
     folder = data_dir("exercises")
     if not targets:
         return [folder / ASSIGNMENT_FILE], sorted(p for p in folder.glob("*.yaml")
-                                                  if p.name != ASSIGNMENT_FILE)
-    assignments, exercises = [], []
+                                                  if p.name != ASSIGNMENT_FILE), []
+    assignments, exercises, missing = [], [], []
     for target in targets:
         path = Path(target)
-        if path.is_dir():
-            a, e = (sorted(path.glob(ASSIGNMENT_FILE)),
-                    sorted(p for p in path.glob("*.yaml") if p.name != ASSIGNMENT_FILE))
-            assignments += a
-            exercises += e
-        elif path.suffix in (".yaml", ".yml") or path.exists():
-            (assignments if path.name == ASSIGNMENT_FILE else exercises).append(path)
-        else:
-            exercises.append(folder / f"{target}.yaml")
-    return assignments, exercises
+        files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")]) if path.is_dir() else \
+            [path] if path.is_file() else []
+        if path.is_dir() and not files:
+            missing.append(Problem(target, None, None, "a folder with no .yaml files"))
+        for file in files:
+            (assignments if _is_assignment(file) else exercises).append(file)
+        if not path.exists():
+            if path.suffix in (".yaml", ".yml") or "/" in target:
+                missing.append(Problem(target, None, None, "no such file or folder"))
+            elif (folder / f"{target}.yaml").is_file():
+                exercises.append(folder / f"{target}.yaml")
+            else:
+                missing.append(Problem(target, None, None, "not a file, a folder or a bundled "
+                                       "exercise id"))
+    return assignments, exercises, missing
 
 
 def _graph_number_problems(ex: Exercise) -> list[Problem]:
@@ -90,14 +109,31 @@ def verify(ex: Exercise) -> list[Problem]:
     return []
 
 
-def validate(targets: list[str]) -> tuple[list[Exercise], list[Problem]]:
-    assignments, files = exercise_files(targets)
-    exercises, problems = load_exercises(files)
-    for path in assignments:
+@dataclass
+class Validated:
+    """What `validate` checked, and what is wrong."""
+
+    assignments: list[Assignment] = field(default_factory=list)
+    exercises: list[Exercise] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def validate(targets: list[str]) -> Validated:
+    """Load and verify every named exercise and assignment; an assignment's own exercises
+    are verified with it."""
+    assignment_files, files, missing = exercise_files(targets)
+    done = Validated(problems=missing)
+    done.exercises, problems = load_exercises(files)
+    done.problems += problems
+    for path in assignment_files:
         try:
-            load_assignment(path)
+            done.assignments.append(load_assignment(path))
         except ExerciseError as e:
-            problems += [p for p in e.problems if p not in problems]
-    for ex in exercises:
-        problems += verify(ex)
-    return exercises, problems
+            done.problems += [p for p in e.problems if p not in done.problems]
+    seen = {ex.source.resolve() for ex in done.exercises}
+    for assignment in done.assignments:
+        done.exercises += [ex for ex in assignment.exercises if ex.source.resolve() not in seen]
+        seen |= {ex.source.resolve() for ex in assignment.exercises}
+    for ex in done.exercises:
+        done.problems += verify(ex)
+    return done

@@ -265,13 +265,13 @@ def ship_secret(secret: str | None) -> None:
     assert shipped.stat().st_mode & 0o077 == 0
 
 
-def run_prairielearn(files: dict[str, str]) -> dict:
+def run_prairielearn(files: dict[str, str], *options: str) -> dict:
     for old in (GRADE / "student").iterdir():
         old.unlink()
     shutil.rmtree(GRADE / "results", ignore_errors=True)
     for name, content in files.items():
         (GRADE / "student" / name).write_text(content)
-    done = subprocess.run([sys.executable, "-m", "grader", "prairielearn", "run"],
+    done = subprocess.run([sys.executable, "-m", "grader", "prairielearn", "run", *options],
                           capture_output=True, text=True, timeout=120, cwd="/")
     assert done.returncode == 0, done.stderr  # PrairieLearn discards results otherwise
     path = GRADE / "results" / "results.json"
@@ -328,3 +328,62 @@ def test_prairielearn_survives_hostile_code(grade_tree):
                            "\nprint('x' * 10**7)\n")
     results = run_prairielearn({"backprop.py": source})
     assert results["gradable"] is True and results["score"] < 1
+
+
+def test_prairielearn_grades_against_the_course_assignment(grade_tree):
+    """`--assignment` in serverFilesCourse: its exercises and points, not the bundled ones;
+    a missing one is an internal error that PrairieLearn does not count."""
+    course = GRADE / "serverFilesCourse" / "backprop"
+    for path in (ROOT / "exercises").glob("*.yaml"):
+        shutil.copyfile(path, course / path.name)
+    (course / "assignment.yaml").write_text(yaml.safe_dump(
+        {"title": "Two gates", "exercises": [{"id": "mul", "points": 3},
+                                             {"id": "relu", "points": 1}]}))
+    option = ("--assignment", str(course / "assignment.yaml"))
+    results = run_prairielearn({"backprop.py": with_override(
+        "def relu_backward(dout, x):\n    return dout * (dout > 0)\n")}, *option)
+    assert [t["description"] for t in results["tests"]] == ["mul", "relu"]
+    assert results["score"] == pytest.approx(3 / 4)
+    missing = run_prairielearn({"backprop.py": SOLUTION.read_text()},
+                               "--assignment", str(course / "nothere.yaml"))
+    assert missing["gradable"] is False and "nothere.yaml" in missing["message"]
+
+
+def test_the_prairielearn_example_takes_either_file(grade_tree):
+    """pl-file-upload requires every name in file-names: the example asks for none, offers
+    both, and each file alone is graded."""
+    from html.parser import HTMLParser
+
+    found = {}
+
+    class Upload(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "pl-file-upload":
+                found.update(attrs)
+
+    question = ROOT / "examples/prairielearn/questions/backprop_gates/question.html"
+    Upload().feed(question.read_text())
+    assert "file-names" not in found
+    assert [n.strip() for n in found["optional-file-names"].split(",")] == \
+        ["backprop.py", "backprop.ipynb"]
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    notebook = nbformat.writes(new_notebook(cells=[new_code_cell(SOLUTION.read_text())]))
+    for files in ({"backprop.py": SOLUTION.read_text()}, {"backprop.ipynb": notebook}):
+        results = run_prairielearn(files)
+        assert results["gradable"] is True and results["score"] == 1.0, files.keys()
+
+
+def test_the_autograder_installs_the_versions_it_was_built_with(autograder):
+    """setup.sh installs requirements.lock: numpy and the rest at the builder's versions."""
+    import importlib.metadata
+
+    lock = (autograder / "source" / "requirements.lock").read_text().split()
+    assert f"numpy=={importlib.metadata.version('numpy')}" in lock
+    assert any(line.startswith("jsonschema==") for line in lock)
+    venv_numpy = subprocess.run([str(autograder / "venv" / "bin" / "python"), "-c",
+                                 "import numpy; print(numpy.__version__)"],
+                                capture_output=True, text=True)
+    assert venv_numpy.stdout.strip() == importlib.metadata.version("numpy")
+    assert "requirements.lock" in (autograder / "source" / "setup.sh").read_text()

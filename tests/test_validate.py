@@ -144,3 +144,21 @@ def test_a_custom_assignment_grades_with_its_own_points(tmp_path):
     import json
     report = json.loads(result.stdout)
     assert report["max_score"] == 5 and [e["id"] for e in report["exercises"]] == ["mul", "relu"]
+
+
+def test_validate_says_what_it_checked_for_any_path(tmp_path):
+    """An assignment under any file name is recognised, and its exercises are checked
+    with it; a path that names nothing is an error, never "0 exercise(s) valid"."""
+    folder = tmp_path / "course"
+    shutil.copytree(EXERCISES, folder)
+    (folder / "assignment.yaml").rename(folder / "hw3.yaml")
+    result = run_cli("validate", folder / "hw3.yaml")
+    assert result.exit_code == 0, result.output
+    assert "hw3.yaml: assignment 'Backpropagation', 17 exercises, 100 points" in result.output
+    assert "17 exercise(s) valid" in result.output
+    for target, message in ((tmp_path / "nothere.yaml", "no such file or folder"),
+                            ("nothere", "not a file, a folder or a bundled exercise id"),
+                            (tmp_path / "empty", "a folder with no .yaml files")):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        missing = run_cli("validate", target)
+        assert missing.exit_code == 2 and message in missing.stderr, missing.output

@@ -1,197 +1,42 @@
-"""Grade a whole class: discover the students, grade in parallel, journal, summarise.
-
-Layouts: a folder with one entry per student (a .py, .ipynb, folder or .zip), a Gradescope
-"Export Submissions" zip or folder (submission_metadata.yml), or a Canvas "Download
-Submissions" zip or folder (names, ids and late flags parsed from the file names).
+"""Grade a whole class: discover the students (`discovery`), grade them in parallel,
+journal, summarise (`summary`).
 
 Every finished submission is appended to OUTDIR/journal.jsonl at once (flushed and
 synced), so a batch killed at any point resumes where it stopped: entries whose content,
-seed and assignment are unchanged are not graded again (`force` regrades everything).
-The outputs are rebuilt from the journal, sorted by student: same inputs and seed, same
-gradebook.
+seed and assignment are unchanged are not graded again (`force` regrades everything,
+`only` the students named). A grader failure is never journaled: that student is graded
+again by the next run. The outputs are rebuilt from the journal, sorted by student: same
+inputs and seed, same gradebook. What each submission printed, and its timing, go to
+OUTDIR/logs/ for staff, and OUTDIR/grading.log records every run.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as futures
+import datetime as dt
 import hashlib
 import json
 import multiprocessing
 import os
 import re
-import shutil
-import stat
+import signal
 import sys
-import tempfile
 import time
-import zipfile
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from collections.abc import Callable, Iterable
 
-import yaml
-
-from grader import sandbox
+from grader import sandbox, teardown
+from grader.discovery import Entry, discover
 from grader.exercises import Assignment, load_assignment
 from grader.grading import Report, derive_seed, grade_prepared, plan_assignment, write_secret
 from grader.reports import notes_and_not_run, report_json, student_view
 from grader.sandbox import Limits
+from grader.sandbox.child import processes
 from grader.submissions import Prepared, SubmissionError, prepare
 
 JOURNAL = "journal.jsonl"
-MAX_ARCHIVE_BYTES = 4 << 30
-MAX_ARCHIVE_MEMBERS = 50_000
-CANVAS_PATTERNS = [
-    re.compile(r"^(?:LATE_)?anon_(?P<user_id>[A-Za-z0-9]+)_(?P<attachment_id>\d+)_"
-               r"(?P<filename>.+)$"),
-    re.compile(r"^(?P<name>.+?)_(?:LATE_)?(?P<user_id>\d+)_(?P<attachment_id>\d+)_"
-               r"(?P<filename>.+)$"),
-]
-CANVAS_COPY_SUFFIX = re.compile(r"-\d+(?=\.[A-Za-z0-9]+$)")  # hw1-1.py was hw1.py
-
-
-@dataclass
-class Entry:
-    """One student's submission, wherever it came from."""
-
-    key: str  # stable inside the class: the journal's key
-    student: str
-    path: Path  # a file or folder that `submissions.prepare` accepts
-    ids: dict[str, str] = field(default_factory=dict)
-    late: bool | None = None
-    note: str | None = None
-
-
-# ---- discovery ----------------------------------------------------------------------------
-
-
-def _safe_extract(archive: Path, target: Path) -> Path:
-    """Extract a class archive: regular files only, no links, no escaping paths, real byte
-    counts (a zip's header sizes may lie)."""
-    total = 0
-    with zipfile.ZipFile(archive) as z:
-        infos = z.infolist()
-        if len(infos) > MAX_ARCHIVE_MEMBERS:
-            raise SubmissionError(f"{archive.name} holds more than {MAX_ARCHIVE_MEMBERS} files")
-        for info in infos:
-            name = PurePosixPath(info.filename)
-            if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
-                continue
-            if name.is_absolute() or ".." in name.parts or "__MACOSX" in name.parts:
-                continue
-            dest = target.joinpath(*name.parts)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(info) as src, open(dest, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    total += len(chunk)
-                    if total > MAX_ARCHIVE_BYTES:
-                        raise SubmissionError(f"{archive.name} unpacks to more than "
-                                              f"{MAX_ARCHIVE_BYTES >> 30} GiB")
-                    out.write(chunk)
-    return target
-
-
-def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if not p.name.startswith((".", "__MACOSX")) and not p.is_symlink())
-
-
-def _gradescope_root(folder: Path) -> Path | None:
-    for candidate in [folder, *[p for p in _visible(folder) if p.is_dir()]]:
-        if (candidate / "submission_metadata.yml").is_file():
-            return candidate
-    return None
-
-
-def _gradescope(root: Path) -> list[Entry]:
-    metadata = yaml.safe_load((root / "submission_metadata.yml").read_text()) or {}
-    entries = []
-    for key, info in sorted(metadata.items()):
-        info = info if isinstance(info, dict) else {}
-        people = [p for p in info.get(":submitters") or [] if isinstance(p, dict)]
-        names = [str(p.get(":name") or "") for p in people if p.get(":name")]
-        ids = {"gradescope_id": str(key).removeprefix("submission_")}
-        for field_name in ("sid", "email"):
-            values = [str(p.get(f":{field_name}")) for p in people if p.get(f":{field_name}")]
-            if values:
-                ids[field_name] = ";".join(values)
-        folder = root / str(key)
-        note = None if folder.exists() else "listed in submission_metadata.yml but no files"
-        entries.append(Entry(str(key), " & ".join(names) or str(key), folder, ids, note=note))
-    known = {e.key for e in entries}
-    for path in _visible(root):
-        if path.name not in known and path.name != "submission_metadata.yml":
-            entries.append(Entry(path.name, path.stem, path, note="not in "
-                                 "submission_metadata.yml: graded under its own name"))
-    return entries
-
-
-def _canvas_match(name: str) -> dict | None:
-    for pattern in CANVAS_PATTERNS:
-        m = pattern.match(name)
-        if m:
-            found = m.groupdict()
-            found["late"] = "_LATE_" in name or name.startswith("LATE_")
-            return found
-    return None
-
-
-def _canvas(folder: Path, staging: Path) -> list[Entry]:
-    """Group a Canvas download's files by student into one folder each."""
-    groups: dict[str, list[tuple[Path, dict]]] = {}
-    entries = []
-    for path in _visible(folder):
-        found = _canvas_match(path.name) if path.is_file() else None
-        if found is None:
-            entries.append(Entry(path.name, path.stem, path, note="file name fits no Canvas "
-                                 "pattern: graded under its own name"))
-            continue
-        groups.setdefault(found["user_id"], []).append((path, found))
-    for user_id, files in sorted(groups.items()):
-        student_dir = staging / f"canvas_{user_id}"
-        student_dir.mkdir(parents=True)
-        for path, found in files:
-            original = CANVAS_COPY_SUFFIX.sub("", found["filename"])
-            shutil.copyfile(path, student_dir / original)
-        first = files[0][1]
-        entries.append(Entry(f"canvas_{user_id}", first.get("name") or f"anon_{user_id}",
-                             student_dir, {"canvas_id": user_id},
-                             late=any(f["late"] for _, f in files)))
-    return entries
-
-
-def _plain(folder: Path) -> list[Entry]:
-    return [Entry(p.name, p.stem if p.is_file() else p.name, p) for p in _visible(folder)]
-
-
-def discover(path: Path, staging: Path) -> tuple[str, list[Entry]]:
-    """(layout name, entries) for a class folder or archive."""
-    path = Path(path)
-    if not path.exists():
-        raise SubmissionError(f"{path} does not exist")
-    if path.is_file():
-        if path.suffix != ".zip":
-            raise SubmissionError(f"{path} is neither a folder nor a .zip of submissions")
-        try:
-            path = _safe_extract(path, staging / "class")
-        except zipfile.BadZipFile:
-            raise SubmissionError(f"{path} is not a valid zip archive") from None
-    root = _gradescope_root(path)
-    if root is not None:
-        return "gradescope", _gradescope(root)
-    files = [p for p in _visible(path) if p.is_file()]
-    if files and sum(_canvas_match(p.name) is not None for p in files) >= len(files) / 2:
-        return "canvas", _canvas(path, staging / "canvas")
-    return "folder", _plain(path)
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        digest.update(str(f.relative_to(path) if f != path else f.name).encode() + b"\0")
-        digest.update(hashlib.sha256(f.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 # ---- grading in workers -----------------------------------------------------------------
@@ -201,7 +46,10 @@ _worker: dict = {}
 
 def _init_worker(assignment_path: str | None, seeding: int | str, run_all: bool) -> None:
     """Each worker imports numpy and the grader once (and, with one seed for the whole
-    class, plans once); its first run claims a sandbox uid of its own (`sandbox.uids`)."""
+    class, plans once); its first run claims a sandbox uid of its own (`sandbox.uids`).
+    It dies with the batch, and leaves Ctrl-C to it."""
+    processes.die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sandbox.use_zygote()  # falls back to fresh interpreters when it cannot start
     assignment = load_assignment(Path(assignment_path) if assignment_path else None)
     _worker.update(assignment=assignment, seeding=seeding, run_all=run_all,
@@ -210,15 +58,23 @@ def _init_worker(assignment_path: str | None, seeding: int | str, run_all: bool)
                    if isinstance(seeding, int) else None)
 
 
+def identity_of(entry: Entry) -> str:
+    """Who the student is, for their own inputs: stable across exports."""
+    return entry.ids.get("email") or entry.ids.get("sid") or entry.student
+
+
 def _grade_entry(entry: Entry) -> dict:
     """A journal record for one entry; never raises for a bad submission."""
     assignment: Assignment = _worker["assignment"]
     wanted = assignment.functions
-    try:
-        prepared = prepare(entry.path, wanted, _worker["run_all"])
-    except SubmissionError as e:
-        prepared = Prepared(entry.path.name, error=str(e))
-    identity = entry.ids.get("email") or entry.ids.get("sid") or entry.student
+    if entry.path is None:
+        prepared = Prepared(entry.key, error=f"no files were handed in ({entry.note})")
+    else:
+        try:
+            prepared = prepare(entry.path, wanted, _worker["run_all"])
+        except SubmissionError as e:
+            prepared = Prepared(entry.path.name, error=str(e))
+    identity = identity_of(entry)
     seeding, planned = _worker["seeding"], _worker["planned"]
     if isinstance(seeding, int):  # --seed N: the same inputs for everyone, planned once
         seed, planned = seeding, plan_assignment(assignment, seeding, identity, planned)
@@ -229,6 +85,12 @@ def _grade_entry(entry: Entry) -> dict:
     return _record(entry, report)
 
 
+def _entry_fields(entry: Entry) -> dict:
+    return {"key": entry.key, "student": entry.student, "ids": entry.ids,
+            "members": entry.members, "late": entry.late, "submitted": entry.submitted,
+            "entry_note": entry.note}
+
+
 def _record(entry: Entry, report: Report) -> dict:
     incidents = list(report.incidents)
     printed = "\n".join([report.stdout, *(r.printed for r in report.exercises)])
@@ -236,15 +98,24 @@ def _record(entry: Entry, report: Report) -> dict:
         incidents.append("tamper")  # printed something that looks like a grade
     view = student_view(report)
     shown = {} if view is report else {"student_report": report_json(view)}
-    return {"key": entry.key, "student": entry.student, "ids": entry.ids, "late": entry.late,
-            "entry_note": entry.note, "report": report_json(report),
-            "notes": notes_and_not_run(report),
-            **shown,
+    return {**_entry_fields(entry), "report": report_json(report),
+            "notes": notes_and_not_run(report), **shown,
             "incidents": sorted(set(incidents)),
-            "hints": {r.exercise.id: r.hints for r in report.exercises}}
+            "hints": {r.exercise.id: r.hints for r in report.exercises},
+            "log": {"stdout": report.stdout, "stderr": report.stderr,
+                    "dropped_output_bytes": report.dropped_output_bytes,
+                    "elapsed_s": report.elapsed_s,
+                    "printed": {r.exercise.id: r.printed for r in report.exercises
+                                if r.printed}}}
 
 
-# ---- the journal and the run --------------------------------------------------------------
+def _failure(entry: Entry, why: str) -> dict:
+    """The grader (not the submission) failed: shown to staff, never journaled."""
+    return {**_entry_fields(entry), "report": None, "notes": [],
+            "incidents": ["grader_error"], "hints": {}, "grader_error": why}
+
+
+# ---- the journal, the logs and the run ----------------------------------------------------
 
 
 def read_journal(outdir: Path) -> dict[str, dict]:
@@ -279,27 +150,68 @@ class Journal:
         self.file.close()
 
 
-class Progress:
-    """A one-line progress bar with count and ETA, on a terminal only."""
+def write_log(outdir: Path, record: dict) -> None:
+    """OUTDIR/logs/<student>.log: what the submission printed, and how long it took."""
+    log = record.pop("log", None)
+    if log is None:
+        return
+    folder = outdir / "logs"
+    folder.mkdir(exist_ok=True)
+    lines = [f"student: {record['student']} ({record['key']})",
+             f"graded in {log['elapsed_s']:.2f} s; incidents: "
+             f"{', '.join(record['incidents']) or 'none'}", "", "---- stdout", log["stdout"],
+             "---- stderr", log["stderr"]]
+    if log["dropped_output_bytes"]:
+        lines.append(f"---- {log['dropped_output_bytes']} more bytes were printed and dropped")
+    for exercise, text in log["printed"].items():
+        lines += [f"---- printed during {exercise}", text]
+    (folder / f"{file_stem(record['key'])}.log").write_text("\n".join(lines) + "\n",
+                                                            encoding="utf-8")
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.done, self.stream = total, 0, stream
+
+class RunLog:
+    """OUTDIR/grading.log: one line per event of every run, appended."""
+
+    def __init__(self, outdir: Path):
+        outdir.mkdir(parents=True, exist_ok=True)
+        self.file = open(outdir / "grading.log", "a", encoding="utf-8")
+
+    def __call__(self, message: str) -> None:
+        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.file.write(f"{stamp} {message}\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class Progress:
+    """Progress on stderr: a bar with count and ETA on a terminal; elsewhere (CI, a log,
+    nohup) a plain line every `every` students and at the end."""
+
+    def __init__(self, total: int, stream=None, every: int | None = None):
+        self.total, self.done, self.stream = total, 0, stream or sys.stderr
         self.start = time.monotonic()
-        self.active = total > 0 and hasattr(stream, "isatty") and stream.isatty()
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.every = every or max(1, min(25, total // 10))
 
     def step(self) -> None:
         self.done += 1
-        if not self.active:
+        if not self.total:
             return
         elapsed = time.monotonic() - self.start
         eta = elapsed / self.done * (self.total - self.done)
-        width = 30
-        filled = int(width * self.done / self.total)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
-                          f"  {elapsed:5.1f} s  ETA {eta:5.1f} s ")
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / self.total)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] "
+                              f"{self.done}/{self.total}  {elapsed:5.1f} s  ETA {eta:5.1f} s ")
+            if self.done == self.total:
+                self.stream.write("\n")
+        elif self.done % self.every == 0 or self.done == self.total:
+            self.stream.write(f"graded {self.done}/{self.total} · {elapsed:.0f} s elapsed · "
+                              f"about {eta:.0f} s left\n")
         self.stream.flush()
-        if self.done == self.total:
-            self.stream.write("\n")
 
 
 @dataclass
@@ -308,6 +220,17 @@ class BatchResult:
     graded: int
     reused: int
     records: list[dict]
+    failed: list[dict] = field(default_factory=list)  # grader failures: not journaled
+    strays: list[str] = field(default_factory=list)
+
+
+class Interrupted(Exception):
+    """Ctrl-C: the finished submissions are in the journal; the same command resumes."""
+
+    def __init__(self, done: int, total: int, outdir: Path):
+        super().__init__(f"interrupted after grading {done} of {total} submission(s); they "
+                         f"are kept in {outdir / JOURNAL}: run the same command again to "
+                         f"grade the other {total - done}")
 
 
 SECRET_FILE = ".grading-secret"
@@ -327,52 +250,121 @@ def class_secret(outdir: Path) -> str:
     return write_secret(path, replace=False)
 
 
+def matches(entry: Entry, wanted: str) -> bool:
+    """Is `wanted` this entry's key, name or one of its ids (any case)?"""
+    names = {entry.key, entry.student, *entry.ids.values(),
+             *(v for m in entry.members for v in m.values())}
+    names |= {n for name in list(names) for n in name.split(";")}
+    return wanted.casefold() in {n.casefold() for n in names if n}
+
+
 def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
               seed: int | None = None, jobs: int | None = None, force: bool = False,
-              run_all: bool = False,
-              on_record: Callable[[dict], None] | None = None) -> BatchResult:
+              run_all: bool = False, only: tuple[str, ...] = (),
+              on_record: Callable[[dict], None] | None = None,
+              overrides: Path | None = None) -> BatchResult:
     """Grade every submission under `path` into `outdir`; resumable. Without `seed`, the
     inputs come from a secret kept in `outdir` (`class_secret`) and each student's
-    identity; with it, everyone gets the inputs of that seed (reproducible runs)."""
+    identity; with it, everyone gets the inputs of that seed (reproducible runs). `only`
+    regrades the students named (by name, file, sid or email) and keeps the rest;
+    `overrides` is the staff's corrections file (default: OUTDIR/overrides.csv)."""
     from grader.summary import write_outputs
 
     assignment = load_assignment(assignment_path)
     sandbox.require_protection()  # grades that count: never the submission as root
     seeding = seed if seed is not None else class_secret(outdir)
-    staging = Path(tempfile.mkdtemp(prefix="backprop-class-"))
+    log = RunLog(outdir)
     try:
-        layout, entries = discover(path, staging)
-        fingerprint = _fingerprint(assignment, seeding, run_all)
-        done = {} if force else read_journal(outdir)
-        if force and (outdir / JOURNAL).exists():
-            (outdir / JOURNAL).unlink()
-        todo, reused = [], []
-        for entry in entries:
-            digest = content_hash(entry.path) if entry.path.exists() else ""
-            old = done.get(entry.key)
-            if old and old.get("hash") == digest and old.get("fingerprint") == fingerprint:
-                reused.append(old)
-            else:
+        with teardown.Scratch() as scratch:
+            found = discover(path, scratch)
+            how = f"seed {seed}" if seed is not None else "the class's secret seed"
+            log(f"start: {path} ({found.layout} layout, {len(found.entries)} entries, "
+                f"{len(found.strays)} strays), {how}{', --force' if force else ''}"
+                f"{', --only ' + ', '.join(only) if only else ''}")
+            todo, reused = _plan_work(found.entries, outdir, assignment, seeding, run_all,
+                                      force, only)
+            fresh, failed = _grade_and_journal(todo, outdir, assignment_path, seeding,
+                                               run_all, jobs, log, on_record)
+    except Interrupted as stop:
+        log(f"interrupted: {stop}")
+        raise
+    finally:
+        log.close()
+    records = sorted(reused + fresh + failed, key=lambda r: (r["student"].lower(), r["key"]))
+    write_outputs(outdir, records, assignment, found.layout, found.strays, overrides)
+    return BatchResult(found.layout, len(fresh), len(reused), records, failed, found.strays)
+
+
+def _plan_work(entries: list[Entry], outdir: Path, assignment: Assignment, seeding: int | str,
+               run_all: bool, force: bool,
+               only: tuple[str, ...]) -> tuple[list[tuple[Entry, dict]], list[dict]]:
+    """(entries to grade, each with the hash and fingerprint its record will carry;
+    journal records to keep)."""
+    if only:
+        unknown = [w for w in only if not any(matches(e, w) for e in entries)]
+        if unknown:
+            raise SubmissionError(f"no student matches {', '.join(map(repr, unknown))}: give "
+                                  "a name, file name, sid or email as the gradebook shows it")
+    fingerprint = _fingerprint(assignment, seeding, run_all)
+    done = {} if force else read_journal(outdir)
+    if force and (outdir / JOURNAL).exists():
+        (outdir / JOURNAL).unlink()
+    todo, reused = [], []
+    for entry in entries:
+        digest = content_hash(entry.path) if entry.path and entry.path.exists() else ""
+        old = done.get(entry.key)
+        if only:
+            if any(matches(entry, w) for w in only):
                 todo.append((entry, digest))
-        journal = Journal(outdir)
-        progress = Progress(len(todo))
-        fresh = []
-        hashes = {entry.key: digest for entry, digest in todo}
-        try:
-            for entry, record in _grade_all(todo, assignment_path, seeding, run_all, jobs):
-                record.update(hash=hashes[entry.key], fingerprint=fingerprint)
+            elif old:
+                reused.append(old)
+        elif old and old.get("hash") == digest and old.get("fingerprint") == fingerprint:
+            reused.append(old)
+        else:
+            todo.append((entry, digest))
+    return [(e, {"hash": d, "fingerprint": fingerprint}) for e, d in todo], reused
+
+
+def _grade_and_journal(todo: list[tuple[Entry, dict]], outdir: Path, assignment_path: Path | None, seeding: int | str,
+                       run_all: bool, jobs: int | None, log: RunLog,
+                       on_record: Callable[[dict], None] | None) -> tuple[list[dict], list[dict]]:
+    journal = Journal(outdir)
+    progress = Progress(len(todo))
+    stamps = {entry.key: stamp for entry, stamp in todo}
+    fresh, failed = [], []
+    try:
+        for entry, record in _grade_all([e for e, _ in todo], assignment_path, seeding,
+                                        run_all, jobs, log):
+            if record.get("grader_error"):
+                failed.append(record)
+                log(f"{entry.student} ({entry.key}): NOT GRADED, {record['grader_error']}")
+            else:
+                write_log(outdir, record)
+                record.update(stamps[entry.key])
                 journal.append(record)
                 fresh.append(record)
-                progress.step()
-                if on_record:
-                    on_record(record)
-        finally:
-            journal.close()
-        records = sorted(reused + fresh, key=lambda r: (r["student"].lower(), r["key"]))
-        write_outputs(outdir, records, assignment, layout)
-        return BatchResult(layout, len(fresh), len(reused), records)
+                report = record["report"]
+                log(f"{entry.student} ({entry.key}): {report['score']:g}/{report['max_score']:g}"
+                    f" in {report['elapsed_s']:.2f} s"
+                    + (f", incidents: {', '.join(record['incidents'])}"
+                       if record["incidents"] else ""))
+            progress.step()
+            if on_record:
+                on_record(record)
+    except KeyboardInterrupt:
+        raise Interrupted(len(fresh), len(todo), outdir) from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        journal.close()
+    return fresh, failed
+
+
+def content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        digest.update(str(f.relative_to(path) if f != path else f.name).encode() + b"\0")
+        digest.update(hashlib.sha256(f.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def _fingerprint(assignment: Assignment, seeding: int | str, run_all: bool) -> str:
@@ -382,34 +374,56 @@ def _fingerprint(assignment: Assignment, seeding: int | str, run_all: bool) -> s
     return digest.hexdigest()[:16]
 
 
-def _grade_all(todo: list[tuple[Entry, str]], assignment_path: Path | None,
-               seeding: int | str, run_all: bool,
-               jobs: int | None) -> Iterable[tuple[Entry, dict]]:
-    if not todo:
-        return
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    methods = multiprocessing.get_all_start_methods()  # Windows has no fork server
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+MAX_ATTEMPTS = 3  # a worker that dies is replaced; its students are graded again
+
+
+def _grade_all(pending: list[Entry], assignment_path: Path | None, seeding: int | str,
+               run_all: bool, jobs: int | None, log: RunLog) -> Iterable[tuple[Entry, dict]]:
+    """(entry, record) as each finishes. A dead worker breaks the pool: the students it
+    left unfinished go to a fresh pool, up to MAX_ATTEMPTS times."""
+    attempts = {entry.key: 0 for entry in pending}
     args = (str(assignment_path) if assignment_path else None, seeding, run_all)
-    with futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=args) as pool:
-        pending = {pool.submit(_grade_entry, entry): entry for entry, _ in todo}
-        for future in futures.as_completed(pending):
-            entry = pending[future]
-            try:
-                record = future.result()
-            except sandbox.ConfinementError:
-                raise  # never grade the rest of the class unprotected
-            except Exception as e:  # the grader itself failed on this one: say so, go on
-                record = _failure(entry, e)
-            yield entry, record
+    while pending:
+        broken = []
+        count = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
+        pool = futures.ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_init_worker, initargs=args)
+        try:
+            running = {pool.submit(_grade_entry, entry): entry for entry in pending}
+            for future in futures.as_completed(running):
+                entry = running[future]
+                try:
+                    record = future.result()
+                except sandbox.ConfinementError:
+                    raise  # never grade the rest of the class unprotected
+                except BrokenProcessPool:
+                    broken.append(entry)
+                    continue
+                except Exception as e:  # the grader failed on this one: say so, go on
+                    record = _failure(entry, f"{type(e).__name__}: {e}")
+                yield entry, record
+        except BaseException:
+            for worker in multiprocessing.active_children():
+                worker.kill()  # Ctrl-C or a refusal: stop now, not after the running ones
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        pending = []
+        for entry in broken:
+            attempts[entry.key] += 1
+            if attempts[entry.key] < MAX_ATTEMPTS:
+                pending.append(entry)
+            else:
+                yield entry, _failure(entry, f"its grading worker died {MAX_ATTEMPTS} times "
+                                             "(out of memory?); run the same command again")
+        if pending:
+            log(f"a grading worker died: {len(pending)} submission(s) go to a fresh one")
 
 
-def _failure(entry: Entry, error: Exception) -> dict:
-    return {"key": entry.key, "student": entry.student, "ids": entry.ids, "late": entry.late,
-            "entry_note": entry.note, "report": None, "notes": [],
-            "incidents": ["grader_error"], "hints": {},
-            "grader_error": f"{type(error).__name__}: {error}"}
+def file_stem(key: str) -> str:
+    """A file name for an entry key, unique per key ("x y.py" and "x_y.py" differ)."""
+    safe = re.sub(r"[^\w.-]+", "_", key).strip("_") or "entry"
+    return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-__all__ = ["Entry", "discover", "run_batch", "read_journal"]
+__all__ = ["run_batch", "read_journal", "Interrupted", "file_stem"]

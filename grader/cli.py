@@ -45,7 +45,8 @@ def _load(assignment: Path | None, only: tuple[str, ...]):
 
 
 SECTIONS = {"For students": ("check", "template", "show", "variant"),
-            "For course staff and TAs": ("grade", "validate", "gradescope", "prairielearn")}
+            "For course staff and TAs": ("grade", "export", "validate", "gradescope",
+                                         "prairielearn")}
 
 
 class SectionedGroup(click.Group):
@@ -150,13 +151,20 @@ def validate(targets: tuple[str, ...]) -> None:
 
     Exit status: 0 when everything is valid, 2 otherwise.
     """
-    exercises, problems = validate_exercises(list(targets))
-    for problem in problems:
+    done = validate_exercises(list(targets))
+    for assignment in done.assignments:
+        click.echo(f"{assignment.source}: assignment {assignment.title!r}, "
+                   f"{len(assignment.exercises)} exercises, {assignment.max_score:g} points"
+                   + (f", late policy due {assignment.late['due']}" if assignment.late else ""))
+    for problem in done.problems:
         click.echo(f"error: {problem}", err=True)
-    if problems:
-        click.echo(f"{len(problems)} problem(s) found.", err=True)
+    if done.problems:
+        click.echo(f"{len(done.problems)} problem(s) found.", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"{len(exercises)} exercise(s) valid: schema, graphs and shapes checked; "
+    if not done.exercises:
+        click.echo("nothing to validate: no exercise or assignment file was named", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{len(done.exercises)} exercise(s) valid: schema, graphs and shapes checked; "
                "expected numbers and reference gradients agree with the numbers.")
 
 
@@ -178,7 +186,7 @@ def show(exercise: str, fmt: str, output: Path | None, answers: bool) -> None:
     from grader.exercises import load_exercise, load_exercises
     from grader.validation import exercise_files
 
-    _, paths = exercise_files([exercise])
+    _, paths, _ = exercise_files([exercise])
     if not paths or not paths[0].is_file():
         loaded, _ = load_exercises(exercise_files([])[1])  # the bundled ones
         graphs = sorted(ex.id for ex in loaded if ex.kind == "graph")
@@ -254,34 +262,87 @@ def variant(student: str, assignment: Path | None) -> None:
                    "drawn on the first run, kept in OUTDIR/.grading-secret and mixed with "
                    "each student's identity, so nobody can know their inputs in advance].")
 @click.option("--force", is_flag=True, help="Regrade everything, ignoring the journal.")
+@click.option("--only", "only", multiple=True, metavar="STUDENT",
+              help="Regrade only this student (a name, file name, sid or email as the "
+                   "gradebook shows it; repeatable) and keep everyone else's grade.")
+@click.option("--overrides", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Staff corrections: a CSV with columns student, exercise (an id or "
+                   "total), points (7 sets, +2 adjusts), reason [default: "
+                   "OUTDIR/overrides.csv when it exists].")
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An assignment.yaml other than the default one.")
+              help="An assignment.yaml other than the default one (its `late:` section "
+                   "sets the late policy).")
 @click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
 def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | None,
-                force: bool,
+                force: bool, only: tuple[str, ...], overrides: Path | None,
                 assignment: Path | None, run_all: bool) -> None:
     """Grade a whole class: SUBMISSIONS is a folder with one entry per student (a .py,
     .ipynb, folder or .zip), a Gradescope "Export Submissions" zip or folder, or a Canvas
     "Download Submissions" zip or folder.
 
-    Interrupted? Run the same command again: finished submissions are not regraded.
+    Writes OUTDIR/gradebook.csv (raw score, late penalty, total), feedback/, summary.md,
+    results.json, logs/ (what each submission printed) and grading.log. Interrupted
+    (Ctrl-C, or killed)? Run the same command again: finished submissions are not regraded.
+    Then `backprop export OUTDIR --to canvas|gradescope` makes the file to upload.
     """
-    from grader.batch import run_batch
+    from grader.batch import Interrupted, run_batch
+    from grader.gradebook import GradebookError
 
     _load(assignment, ())  # a broken assignment is reported before any work starts
     try:
-        result = run_batch(submissions, outdir, assignment, seed, jobs, force, run_all)
-    except SubmissionError as e:
+        result = run_batch(submissions, outdir, assignment, seed, jobs, force, run_all, only,
+                           overrides=overrides)
+    except (SubmissionError, GradebookError) as e:
         raise click.UsageError(str(e)) from None
     except ConfinementError as e:
         raise Unprotected(e) from None
+    except Interrupted as e:
+        click.echo(f"\n{e}", err=True)
+        sys.exit(130)
     scores = [r["report"]["score"] if r.get("report") else 0 for r in result.records]
     click.echo(f"{len(result.records)} submissions ({result.layout} layout): "
                f"{result.graded} graded now, {result.reused} already in the journal.")
+    if result.strays:
+        click.echo(f"not submissions, not graded: {', '.join(result.strays)}")
     if scores:
         click.echo(f"mean {sum(scores) / len(scores):.1f}; wrote {outdir / 'gradebook.csv'}, "
                    f"{outdir / 'summary.md'}, {outdir / 'feedback'}/ and "
                    f"{outdir / 'results.json'}")
+    if result.failed:
+        click.echo(f"{len(result.failed)} submission(s) could NOT be graded (the grader "
+                   f"failed; see {outdir / 'grading.log'}): run the same command again to "
+                   "retry them.", err=True)
+        sys.exit(1)
+
+
+@main.command("export")
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--to", "target", type=click.Choice(["canvas", "gradescope"]), required=True,
+              help="canvas: Gradebook > Import; gradescope: an assignment's score upload.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="The CSV file to write.")
+@click.option("--column", metavar="NAME",
+              help="Canvas: the assignment column, e.g. 'Homework 3 (123456)' to fill an "
+                   "existing assignment [default: the assignment's title, which creates one].")
+def export(outdir: Path, target: str, output: Path, column: str | None) -> None:
+    """Write the gradebook of a graded class (OUTDIR of `backprop grade`) as the CSV that
+    Canvas or Gradescope imports: one row per student, final scores (late penalties and
+    overrides applied), a group's score for each member. See docs/export.md for the
+    columns."""
+    from grader.gradebook import Grade, export_rows, write_csv
+
+    try:
+        data = json.loads((outdir / "results.json").read_text(encoding="utf-8"))
+        records = data["students"]
+        grades = {r["key"]: Grade(**r["grade"]) for r in records}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise click.UsageError(f"{outdir} holds no graded class ({e}); run `backprop grade "
+                               f"... -o {outdir}` first") from None
+    header, rows, warnings = export_rows(records, grades, target, column or data["assignment"])
+    write_csv(output, header, rows)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"wrote {output}: {len(rows)} row(s) for {target}")
 
 
 @main.command()
@@ -326,11 +387,11 @@ def gradescope_build(output: Path, assignment: Path | None, secret: str | None) 
                "same inputs per student)")
 
 
-def _refusal_exits(entrypoint, root: Path) -> dict:
+def _refusal_exits(entrypoint, root: Path, **options) -> dict:
     from grader.platforms import GradingRefused
 
     try:
-        return entrypoint(root)
+        return entrypoint(root, **options)
     except GradingRefused as e:
         click.echo(f"refused to grade: {e}", err=True)
         sys.exit(1)
@@ -374,12 +435,16 @@ def prairielearn_build(output: Path, secret: str | None) -> None:
 @prairielearn.command("run")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default="/grade",
               show_default=True)
-def prairielearn_run(root: Path) -> None:
+@click.option("--assignment", type=click.Path(dir_okay=False, path_type=Path),
+              help="The course's assignment.yaml, e.g. "
+                   "/grade/serverFilesCourse/backprop/assignment.yaml [default: the bundled "
+                   "one]. A missing or broken one is reported as an internal error.")
+def prairielearn_run(root: Path, assignment: Path | None) -> None:
     """Grade ROOT/student and write ROOT/results/results.json. Exit 0, or 1 when the
     grader could not protect the run (PrairieLearn then counts no attempt)."""
     from grader.platforms import run_prairielearn
 
-    results = _refusal_exits(run_prairielearn, root)
+    results = _refusal_exits(run_prairielearn, root, assignment=assignment)
     click.echo(f"gradable {results.get('gradable')}, score {results.get('score', 0):g}")
 
 

@@ -8,6 +8,7 @@ the reference.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -122,6 +123,7 @@ class Assignment:
     exercises: list[Exercise]
     limits: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    late: dict[str, Any] = field(default_factory=dict)  # the late policy (`gradebook`)
 
     def get(self, exercise_id: str) -> Exercise:
         for ex in self.exercises:
@@ -152,7 +154,7 @@ class Assignment:
         (unknown ids raise KeyError)."""
         wanted = {self.get(i).id for i in ids}
         chosen = [ex for ex in self.exercises if ex.id in wanted]
-        return Assignment(self.title, self.source, chosen, self.limits, self.policy)
+        return Assignment(self.title, self.source, chosen, self.limits, self.policy, self.late)
 
 
 @cache
@@ -406,10 +408,25 @@ def load_assignment(path: Path | None = None) -> Assignment:
             "visibility", defaults.get("visibility", "visible")))
         ex.reveal = data.get("policy", {}).get("reveal", "mistakes")
         exercises.append(ex)
+    late = data.get("late", {})
+    if late and not _is_moment(late.get("due")):
+        problems.append(Problem(str(path), None, "late.due", f"{late.get('due')!r} is not a date "
+                                "and time with a time zone; write it like "
+                                "2026-11-20T23:59:00+01:00"))
     if problems:
         raise ExerciseError(problems)
     return Assignment(title=data["title"], source=path, exercises=exercises,
-                      limits=data.get("limits", {}), policy=data.get("policy", {}))
+                      limits=data.get("limits", {}), policy=data.get("policy", {}), late=late)
+
+
+def _is_moment(value: Any) -> bool:
+    """A date and time with a time zone (YAML may have read it as a datetime already)."""
+    if not isinstance(value, datetime.datetime):
+        try:
+            value = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return False
+    return value.tzinfo is not None
 
 
 

@@ -197,11 +197,16 @@ def render_html(report: Report) -> str:
             f"<p><small>{esc(PUBLIC_NOTE)}</small></p></div>")
 
 
-def render_markdown(report: dict, notes: list[str] = (), student: str | None = None) -> str:
-    """Per-student feedback from a JSON report: the hints the student would see."""
+def render_markdown(report: dict, notes: list[str] = (), student: str | None = None,
+                    final: float | None = None) -> str:
+    """Per-student feedback from a JSON report: the hints the student would see, and the
+    final grade when late penalties or staff adjustments changed it (see the notes)."""
     title = f"# Feedback for {student}" if student else "# Feedback"
     lines = [title, "", f"Submission `{report['submission']}`: "  # its seed stays private
              f"**{_fmt(report['score'])} / {_fmt(report['max_score'])}**", ""]
+    if final is not None and round(final, 4) != round(report["score"], 4):
+        lines += [f"Final grade: **{_fmt(final)} / {_fmt(report['max_score'])}** (see the "
+                  "notes below)", ""]
     if report["error"]:
         lines += [f"> {report['error']}", ""]
     lines += ["| exercise | score | status |", "|---|---:|---|"]

@@ -64,24 +64,25 @@ def defined_names(source: bytes) -> set[str]:
 
 
 def _implemented(source: bytes, wanted: set[str]) -> int:
-    """How many of the wanted functions/answers the source defines with a real body."""
+    """How many of the wanted functions/answers the source defines with a real body (the
+    last definition of a name counts, as in Python)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return 0
-    count = 0
+    done: dict[str, bool] = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name in wanted:
             body = [s for s in node.body if not (isinstance(s, ast.Expr) and
                                                  isinstance(s.value, ast.Constant))]
-            stub = all(isinstance(s, (ast.Raise, ast.Pass)) for s in body)
-            count += not stub
-        elif isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id in wanted for t in node.targets):
+            done[node.name] = not all(isinstance(s, (ast.Raise, ast.Pass)) for s in body)
+        elif isinstance(node, ast.Assign):
             values = getattr(node.value, "values", [])
-            count += bool(values) and not any(
+            filled = bool(values) and not any(
                 isinstance(v, ast.Constant) and v.value is None for v in values)
-    return count
+            done.update({t.id: filled for t in node.targets
+                         if isinstance(t, ast.Name) and t.id in wanted})
+    return sum(done.values())
 
 
 def _module_source(name: str, data: bytes, run_all: bool) -> tuple[bytes, notebooks.Module | None]:

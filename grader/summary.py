@@ -11,9 +11,12 @@ import json
 import re
 import statistics
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
+from grader.batch import file_stem
 from grader.exercises import Assignment
+from grader.gradebook import Grade, LatePolicy, final_grade, read_overrides
 from grader.reports import confinement_line, render_markdown
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
@@ -21,10 +24,19 @@ INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
              "forbidden": "used a forbidden module", "tamper": "tried to tamper with the "
              "grading (forged results or fake grades printed)", "import_error":
              "could not be imported", "unreadable": "could not be read",
-             "grader_error": "hit an internal error of the grader",
-             "memory": "was stopped for using too much memory across its processes",
-             "processes": "was stopped for starting too many processes",
-             "disk": "was stopped for filling its work folder"}
+             "grader_error": "were NOT graded: the grader itself failed (rerun the same command "
+             "to grade them)",
+             "memory": "were stopped for using too much memory",
+             "processes": "were stopped for starting too many processes",
+             "disk": "were stopped for filling their work folder",
+             "signal": "tried to signal processes other than their own",
+             "fork": "started processes (fork, subprocess, exec)",
+             "files": "touched files outside their work folder",
+             "network": "tried to use the network",
+             "denied": "tried something the sandbox does not allow (PermissionError)",
+             "output": "printed more than the grader keeps"}
+MISSING = ("the submission defines no", "not implemented yet", "is not filled in yet",
+           "left out")  # not a mistake to count: nothing to diagnose
 
 
 def _score(record: dict) -> float:
@@ -35,25 +47,36 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_") or "student"
 
 
-def write_gradebook(path: Path, records: list[dict], assignment: Assignment) -> None:
+def feedback_name(record: dict) -> str:
+    """Unique per student: the entry key decides ("x y.py" and "x_y.py" differ)."""
+    return f"{_safe(record['student'])}__{file_stem(record['key'])}.md"
+
+
+def write_gradebook(path: Path, records: list[dict], assignment: Assignment,
+                    grades: dict[str, Grade], timed: bool) -> None:
+    """One row per entry; `timed`: show the submission times (a platform's, or the file
+    times that the late policy was told to use)."""
     ids = [f for f in ID_FIELDS if any(f in r["ids"] for r in records)]
     late = any(r.get("late") is not None for r in records)
     exercise_ids = [ex.id for ex in assignment.exercises]
-    columns = (["student"] + ids + (["late"] if late else []) + ["total", "max_score"] +
-               exercise_ids + ["remarks"])
+    columns = (["student"] + ids + (["late"] if late else []) + (["submitted"] if timed else [])
+               + ["raw", "late_penalty", "total", "max_score"] + exercise_ids + ["remarks"])
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for r in records:
+            grade = grades[r["key"]]
             report = r.get("report")
-            per_exercise = {e["id"]: e["score"] for e in report["exercises"]} if report else {}
             remarks = "; ".join(filter(None, [r.get("entry_note"), r.get("grader_error"),
-                                              report.get("error") if report else None]))
+                                              report.get("error") if report else None,
+                                              *grade.remarks]))
             writer.writerow([r["student"]] + [r["ids"].get(f, "") for f in ids] +
                             ([("yes" if r.get("late") else "no") if r.get("late") is not None
                               else ""] if late else []) +
-                            [f"{_score(r):g}", f"{assignment.max_score:g}"] +
-                            [f"{per_exercise.get(i, 0):g}" for i in exercise_ids] + [remarks])
+                            ([r.get("submitted") or ""] if timed else []) +
+                            [f"{grade.raw:g}", f"{grade.penalty:g}", f"{grade.final:g}",
+                             f"{assignment.max_score:g}"] +
+                            [f"{grade.exercises.get(i, 0):g}" for i in exercise_ids] + [remarks])
 
 
 def mistake_kind(hint: str) -> str:
@@ -74,7 +97,8 @@ def _histogram(scores: list[float], top: float, bins: int = 10) -> list[str]:
     return lines
 
 
-def summary_markdown(records: list[dict], assignment: Assignment, layout: str) -> str:
+def summary_markdown(records: list[dict], assignment: Assignment, layout: str,
+                     strays: list[str] = ()) -> str:
     graded = [r for r in records if r.get("report")]
     scores = [_score(r) for r in records]
     top = assignment.max_score
@@ -100,7 +124,8 @@ def summary_markdown(records: list[dict], assignment: Assignment, layout: str) -
         if r["report"]["error"]:
             continue
         for exercise_id, hints in r.get("hints", {}).items():
-            if hints:  # the first hint is the diagnosis; the rest are its consequences
+            # The first hint is the diagnosis; the rest are its consequences.
+            if hints and not any(m in hints[0] for m in MISSING):
                 kind = (exercise_id, mistake_kind(hints[0]))
                 mistakes[kind] += 1
                 example.setdefault(kind, hints[0])
@@ -119,11 +144,15 @@ def summary_markdown(records: list[dict], assignment: Assignment, layout: str) -
             if who:
                 lines.append(f"- {label} ({len(who)}): {', '.join(who)}")
     else:
-        lines.append("None: no timeouts, crashes, forbidden modules or tampering.")
-    unmatched = [r for r in records if r.get("entry_note")]
-    if unmatched:
-        lines += ["", "## Entries graded under their own name", ""]
-        lines += [f"- {r['student']}: {r['entry_note']}" for r in unmatched]
+        lines.append("None: nothing timed out, crashed, broke a limit or tried what the "
+                     "sandbox forbids.")
+    noted = [r for r in records if r.get("entry_note")]
+    if noted:
+        lines += ["", "## Notes on entries", ""]
+        lines += [f"- {r['student']}: {r['entry_note']}" for r in noted]
+    if strays:
+        lines += ["", "## Not submissions (not graded)", ""]
+        lines += [f"- {name}" for name in strays]
     return "\n".join(lines) + "\n"
 
 
@@ -148,10 +177,15 @@ def write_chart(path: Path, records: list[dict], assignment: Assignment) -> bool
     return True
 
 
-def write_outputs(outdir: Path, records: list[dict], assignment: Assignment,
-                  layout: str) -> None:
+def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, layout: str,
+                  strays: list[str] = (), overrides: Path | None = None) -> dict[str, Grade]:
+    """Every output of a graded class, from its records; returns the final grades."""
     outdir.mkdir(parents=True, exist_ok=True)
-    write_gradebook(outdir / "gradebook.csv", records, assignment)
+    policy = LatePolicy.of(assignment)
+    changes = read_overrides(overrides or outdir / "overrides.csv", assignment)
+    grades = {r["key"]: final_grade(r, assignment, layout, policy, changes) for r in records}
+    timed = layout != "folder" or bool(policy and policy.use_file_times)
+    write_gradebook(outdir / "gradebook.csv", records, assignment, grades, timed)
     # feedback/: what each student may see now; feedback-staff/: everything, written only
     # when some exercise is not shown yet (hidden, after_due_date, after_published).
     feedback, staff = outdir / "feedback", outdir / "feedback-staff"
@@ -160,27 +194,30 @@ def write_outputs(outdir: Path, records: list[dict], assignment: Assignment,
             old.unlink()
     feedback.mkdir(exist_ok=True)
     for r in records:
-        name = f"{_safe(r['student'])}__{_safe(r['key'])}.md"
+        name = feedback_name(r)
         if not r.get("report"):
-            text = (f"# Feedback for {r['student']}\n\nThis submission could not be graded "
+            text = (f"# Feedback for {r['student']}\n\nThis submission has not been graded yet "
                     f"because of an internal error of the grader ({r.get('grader_error')}). "
-                    "Course staff will grade it by hand.\n")
+                    "Course staff will grade it again.\n")
             (feedback / name).write_text(text, encoding="utf-8")
             continue
+        notes = r.get("notes", []) + grades[r["key"]].remarks
+        final = grades[r["key"]].final
         shown = r.get("student_report", r["report"])
-        (feedback / name).write_text(render_markdown(shown, r.get("notes", []), r["student"]),
+        (feedback / name).write_text(render_markdown(shown, notes, r["student"], final),
                                      encoding="utf-8")
         if "student_report" in r:
             staff.mkdir(exist_ok=True)
-            (staff / name).write_text(render_markdown(r["report"], r.get("notes", []),
-                                                      r["student"]), encoding="utf-8")
+            (staff / name).write_text(render_markdown(r["report"], notes, r["student"], final),
+                                      encoding="utf-8")
     results = {"assignment": assignment.title, "layout": layout,
-               "max_score": assignment.max_score,
-               "students": [{k: v for k, v in r.items() if k not in ("hash", "fingerprint")}
-                            for r in records]}
+               "max_score": assignment.max_score, "strays": list(strays),
+               "students": [{**{k: v for k, v in r.items() if k not in ("hash", "fingerprint")},
+                             "grade": asdict(grades[r["key"]])} for r in records]}
     (outdir / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True),
                                          encoding="utf-8")
-    text = summary_markdown(records, assignment, layout)
+    text = summary_markdown(records, assignment, layout, strays)
     if write_chart(outdir / "summary.png", records, assignment):
         text += "\n![Score distribution](summary.png)\n"
     (outdir / "summary.md").write_text(text, encoding="utf-8")
+    return grades

@@ -60,3 +60,21 @@ def claim() -> int:
         _claimed = (os.getpid(), uid, fd)
         return uid
     raise PoolError(f"all {POOL_SIZE} sandbox uids from {POOL_BASE} are in use")
+
+
+def held(uid: int) -> bool:
+    """Does some grader hold `uid` now? (A lock nobody holds is taken and dropped at once;
+    when in doubt, say it is held: nothing is killed then.)"""
+    import fcntl
+
+    try:
+        fd = os.open(_lock_dir() / f"{uid}.lock", os.O_RDWR | os.O_NOFOLLOW)
+    except (OSError, PoolError):
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # drops the lock if we took it
+    return False

@@ -12,6 +12,7 @@ import signal
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 HAVE_PROC = os.path.isdir("/proc/self/task")
 
@@ -20,6 +21,16 @@ def become_subreaper() -> None:
     """Orphans of our children (setsid daemons) are re-parented to us, not to init."""
     if HAVE_PROC:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Be killed when the parent process dies, however it dies (Linux; elsewhere a no-op).
+    `parent` is the pid it had when this process started: if it is gone already, exit."""
+    if not HAVE_PROC:
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != (parent or os.getppid()):
+        os._exit(1)
 
 
 def _stat(pid: str) -> tuple[str, int] | None:

@@ -61,6 +61,7 @@ def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:
 
 
 def serve(sock: socket.socket) -> None:
+    processes.die_with_parent()  # a grader killed with SIGKILL takes its zygote along
     processes.become_subreaper()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)

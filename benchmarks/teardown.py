@@ -79,7 +79,8 @@ def measure(folder: Path, kind: str) -> tuple[float, float]:
 def export_metadata(students: int) -> str:
     history = [{":id": 10 + k, ":created_at": "2026-11-20 10:00:00.000000000 Z",
                 ":score": 50.0, ":status": "processed",
-                ":results": {"tests": [{"name": f"t{t}", "score": 1.0} for t in range(17)]}}
+                ":results": {"tests": [{"name": f"t{t}", "score": 1.0, "output": "ok " * 150}
+                                       for t in range(17)]}}
                for k in range(8)]
     return yaml.safe_dump({f"submission_{i}": {
         ":submitters": [{":name": f"S {i}", ":sid": str(i), ":email": f"s{i}@u.edu"}],

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from grader import sandbox, teardown
 from grader.discovery import Entry, discover
 from grader.exercises import Assignment, load_assignment
+from grader.gradebook import LatePolicy, read_overrides
 from grader.grading import Report, derive_seed, grade_prepared, plan_assignment, write_secret
 from grader.reports import notes_and_not_run, report_json, student_view
 from grader.sandbox import Limits
@@ -271,6 +272,8 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
     from grader.summary import write_outputs
 
     assignment = load_assignment(assignment_path)
+    LatePolicy.of(assignment)  # a broken late policy or overrides file stops us before
+    read_overrides(overrides or outdir / "overrides.csv", assignment)  # any grading
     sandbox.require_protection()  # grades that count: never the submission as root
     seeding = seed if seed is not None else class_secret(outdir)
     log = RunLog(outdir)
@@ -306,6 +309,7 @@ def _plan_work(entries: list[Entry], outdir: Path, assignment: Assignment, seedi
             raise SubmissionError(f"no student matches {', '.join(map(repr, unknown))}: give "
                                   "a name, file name, sid or email as the gradebook shows it")
     fingerprint = _fingerprint(assignment, seeding, run_all)
+    force = force and not only  # --only keeps everyone else's grade, whatever else
     done = {} if force else read_journal(outdir)
     if force and (outdir / JOURNAL).exists():
         (outdir / JOURNAL).unlink()
@@ -325,9 +329,12 @@ def _plan_work(entries: list[Entry], outdir: Path, assignment: Assignment, seedi
     return [(e, {"hash": d, "fingerprint": fingerprint}) for e, d in todo], reused
 
 
-def _grade_and_journal(todo: list[tuple[Entry, dict]], outdir: Path, assignment_path: Path | None, seeding: int | str,
-                       run_all: bool, jobs: int | None, log: RunLog,
-                       on_record: Callable[[dict], None] | None) -> tuple[list[dict], list[dict]]:
+def _grade_and_journal(todo: list[tuple[Entry, dict]], outdir: Path,
+                       assignment_path: Path | None, seeding: int | str, run_all: bool,
+                       jobs: int | None, log: RunLog, on_record: Callable[[dict], None] | None
+                       ) -> tuple[list[dict], list[dict]]:
+    """Grade `todo`, journaling each record as it comes: (fresh records, grader failures,
+    which are reported and never journaled)."""
     journal = Journal(outdir)
     progress = Progress(len(todo))
     stamps = {entry.key: stamp for entry, stamp in todo}
@@ -386,7 +393,8 @@ def _grade_all(pending: list[Entry], assignment_path: Path | None, seeding: int 
     while pending:
         broken = []
         count = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
-        pool = futures.ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"),
+        # Spawned workers are the batch's own children: they die with it (pdeathsig).
+        pool = futures.ProcessPoolExecutor(count, multiprocessing.get_context("spawn"),
                                            initializer=_init_worker, initargs=args)
         try:
             running = {pool.submit(_grade_entry, entry): entry for entry in pending}

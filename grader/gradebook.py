@@ -248,8 +248,19 @@ def _gradescope_row(person: dict, record: dict) -> list[str] | None:
     return [person.get("name") or record["student"], sid, email]
 
 
+def _cell(value: str) -> str:
+    """A spreadsheet opens a cell starting with = + - @ as a formula: a student named
+    "=HYPERLINK(...)" must stay text (numbers like -1.5 stay numbers)."""
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([_cell(str(v)) for v in row] for row in rows)

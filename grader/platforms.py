@@ -342,7 +342,8 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
              for r in shown.exercises]
     score = report.score / report.max_score if report.max_score else 0.0
     message = [_total_line(report, shown)]
-    message += ([report.error] if report.error else []) + [f"Note: {n}" for n in notes_and_not_run(report)]
+    message += [report.error] if report.error else []
+    message += [f"Note: {n}" for n in notes_and_not_run(report)]
     return {"gradable": True, "score": min(max(score, 0.0), 1.0),
             "message": _cap("\n".join(message)), "tests": tests,
             "confinement": report.confinement}

@@ -6,7 +6,6 @@ an uninterrupted one write the same files.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import statistics
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from grader.batch import file_stem
 from grader.exercises import Assignment
-from grader.gradebook import Grade, LatePolicy, final_grade, read_overrides
+from grader.gradebook import Grade, LatePolicy, final_grade, read_overrides, write_csv
 from grader.reports import confinement_line, render_markdown
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
@@ -61,22 +60,21 @@ def write_gradebook(path: Path, records: list[dict], assignment: Assignment,
     exercise_ids = [ex.id for ex in assignment.exercises]
     columns = (["student"] + ids + (["late"] if late else []) + (["submitted"] if timed else [])
                + ["raw", "late_penalty", "total", "max_score"] + exercise_ids + ["remarks"])
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        for r in records:
-            grade = grades[r["key"]]
-            report = r.get("report")
-            remarks = "; ".join(filter(None, [r.get("entry_note"), r.get("grader_error"),
-                                              report.get("error") if report else None,
-                                              *grade.remarks]))
-            writer.writerow([r["student"]] + [r["ids"].get(f, "") for f in ids] +
-                            ([("yes" if r.get("late") else "no") if r.get("late") is not None
-                              else ""] if late else []) +
-                            ([r.get("submitted") or ""] if timed else []) +
-                            [f"{grade.raw:g}", f"{grade.penalty:g}", f"{grade.final:g}",
-                             f"{assignment.max_score:g}"] +
-                            [f"{grade.exercises.get(i, 0):g}" for i in exercise_ids] + [remarks])
+    rows = []
+    for r in records:
+        grade = grades[r["key"]]
+        report = r.get("report")
+        remarks = "; ".join(filter(None, [r.get("entry_note"), r.get("grader_error"),
+                                          report.get("error") if report else None,
+                                          *grade.remarks]))
+        rows.append([r["student"]] + [r["ids"].get(f, "") for f in ids] +
+                    ([("yes" if r.get("late") else "no") if r.get("late") is not None
+                      else ""] if late else []) +
+                    ([r.get("submitted") or ""] if timed else []) +
+                    [f"{grade.raw:g}", f"{grade.penalty:g}", f"{grade.final:g}",
+                     f"{assignment.max_score:g}"] +
+                    [f"{grade.exercises.get(i, 0):g}" for i in exercise_ids] + [remarks])
+    write_csv(path, columns, rows)
 
 
 def mistake_kind(hint: str) -> str:

@@ -7,7 +7,8 @@ tells the watcher so; a batch killed with SIGKILL cannot, and the watcher then d
 cleaning within a fraction of a second:
 
 - every process still working inside the scratch folder (its cwd or root lies there) is
-  killed, and so is every process of a sandbox uid that no grader holds any more;
+  killed, and so is every process of a sandbox uid that no grader holds any more (a
+  container without CAP_SYS_PTRACE hides other uids' folders, but not their uids);
 - the folder is removed.
 
 The batch's workers, their fork servers and the sandboxed children also die with their
@@ -50,20 +51,11 @@ def _inside(folder: str) -> list[int]:
     return found
 
 
-def _orphaned_sandbox_uids() -> set[int]:
-    """Sandbox uids with live processes that no grader holds: left by a dead grader."""
+def _sandbox_uids_running() -> set[int]:
+    """Sandbox uids of the pool with live processes (root only: they are not ours else)."""
     if os.name != "posix" or os.geteuid() != 0:
         return set()
-    pool = range(uids.POOL_BASE, uids.POOL_BASE + uids.POOL_SIZE)
-    running = set()
-    for pid in os.listdir("/proc") if processes.HAVE_PROC else ():
-        try:
-            owner = os.stat(f"/proc/{pid}").st_uid if pid.isdigit() else None
-        except OSError:
-            continue
-        if owner in pool:
-            running.add(owner)
-    return {uid for uid in running if not uids.held(uid)}
+    return processes.live_uids() & set(range(uids.POOL_BASE, uids.POOL_BASE + uids.POOL_SIZE))
 
 
 def _remove(folder: Path) -> None:
@@ -77,20 +69,27 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, onerror=unlock)
 
 
-def clean(folder: Path) -> None:
-    """Kill what still works in `folder` (and orphaned sandbox uids), then remove it."""
-    for _ in range(50):
-        strays = _inside(str(folder))
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if not strays:
+def _kill_strays(folder: Path) -> int:
+    """Kill what works in `folder` and the processes of orphaned sandbox uids; how many."""
+    strays = _inside(str(folder))
+    for pid in strays:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    # A uid's lock is free once its worker is dead; a live grader's uid is left alone.
+    orphaned = [uid for uid in _sandbox_uids_running() if uids.reclaim(uid)]
+    return len(strays) + len(orphaned)
+
+
+def clean(folder: Path, settle: float = 0.0) -> None:
+    """Kill what is left of the batch, then remove `folder`. After a SIGKILL, `settle`
+    seconds let the workers die first (their sandbox uids are free only then)."""
+    deadline = time.monotonic() + settle
+    for _ in range(200):
+        if not _kill_strays(folder) and time.monotonic() >= deadline:
             break
         time.sleep(0.01)
-    for uid in _orphaned_sandbox_uids():
-        processes.kill_uid(uid)
     if folder.exists():
         try:
             _remove(folder)
@@ -144,7 +143,7 @@ def watch(read_fd: int, folder: Path) -> None:
     while chunk := os.read(read_fd, 64):
         said += chunk
     if said != DONE:
-        clean(folder)
+        clean(folder, settle=0.3)
 
 
 if __name__ == "__main__":

@@ -416,3 +416,13 @@ def test_a_grader_failure_is_reported_and_never_journaled(tmp_path, monkeypatch)
     again = grade(cls, "-o", out, "--assignment", course(tmp_path / "again"))
     assert "1 graded now, 3 already in the journal" in again.output
     assert json.loads((out / "results.json").read_text())["students"][2]["report"]
+
+
+def test_a_student_name_never_becomes_a_spreadsheet_formula(tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "=HYPERLINK(1).py").write_text(body(1))  # a name chosen by a student
+    out = tmp_path / "out"
+    grade(cls, "-o", out, "--assignment", course(tmp_path))
+    (row,) = rows(out / "gradebook.csv")
+    assert row["student"] == "'=HYPERLINK(1)" and float(row["total"]) < 100

@@ -19,6 +19,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -100,9 +101,10 @@ def course_in(folder: Path) -> Path:
     return course / "assignment.yaml"
 
 
-def run_grader(env: str, args: list, request, extra_env: dict | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess:
-    """The installed command line as it runs in `env` (root here, as in CI)."""
+def grader_command(env: str, args: list, request,
+                   extra_env: dict | None = None) -> tuple[list[str], dict]:
+    """(command, environment) of the installed command line as it runs in `env` (root
+    here, as in CI)."""
     _as_root()
     base = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
             **(extra_env or {})}
@@ -119,6 +121,12 @@ def run_grader(env: str, args: list, request, extra_env: dict | None = None,
         else:
             command = ["runuser", "-u", TA_USER, "--", *command]
             base["HOME"] = user.pw_dir
+    return command, base
+
+
+def run_grader(env: str, args: list, request, extra_env: dict | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess:
+    command, base = grader_command(env, args, request, extra_env)
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd="/",
                           env=base)
 
@@ -380,3 +388,81 @@ def test_importing_the_grader_fails_alike_in_every_tier(env, place, request):
     assert set(hints) == {"mul", "add"}, hints
     assert "imports grader, the grader's own package" in hints["mul"][0]
     assert "imports reference, the grader's own package" in hints["add"][0]
+
+
+# A daemon that outlives its gate, and a gate that never returns: the batch is killed while
+# both run.
+DAEMON_THEN_HANG = """
+
+import os, time
+
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        while True:
+            time.sleep(0.01)
+    os._exit(0)
+
+
+def mul_backward(dout, x, y):
+    while True:
+        pass
+"""
+
+
+def _is_daemon(pid: int) -> bool:
+    """A harness process that is not its session's leader: forked by student code, then
+    setsid in a parent that exited (every sandboxed child leads its own session)."""
+    try:
+        return os.getsid(pid) != pid and b"harness" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_killed_batch_leaves_nothing_behind_in_every_environment(env, place, request):
+    """SIGKILL of a batch mid-run, as root, in a Docker container and as a TA: its workers,
+    fork servers, sandboxed children (a setsid daemon among them) and scratch folder go."""
+    from grader.sandbox.child import processes
+
+    course = course_in(place)
+    students = place / "class"
+    students.mkdir()
+    for i in range(30):
+        shutil.copyfile(SOLUTION, students / f"s{i:02d}.py")
+    (students / "a_daemon.py").write_text(SOLUTION.read_text() + DAEMON_THEN_HANG)
+    os.chmod(students, 0o777)
+    out = place / "out"
+    out.mkdir()
+    os.chmod(out, 0o777)
+    before = set(Path("/tmp").glob("backprop-batch-*"))
+    command, environment = grader_command(env, ["grade", students, "-o", out, "-j", "2",
+                                                "--assignment", course], request)
+    launcher = subprocess.Popen(command, env=environment, cwd="/", stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        journal = out / "journal.jsonl"
+        while not (journal.exists() and journal.read_text().count("\n") >= 3):
+            assert time.monotonic() < deadline and launcher.poll() is None, "nothing graded"
+            time.sleep(0.02)
+        family = set(processes.descendants({launcher.pid}))
+        deadline = time.monotonic() + 30
+        while not any(_is_daemon(p) for p in family):  # a forked harness, in its own session
+            assert time.monotonic() < deadline, "the daemon never ran"
+            time.sleep(0.02)
+            family = set(processes.descendants({launcher.pid}))
+        main = next(p for p in sorted(family)  # python -m grader, under runuser or setpriv
+                    if Path(f"/proc/{p}/cmdline").read_bytes().split(b"\x00")[1:4] ==
+                    [b"-m", b"grader", b"grade"])
+        os.kill(main, signal.SIGKILL)
+        launcher.wait(timeout=30)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (
+                any(p in processes.descendants({p}) for p in family) or
+                set(Path("/tmp").glob("backprop-batch-*")) - before):
+            time.sleep(0.05)
+        assert not [p for p in family if p in processes.descendants({p})]
+        assert not set(Path("/tmp").glob("backprop-batch-*")) - before
+    finally:
+        launcher.kill()

@@ -62,19 +62,22 @@ def claim() -> int:
     raise PoolError(f"all {POOL_SIZE} sandbox uids from {POOL_BASE} are in use")
 
 
-def held(uid: int) -> bool:
-    """Does some grader hold `uid` now? (A lock nobody holds is taken and dropped at once;
-    when in doubt, say it is held: nothing is killed then.)"""
+def reclaim(uid: int) -> bool:
+    """Kill what runs as `uid` if no grader holds it (left by a grader that died), under
+    its lock, so that no grader can claim it meanwhile. Whether it was free."""
     import fcntl
 
     try:
         fd = os.open(_lock_dir() / f"{uid}.lock", os.O_RDWR | os.O_NOFOLLOW)
     except (OSError, PoolError):
-        return True
+        return False  # no lock file: never handed out by this pool
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        return True
+        os.close(fd)
+        return False  # a live grader holds it
+    try:
+        processes.kill_uid(uid)
     finally:
-        os.close(fd)  # drops the lock if we took it
-    return False
+        os.close(fd)  # drops the lock
+    return True

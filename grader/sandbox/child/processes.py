@@ -60,6 +60,19 @@ def live_processes(uid: int) -> list[int]:
     return found
 
 
+def live_uids() -> set[int]:
+    """The uids that own a live (not zombie) process."""
+    found = set()
+    for pid in os.listdir("/proc") if HAVE_PROC else ():
+        stat = _stat(pid) if pid.isdigit() else None
+        if stat and stat[0] not in ("Z", "X"):
+            try:
+                found.add(os.stat(f"/proc/{pid}").st_uid)
+            except OSError:
+                continue
+    return found
+
+
 def descendants(roots: set[int]) -> list[int]:
     """Live processes below `roots` (the roots included), by parent links."""
     parents: dict[int, int] = {}

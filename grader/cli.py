@@ -74,7 +74,8 @@ def main() -> None:
 
 
 RUN_ALL_HELP = ("Run every notebook cell top to bottom (default: only definitions: imports, "
-                "functions, classes and constant assignments).")
+                "functions, classes, lambdas, and assignments that call nothing but numpy, "
+                "math or builtins).")
 
 
 @main.command()

@@ -390,26 +390,6 @@ def test_importing_the_grader_fails_alike_in_every_tier(env, place, request):
     assert "imports reference, the grader's own package" in hints["add"][0]
 
 
-# A daemon that outlives its gate, and a gate that never returns: the batch is killed while
-# both run.
-DAEMON_THEN_HANG = """
-
-import os, time
-
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        while True:
-            time.sleep(0.01)
-    os._exit(0)
-
-
-def mul_backward(dout, x, y):
-    while True:
-        pass
-"""
-
-
 def _is_daemon(pid: int) -> bool:
     """A harness process that is not its session's leader: forked by student code, then
     setsid in a parent that exited (every sandboxed child leads its own session)."""
@@ -430,7 +410,10 @@ def test_a_killed_batch_leaves_nothing_behind_in_every_environment(env, place, r
     students.mkdir()
     for i in range(30):
         shutil.copyfile(SOLUTION, students / f"s{i:02d}.py")
-    (students / "a_daemon.py").write_text(SOLUTION.read_text() + DAEMON_THEN_HANG)
+    # A daemon left by one gate and a gate that never returns: killed while both run.
+    (students / "a_daemon.py").write_text("\n\n".join(
+        [SOLUTION.read_text()] + [(SUBMISSIONS / "hostile" / f"{name}.py").read_text()
+                                  for name in ("setsid_daemon", "loop_forever")]))
     os.chmod(students, 0o777)
     out = place / "out"
     out.mkdir()

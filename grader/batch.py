@@ -223,6 +223,7 @@ class BatchResult:
     records: list[dict]
     failed: list[dict] = field(default_factory=list)  # grader failures: not journaled
     strays: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # corrections that match nobody
 
 
 class Interrupted(Exception):
@@ -294,8 +295,9 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
     finally:
         log.close()
     records = sorted(reused + fresh + failed, key=lambda r: (r["student"].lower(), r["key"]))
-    write_outputs(outdir, records, assignment, found.layout, found.strays, overrides)
-    return BatchResult(found.layout, len(fresh), len(reused), records, failed, found.strays)
+    warnings = write_outputs(outdir, records, assignment, found.layout, found.strays, overrides)
+    return BatchResult(found.layout, len(fresh), len(reused), records, failed, found.strays,
+                       warnings)
 
 
 def _plan_work(entries: list[Entry], outdir: Path, assignment: Assignment, seeding: int | str,

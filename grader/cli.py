@@ -305,6 +305,8 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
                f"{result.graded} graded now, {result.reused} already in the journal.")
     if result.strays:
         click.echo(f"not submissions, not graded: {', '.join(result.strays)}")
+    for warning in result.warnings:
+        click.echo(f"warning: no student matches {warning}", err=True)
     if scores:
         click.echo(f"mean {sum(scores) / len(scores):.1f}; wrote {outdir / 'gradebook.csv'}, "
                    f"{outdir / 'summary.md'}, {outdir / 'feedback'}/ and "

@@ -164,6 +164,18 @@ def read_overrides(path: Path, assignment: Assignment) -> list[Override]:
     return found
 
 
+def unmatched(records: list[dict], policy: LatePolicy | None,
+              overrides: list[Override]) -> list[str]:
+    """Extensions and overrides that name no student of the class (a typo would otherwise
+    be silently ignored)."""
+    everyone = set().union(*(names_of(r) for r in records)) if records else set()
+    found = [f"overrides: {o.student!r} ({o.describe()})" for o in overrides
+             if o.student.casefold() not in everyone]
+    found += [f"extensions: {name!r}" for name in (policy.extensions if policy else ())
+              if name not in everyone]
+    return found
+
+
 # ---- the final grade -----------------------------------------------------------------------
 
 

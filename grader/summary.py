@@ -15,7 +15,8 @@ from pathlib import Path
 
 from grader.batch import file_stem
 from grader.exercises import Assignment
-from grader.gradebook import Grade, LatePolicy, final_grade, read_overrides, write_csv
+from grader.gradebook import (Grade, LatePolicy, final_grade, read_overrides, unmatched,
+                              write_csv)
 from grader.reports import confinement_line, render_markdown
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
@@ -176,12 +177,14 @@ def write_chart(path: Path, records: list[dict], assignment: Assignment) -> bool
 
 
 def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, layout: str,
-                  strays: list[str] = (), overrides: Path | None = None) -> dict[str, Grade]:
-    """Every output of a graded class, from its records; returns the final grades."""
+                  strays: list[str] = (), overrides: Path | None = None) -> list[str]:
+    """Every output of a graded class, from its records; returns the warnings (extensions
+    and overrides that match no student)."""
     outdir.mkdir(parents=True, exist_ok=True)
     policy = LatePolicy.of(assignment)
     changes = read_overrides(overrides or outdir / "overrides.csv", assignment)
     grades = {r["key"]: final_grade(r, assignment, layout, policy, changes) for r in records}
+    warnings = unmatched(records, policy, changes)
     timed = layout != "folder" or bool(policy and policy.use_file_times)
     write_gradebook(outdir / "gradebook.csv", records, assignment, grades, timed)
     # feedback/: what each student may see now; feedback-staff/: everything, written only
@@ -215,7 +218,10 @@ def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, lay
     (outdir / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True),
                                          encoding="utf-8")
     text = summary_markdown(records, assignment, layout, strays)
+    if warnings:
+        text += "\n## Corrections that match no student\n\n" + \
+            "".join(f"- {w}\n" for w in warnings)
     if write_chart(outdir / "summary.png", records, assignment):
         text += "\n![Score distribution](summary.png)\n"
     (outdir / "summary.md").write_text(text, encoding="utf-8")
-    return grades
+    return warnings

@@ -178,6 +178,11 @@ def test_overrides_are_applied_shown_and_checked(tmp_path):
     assert float(two["total"]) == pytest.approx(float(two["raw"]) + 3)
     feedback = next((out / "feedback").glob("student002__*.md")).read_text()
     assert "Final grade" in feedback and "handwritten derivation" in feedback
+    (out / "overrides.csv").write_text("student,exercise,points,reason\n"
+                                       "studnet001,relu,8,a typo in the name\n")
+    typo = grade(cls, "-o", out, "--assignment", assignment, "--seed", "1")
+    assert "warning: no student matches overrides: 'studnet001'" in typo.stderr
+    assert "## Corrections that match no student" in (out / "summary.md").read_text()
     (out / "overrides.csv").write_text("student,exercise,points,reason\nstudent001,relu,x,y\n")
     bad = grade(cls, "-o", out, "--assignment", assignment, "--seed", "1", code=2)
     assert "overrides.csv, line 2: points 'x' is not a number" in bad.output

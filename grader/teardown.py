@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.sandbox import uids
+from grader.sandbox import tiers, uids
 from grader.sandbox.child import processes
 
 DONE = b"done"
@@ -101,7 +101,7 @@ class Scratch:
     """The batch's scratch folder and its watcher (a context manager)."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="backprop-batch-"))
+        self.folder = Path(tiers.temp_folder("batch"))
         os.chmod(self.folder, 0o711)  # sandbox uids pass through to their own work folders
         self.saved = (tempfile.tempdir, os.environ.get("TMPDIR"))
         self.write_fd, self.watcher = None, None

@@ -431,3 +431,23 @@ def test_a_student_name_never_becomes_a_spreadsheet_formula(tmp_path):
     grade(cls, "-o", out, "--assignment", course(tmp_path))
     (row,) = rows(out / "gradebook.csv")
     assert row["student"] == "'=HYPERLINK(1)" and float(row["total"]) < 100
+
+
+def test_temporary_folders_of_killed_graders_are_swept_by_the_next_one(tmp_path):
+    """A `check` killed outright leaves its folders; the next grader removes them (and
+    never those of a grader still alive)."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"backprop-harness-{dead.pid}-abc"
+    (stale / "inner").mkdir(parents=True)
+    os.chmod(stale, 0o555)  # harness copies are read-only
+    alive = tmp_path / f"backprop-work-{os.getpid()}-xyz"
+    alive.mkdir()
+    other = tmp_path / "backprop-notes"  # not ours
+    other.mkdir()
+    done = subprocess.run([sys.executable, "-m", "grader", "check", str(SOLUTION), "--only",
+                           "mul"], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists() and alive.exists() and other.exists()
+    assert not [p for p in tmp_path.iterdir() if p not in (alive, other)]  # its own: gone

@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -673,7 +672,7 @@ def _usage(folder: Path, max_files: int) -> tuple[int, int]:
 
 
 def _prepare_workdir(source: bytes, module_name: str) -> tuple[Path, Path]:
-    workdir = Path(tempfile.mkdtemp(prefix="backprop-"))
+    workdir = Path(tiers.temp_folder("work"))
     target = workdir / module_name
     target.write_bytes(source)
     return workdir, target

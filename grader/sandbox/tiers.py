@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import site
 import sys
@@ -172,11 +173,56 @@ def require_protection() -> Tier:
 # ---- what the child may see ---------------------------------------------------------------
 
 
+TEMP_NAME = re.compile(r"^backprop-(?:harness|root|work|batch)-(\d+)-")
+
+
+def temp_folder(kind: str) -> str:
+    """A new temporary folder named with its owner's pid (`backprop-<kind>-<pid>-...`). The
+    first one a process makes sweeps those left by graders that died (killed, so no
+    cleanup ran), so that /tmp does not fill up run after run."""
+    if _swept.get(os.getpid()) is None:
+        _swept[os.getpid()] = _sweep_stale(Path(tempfile.gettempdir()))
+    return tempfile.mkdtemp(prefix=f"backprop-{kind}-{os.getpid()}-")
+
+
+_swept: dict[int, int] = {}
+
+
+def _ours(owner: int) -> bool:
+    """Made by a grader of this user (as root: also a work folder handed to a sandbox uid)."""
+    return owner == os.geteuid() or (os.geteuid() == 0 and
+                                     uids.POOL_BASE <= owner < uids.POOL_BASE + uids.POOL_SIZE)
+
+
+def _sweep_stale(folder: Path) -> int:
+    """Remove our own temporary folders whose owner process is gone; how many."""
+    removed = 0
+    for entry in os.scandir(folder):
+        match = TEMP_NAME.match(entry.name)
+        try:
+            if not match or not entry.is_dir(follow_symlinks=False) or \
+                    not _ours(entry.stat(follow_symlinks=False).st_uid):
+                continue
+            os.kill(int(match.group(1)), 0)
+            continue  # its grader is alive (or its pid was reused): leave it
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        for path, folders, _ in os.walk(entry.path):  # harness copies are read-only
+            for name in folders:
+                os.chmod(os.path.join(path, name), 0o700)
+        os.chmod(entry.path, 0o700)
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 @lru_cache(maxsize=1)
 def harness_dir() -> str:
     """A private, read-only copy of the child side (`child/`), made once per process:
     outside every work folder, so a submission can neither replace nor edit it."""
-    folder = tempfile.mkdtemp(prefix="backprop-harness-")
+    folder = temp_folder("harness")
     for path in (Path(__file__).parent / "child").glob("*.py"):
         if path.name != "__init__.py":
             shutil.copyfile(path, os.path.join(folder, path.name))
@@ -302,7 +348,7 @@ def plan(workdir: Path, limits: dict, hidden: list[str], forbidden: list[str]) -
     if uid is not None:
         _hand_over(workdir, uid)
     if tier.name == "full":
-        root = tempfile.mkdtemp(prefix="backprop-root-")
+        root = temp_folder("root")
         roots.append(root)
         shown = exposed()
         private = [p for p in map(str, private_paths() + [Path(h) for h in hidden])

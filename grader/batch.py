@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from grader import sandbox, teardown
 from grader.discovery import Entry, discover
 from grader.exercises import Assignment, load_assignment
-from grader.gradebook import LatePolicy, read_overrides
+from grader.gradebook import LatePolicy, names_of, read_overrides
 from grader.grading import Report, derive_seed, grade_prepared, plan_assignment, write_secret
 from grader.reports import notes_and_not_run, report_json, student_view
 from grader.sandbox import Limits
@@ -254,10 +254,7 @@ def class_secret(outdir: Path) -> str:
 
 def matches(entry: Entry, wanted: str) -> bool:
     """Is `wanted` this entry's key, name or one of its ids (any case)?"""
-    names = {entry.key, entry.student, *entry.ids.values(),
-             *(v for m in entry.members for v in m.values())}
-    names |= {n for name in list(names) for n in name.split(";")}
-    return wanted.casefold() in {n.casefold() for n in names if n}
+    return wanted.casefold() in names_of(_entry_fields(entry))
 
 
 def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
@@ -273,8 +270,9 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
     from grader.summary import write_outputs
 
     assignment = load_assignment(assignment_path)
-    LatePolicy.of(assignment)  # a broken late policy or overrides file stops us before
-    read_overrides(overrides or outdir / "overrides.csv", assignment)  # any grading
+    # A broken late policy or overrides file stops us before any grading.
+    policy = LatePolicy.of(assignment)
+    changes = read_overrides(overrides or outdir / "overrides.csv", assignment)
     sandbox.require_protection()  # grades that count: never the submission as root
     seeding = seed if seed is not None else class_secret(outdir)
     log = RunLog(outdir)
@@ -295,7 +293,8 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
     finally:
         log.close()
     records = sorted(reused + fresh + failed, key=lambda r: (r["student"].lower(), r["key"]))
-    warnings = write_outputs(outdir, records, assignment, found.layout, found.strays, overrides)
+    warnings = write_outputs(outdir, records, assignment, found.layout, found.strays, policy,
+                             changes)
     return BatchResult(found.layout, len(fresh), len(reused), records, failed, found.strays,
                        warnings)
 
@@ -430,9 +429,14 @@ def _grade_all(pending: list[Entry], assignment_path: Path | None, seeding: int 
             log(f"a grading worker died: {len(pending)} submission(s) go to a fresh one")
 
 
+def safe_name(text: str, empty: str = "entry") -> str:
+    """`text` as a file name: runs of anything but letters, digits, `.` and `-` become `_`."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("_") or empty
+
+
 def file_stem(key: str) -> str:
     """A file name for an entry key, unique per key ("x y.py" and "x_y.py" differ)."""
-    safe = re.sub(r"[^\w.-]+", "_", key).strip("_") or "entry"
+    safe = safe_name(key)
     return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 

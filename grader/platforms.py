@@ -257,34 +257,37 @@ def build_wheel(dest: Path, exercises: Path) -> Path:
     return wheel
 
 
+def _without_extras(requirements: list[str] | None) -> list[str]:
+    """The requirements that hold without any extra (`x; extra == "test"` does not)."""
+    return [r for r in requirements or []
+            if "extra ==" not in r.replace('"', "").replace("'", "")]
+
+
 def runtime_requirements() -> list[str]:
     """The grader's own dependencies, as pyproject.toml declares them (read from the
     installed package: the one source)."""
     try:
-        requires = importlib.metadata.requires("backprop-grader") or []
+        return _without_extras(importlib.metadata.requires("backprop-grader"))
     except importlib.metadata.PackageNotFoundError:
         raise RuntimeError("the grader is not installed (pip install .): its dependencies "
                            "are unknown, so no autograder can be built") from None
-    return [r for r in requires if "extra ==" not in r.replace('"', "").replace("'", "")]
 
 
 def lock_lines() -> list[str]:
     """`name==version` of every package the grader needs at run time, as installed here
     (its requirements and theirs, those for extras left out): what setup.sh installs."""
     pinned: dict[str, str] = {}
-    todo = [re.match(r"[A-Za-z0-9._-]+", r).group() for r in runtime_requirements()]
+    todo = runtime_requirements()
     while todo:
-        name = todo.pop()
+        name = re.match(r"[A-Za-z0-9._-]+", todo.pop()).group()
         try:
             dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             continue  # a dependency for another platform or Python: not needed here
         key = dist.metadata["Name"].lower().replace("_", "-")
-        if key in pinned:
-            continue
-        pinned[key] = dist.version
-        todo += [re.match(r"[A-Za-z0-9._-]+", r).group() for r in dist.requires or []
-                 if "extra ==" not in r.replace('"', "").replace("'", "")]
+        if key not in pinned:
+            pinned[key] = dist.version
+            todo += _without_extras(dist.requires)
     return [f"{name}=={version}" for name, version in sorted(pinned.items())]
 
 

@@ -40,10 +40,14 @@ def report_json(report: Report) -> dict:
             "confinement": report.confinement}
 
 
+def stub_hint(hint: str) -> bool:
+    """Is this the hint of an untouched stub (NotImplementedError, or a worked-example
+    dict not filled in)?"""
+    return hint == "not implemented yet" or "not filled in yet" in hint
+
+
 def _not_started(result: ExerciseResult) -> bool:
-    """An untouched stub (NotImplementedError, or a worked-example dict not filled in)."""
-    first = result.hints[0] if result.hints else ""
-    return first == "not implemented yet" or "not filled in yet" in first
+    return bool(result.hints) and stub_hint(result.hints[0])
 
 
 def shown_now(exercise: Exercise) -> bool:

@@ -13,11 +13,10 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from grader.batch import file_stem
+from grader.batch import file_stem, safe_name
 from grader.exercises import Assignment
-from grader.gradebook import (Grade, LatePolicy, final_grade, read_overrides, unmatched,
-                              write_csv)
-from grader.reports import confinement_line, render_markdown
+from grader.gradebook import Grade, LatePolicy, Override, final_grade, unmatched, write_csv
+from grader.reports import confinement_line, render_markdown, stub_hint
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
 INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
@@ -35,21 +34,16 @@ INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
              "network": "tried to use the network",
              "denied": "tried something the sandbox does not allow (PermissionError)",
              "output": "printed more than the grader keeps"}
-MISSING = ("the submission defines no", "not implemented yet", "is not filled in yet",
-           "left out")  # not a mistake to count: nothing to diagnose
+MISSING = ("the submission defines no", "left out")  # with stubs: nothing to diagnose
 
 
 def _score(record: dict) -> float:
     return record["report"]["score"] if record.get("report") else 0.0
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "student"
-
-
 def feedback_name(record: dict) -> str:
     """Unique per student: the entry key decides ("x y.py" and "x_y.py" differ)."""
-    return f"{_safe(record['student'])}__{file_stem(record['key'])}.md"
+    return f"{safe_name(record['student'], 'student')}__{file_stem(record['key'])}.md"
 
 
 def write_gradebook(path: Path, records: list[dict], assignment: Assignment,
@@ -124,7 +118,7 @@ def summary_markdown(records: list[dict], assignment: Assignment, layout: str,
             continue
         for exercise_id, hints in r.get("hints", {}).items():
             # The first hint is the diagnosis; the rest are its consequences.
-            if hints and not any(m in hints[0] for m in MISSING):
+            if hints and not stub_hint(hints[0]) and not any(m in hints[0] for m in MISSING):
                 kind = (exercise_id, mistake_kind(hints[0]))
                 mistakes[kind] += 1
                 example.setdefault(kind, hints[0])
@@ -177,12 +171,12 @@ def write_chart(path: Path, records: list[dict], assignment: Assignment) -> bool
 
 
 def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, layout: str,
-                  strays: list[str] = (), overrides: Path | None = None) -> list[str]:
-    """Every output of a graded class, from its records; returns the warnings (extensions
-    and overrides that match no student)."""
+                  strays: list[str] = (), policy: LatePolicy | None = None,
+                  changes: list[Override] = ()) -> list[str]:
+    """Every output of a graded class, from its records, with the late `policy` and the
+    staff's `changes` applied; returns the warnings (extensions and overrides that match
+    no student)."""
     outdir.mkdir(parents=True, exist_ok=True)
-    policy = LatePolicy.of(assignment)
-    changes = read_overrides(overrides or outdir / "overrides.csv", assignment)
     grades = {r["key"]: final_grade(r, assignment, layout, policy, changes) for r in records}
     warnings = unmatched(records, policy, changes)
     timed = layout != "folder" or bool(policy and policy.use_file_times)

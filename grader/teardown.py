@@ -20,7 +20,6 @@ parent (`processes.die_with_parent`), so none of them waits for the watcher.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -58,17 +57,6 @@ def _sandbox_uids_running() -> set[int]:
     return processes.live_uids() & set(range(uids.POOL_BASE, uids.POOL_BASE + uids.POOL_SIZE))
 
 
-def _remove(folder: Path) -> None:
-    """rmtree that also removes read-only folders (harness copies are 0555)."""
-    def unlock(function, path, _):
-        os.chmod(os.path.dirname(path), 0o700)
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)
-        function(path)
-
-    shutil.rmtree(folder, onerror=unlock)
-
-
 def _kill_strays(folder: Path) -> int:
     """Kill what works in `folder` and the processes of orphaned sandbox uids; how many."""
     strays = _inside(str(folder))
@@ -90,11 +78,7 @@ def clean(folder: Path, settle: float = 0.0) -> None:
         if not _kill_strays(folder) and time.monotonic() >= deadline:
             break
         time.sleep(0.01)
-    if folder.exists():
-        try:
-            _remove(folder)
-        except OSError:
-            pass
+    tiers.remove_folder(folder)
 
 
 class Scratch:

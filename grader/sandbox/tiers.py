@@ -209,13 +209,22 @@ def _sweep_stale(folder: Path) -> int:
             pass
         except OSError:
             continue
-        for path, folders, _ in os.walk(entry.path):  # harness copies are read-only
-            for name in folders:
-                os.chmod(os.path.join(path, name), 0o700)
-        os.chmod(entry.path, 0o700)
-        shutil.rmtree(entry.path, ignore_errors=True)
+        remove_folder(entry.path)
         removed += 1
     return removed
+
+
+def remove_folder(folder: str | Path) -> None:
+    """Remove a folder of ours, read-only ones inside it included (harness copies are
+    0555), as far as we may."""
+    try:
+        os.chmod(folder, 0o700)
+        for path, folders, _ in os.walk(folder):
+            for name in folders:
+                os.chmod(os.path.join(path, name), 0o700)
+    except OSError:
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @lru_cache(maxsize=1)
@@ -234,8 +243,7 @@ def harness_dir() -> str:
 
 def _remove_harness(folder: str, owner: int) -> None:
     if os.getpid() == owner:  # not in forked children that inherit the handler
-        os.chmod(folder, 0o755)
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_folder(folder)
 
 
 def private_paths() -> list[Path]:

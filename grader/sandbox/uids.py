@@ -41,20 +41,35 @@ def _lock_dir() -> Path:
                     "that nobody else can write)")
 
 
-def claim() -> int:
-    """This process's sandbox uid (root only), claimed on first use."""
+def _try_lock(folder: Path, uid: int, create: bool) -> int | None:
+    """An fd holding `uid`'s lock exclusively, or None when a live grader holds it (or,
+    without `create`, when the pool never handed it out)."""
     import fcntl  # POSIX only, like the uids it hands out
 
+    flags = os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(folder / f"{uid}.lock", flags, 0o600)
+    except FileNotFoundError:
+        if create:
+            raise
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def claim() -> int:
+    """This process's sandbox uid (root only), claimed on first use."""
     global _claimed
     if _claimed and _claimed[0] == os.getpid():
         return _claimed[1]
     folder = _lock_dir()
     for uid in range(POOL_BASE, POOL_BASE + POOL_SIZE):
-        fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        fd = _try_lock(folder, uid, create=True)
+        if fd is None:
             continue
         processes.kill_uid(uid)  # left by a grader that died: nobody else owns it now
         _claimed = (os.getpid(), uid, fd)
@@ -65,17 +80,12 @@ def claim() -> int:
 def reclaim(uid: int) -> bool:
     """Kill what runs as `uid` if no grader holds it (left by a grader that died), under
     its lock, so that no grader can claim it meanwhile. Whether it was free."""
-    import fcntl
-
     try:
-        fd = os.open(_lock_dir() / f"{uid}.lock", os.O_RDWR | os.O_NOFOLLOW)
-    except (OSError, PoolError):
-        return False  # no lock file: never handed out by this pool
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return False  # a live grader holds it
+        fd = _try_lock(_lock_dir(), uid, create=False)
+    except (PoolError, OSError):
+        return False
+    if fd is None:
+        return False
     try:
         processes.kill_uid(uid)
     finally:

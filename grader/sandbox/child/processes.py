@@ -33,53 +33,43 @@ def die_with_parent(parent: int | None = None) -> None:
         os._exit(1)
 
 
-def _stat(pid: str) -> tuple[str, int] | None:
-    """(state, parent pid) of a process, or None when it is gone."""
+def _pids() -> list[str]:
+    return [pid for pid in os.listdir("/proc") if pid.isdigit()] if HAVE_PROC else []
+
+
+def _alive(pid: str) -> tuple[str, int] | None:
+    """(state, parent pid) of a live process; None when it is gone or a zombie (a killed
+    zombie is not alive)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
     fields = stat[stat.rfind(b")") + 2:].split()
-    return fields[0].decode(), int(fields[1])
+    state = fields[0].decode()
+    return None if state in ("Z", "X") else (state, int(fields[1]))
+
+
+def _owner(pid: str) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
 
 
 def live_processes(uid: int) -> list[int]:
-    """Processes of `uid` that are not zombies (a killed zombie is not alive)."""
-    found = []
-    for pid in os.listdir("/proc") if HAVE_PROC else ():
-        if not pid.isdigit():
-            continue
-        try:
-            owner = os.stat(f"/proc/{pid}").st_uid
-        except OSError:
-            continue
-        stat = _stat(pid) if owner == uid else None
-        if stat and stat[0] not in ("Z", "X"):
-            found.append(int(pid))
-    return found
+    """Live processes of `uid` (the owner is checked first: it is cheaper)."""
+    return [int(pid) for pid in _pids() if _owner(pid) == uid and _alive(pid)]
 
 
 def live_uids() -> set[int]:
-    """The uids that own a live (not zombie) process."""
-    found = set()
-    for pid in os.listdir("/proc") if HAVE_PROC else ():
-        stat = _stat(pid) if pid.isdigit() else None
-        if stat and stat[0] not in ("Z", "X"):
-            try:
-                found.add(os.stat(f"/proc/{pid}").st_uid)
-            except OSError:
-                continue
-    return found
+    """The uids that own a live process."""
+    return {owner for pid in _pids() if _alive(pid) and (owner := _owner(pid)) is not None}
 
 
 def descendants(roots: set[int]) -> list[int]:
     """Live processes below `roots` (the roots included), by parent links."""
-    parents: dict[int, int] = {}
-    for pid in os.listdir("/proc") if HAVE_PROC else ():
-        stat = _stat(pid) if pid.isdigit() else None
-        if stat and stat[0] not in ("Z", "X"):
-            parents[int(pid)] = stat[1]
+    parents = {int(pid): stat[1] for pid in _pids() if (stat := _alive(pid))}
     found, frontier = set(), set(roots) & set(parents)
     while frontier:
         found |= frontier

@@ -45,11 +45,12 @@ JOURNAL = "journal.jsonl"
 _worker: dict = {}
 
 
-def _init_worker(assignment_path: str | None, seeding: int | str, run_all: bool) -> None:
+def _init_worker(assignment_path: str | None, seeding: int | str, run_all: bool,
+                 batch: int) -> None:
     """Each worker imports numpy and the grader once (and, with one seed for the whole
     class, plans once); its first run claims a sandbox uid of its own (`sandbox.uids`).
     It dies with the batch, and leaves Ctrl-C to it."""
-    processes.die_with_parent()
+    processes.die_with_parent(batch)  # `batch`: its pid, in case it died already
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sandbox.use_zygote()  # falls back to fresh interpreters when it cannot start
     assignment = load_assignment(Path(assignment_path) if assignment_path else None)
@@ -390,7 +391,7 @@ def _grade_all(pending: list[Entry], assignment_path: Path | None, seeding: int 
     """(entry, record) as each finishes. A dead worker breaks the pool: the students it
     left unfinished go to a fresh pool, up to MAX_ATTEMPTS times."""
     attempts = {entry.key: 0 for entry in pending}
-    args = (str(assignment_path) if assignment_path else None, seeding, run_all)
+    args = (str(assignment_path) if assignment_path else None, seeding, run_all, os.getpid())
     while pending:
         broken = []
         count = max(1, min(jobs or os.cpu_count() or 1, len(pending)))

@@ -289,16 +289,21 @@ def readable(hidden: list[str]) -> list[str]:
     """The Landlock read allow-list: system and Python folders, minus every hidden path
     inside them (site-packages but numpy, the grader's own files, `hidden`). Landlock
     cannot deny beneath an allowed folder, so a folder holding a hidden path is replaced
-    by its entries, recursively."""
+    by its entries, recursively. Every entry is resolved first: a rule on a link grants
+    its target (`lib64 -> lib` in a venv, `/lib -> usr/lib`), so a link is judged, and
+    expanded, as the folder it leads to; one leading outside the roots is left out."""
     secret = {os.path.realpath(p) for p in [*hidden, *_package_dirs(),
                                              *map(str, private_paths())]}
     roots = {os.path.realpath(p) for p in [*SYSTEM_DIRS, *_python_dirs(), harness_dir()]}
     allowed: list[str] = []
+    seen: set[str] = set()
 
     def add(path: str) -> None:
-        if path in secret:
+        path = os.path.realpath(path)
+        if path in seen or path in secret or not _beneath(path, roots):
             return
-        if not any(s.startswith(path.rstrip("/") + "/") for s in secret):
+        seen.add(path)
+        if not any(_beneath(s, {path}) for s in secret):
             allowed.append(path)
             return
         try:
@@ -312,6 +317,11 @@ def readable(hidden: list[str]) -> list[str]:
         if os.path.exists(root):
             add(root)
     return allowed
+
+
+def _beneath(path: str, folders: set[str]) -> bool:
+    """Is `path` one of `folders` or inside one (all resolved)?"""
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
 def _module_locations(names: list[str]) -> dict[str, str]:

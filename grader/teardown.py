@@ -9,7 +9,9 @@ cleaning within a fraction of a second:
 - every process still working inside the scratch folder (its cwd or root lies there) is
   killed, and so is every process of a sandbox uid that no grader holds any more (a
   container without CAP_SYS_PTRACE hides other uids' folders, but not their uids);
-- the folder is removed.
+- the folder is removed, never following a link a submission planted in it (students'
+  folders are copied there links and all, and work folders hold what submissions made:
+  `sandbox/folders.py`).
 
 The batch's workers, their fork servers and the sandboxed children also die with their
 parent (`processes.die_with_parent`), so none of them waits for the watcher.
@@ -27,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.sandbox import tiers, uids
+from grader.sandbox import folders, tiers, uids
 from grader.sandbox.child import processes
 
 DONE = b"done"
@@ -78,7 +80,7 @@ def clean(folder: Path, settle: float = 0.0) -> None:
         if not _kill_strays(folder) and time.monotonic() >= deadline:
             break
         time.sleep(0.01)
-    tiers.remove_folder(folder)
+    folders.remove(folder)
 
 
 class Scratch:

@@ -18,7 +18,6 @@ import queue
 import secrets
 import select
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.sandbox import tiers
+from grader.sandbox import folders, tiers
 from grader.sandbox.child import audit, jail, processes, wire
 from grader.sandbox.tiers import ConfinementError
 
@@ -517,7 +516,7 @@ class _Session:
             self.fault = {"type": "processes",
                           "message": f"it ran more than {limits.processes} processes"}
         elif self.plan.tier.name != "full":  # the full tier's work folder is a capped tmpfs
-            size, count = _usage(self.workdir, limits.files)
+            size, count = folders.usage(self.workdir, limits.files)
             if size > limits.disk_bytes or count > limits.files:
                 self.fault = {"type": "disk", "message": "it wrote more than "
                               f"{limits.disk_bytes >> 20} MiB or {limits.files} files"}
@@ -650,27 +649,6 @@ class _ThreadedPipes:
         """Nothing: each pipe is closed by its own thread."""
 
 
-def _usage(folder: Path, max_files: int) -> tuple[int, int]:
-    """Bytes on disk and entries below `folder`, counting at most a little past the cap."""
-    size = count = 0
-    stack = [str(folder)]
-    while stack and count <= max_files:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            count += 1
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            size += getattr(info, "st_blocks", 0) * 512 or info.st_size
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-    return size, count
-
-
 def _prepare_workdir(source: bytes, module_name: str) -> tuple[Path, Path]:
     workdir = Path(tiers.temp_folder("work"))
     target = workdir / module_name
@@ -734,7 +712,7 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
             session = _Session(workdir, plan, limits, streams, budget, total_deadline)
     finally:
         processes.sweep(before)
-        shutil.rmtree(workdir, ignore_errors=True)
+        folders.remove(workdir)  # folders it made unreadable and links included
         for root in plan.roots if plan else ():
             os.rmdir(root)
     filled = [o or Outcome("not_run", error={"type": "not_run"}) for o in outcomes]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from grader.sandbox import uids
+from grader.sandbox import folders, uids
 from grader.sandbox.child import landlock, seccomp
 from grader.sandbox.child.jail import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER
 
@@ -209,22 +209,9 @@ def _sweep_stale(folder: Path) -> int:
             pass
         except OSError:
             continue
-        remove_folder(entry.path)
+        folders.remove(entry.path)
         removed += 1
     return removed
-
-
-def remove_folder(folder: str | Path) -> None:
-    """Remove a folder of ours, read-only ones inside it included (harness copies are
-    0555), as far as we may."""
-    try:
-        os.chmod(folder, 0o700)
-        for path, folders, _ in os.walk(folder):
-            for name in folders:
-                os.chmod(os.path.join(path, name), 0o700)
-    except OSError:
-        pass
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @lru_cache(maxsize=1)
@@ -243,7 +230,7 @@ def harness_dir() -> str:
 
 def _remove_harness(folder: str, owner: int) -> None:
     if os.getpid() == owner:  # not in forked children that inherit the handler
-        remove_folder(folder)
+        folders.remove(folder)
 
 
 def private_paths() -> list[Path]:
@@ -392,8 +379,10 @@ def _cached_readable(hidden: tuple[str, ...]) -> list[str]:
 
 
 def _hand_over(workdir: Path, uid: int) -> None:
-    """Give the work folder to the sandbox uid (the harness folder stays the grader's)."""
-    for dirpath, dirnames, filenames in os.walk(workdir):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.lchown(name, uid, uid)
+    """Give the work folder to the sandbox uid (the harness folder stays the grader's),
+    links as links."""
+    for at, entries in folders.walk(workdir):
+        os.chown(at, uid, uid)  # the folder itself, through its descriptor
+        for entry in entries:
+            os.chown(entry.path, uid, uid, dir_fd=at, follow_symlinks=False)
     os.chmod(workdir, 0o700)

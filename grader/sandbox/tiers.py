@@ -78,9 +78,25 @@ class Tier:
         too, so that forcing it there tests the very path laptops take."""
         return self.name == "unconfined"
 
+    def shortfall(self) -> list[str]:
+        """What this environment lacks for a grade that counts: every layer the tier
+        promises (`DESCRIPTION`), and never student code running as a root grader."""
+        if self.name == "unconfined":
+            return list(self.missing) or ["confinement"]
+        lacks = ["Landlock"] * (self.name in ("container", "user") and not self.landlock_abi)
+        lacks += ["seccomp"] * (not self.seccomp)
+        if _is_root() and not self.drops_root:
+            lacks.append("a uid to run the submission as (it would run as root)")
+        return lacks
+
     def describe(self) -> dict:
         return {"tier": self.name, "description": DESCRIPTION[self.name],
-                "missing": list(self.missing)}
+                "missing": list(self.missing), "advisory": bool(self.shortfall()),
+                "lacks": self.shortfall()}
+
+
+def _is_root() -> bool:
+    return os.name == "posix" and os.geteuid() == 0
 
 
 def _capabilities() -> int:
@@ -159,14 +175,18 @@ def current() -> Tier:
     return _current[1]
 
 
-def require_protection() -> Tier:
-    """For grades that count: a root grader must be able to run student code as another
-    uid; otherwise it refuses (the platforms turn this into an internal-error result)."""
+def require_protection(allow_unconfined: bool = False) -> Tier:
+    """For grades that count (batch, Gradescope, PrairieLearn), as root or not: refuse
+    unless every layer the tier promises can be put in place. `allow_unconfined` (staff,
+    explicit) grades all the same; every report of such a run then says it is advisory."""
     tier = current()
-    if os.name == "posix" and os.geteuid() == 0 and not tier.drops_root:
+    lacks = tier.shortfall()
+    if lacks and not allow_unconfined:
         raise ConfinementError(
-            "the grader runs as root but cannot run the submission as another user (" +
-            ", ".join(tier.missing) + "): it refuses to grade unprotected")
+            f"the sandbox here ({tier.name} tier) lacks " + ", ".join(lacks) + ", so the "
+            "grader refuses to grade: a submission could read the answers or change other "
+            "grades. Grade where the sandbox is complete (see the README's sandbox table), "
+            "or pass --allow-unconfined to grade anyway, every result marked advisory")
     return tier
 
 

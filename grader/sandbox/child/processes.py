@@ -127,10 +127,16 @@ def children() -> set[int]:
     return found
 
 
+SWEEP_SECONDS = 10.0
+
+
 def sweep(keep: set[int]) -> None:
     """Kill and reap every child process but `keep` (those we had before the run): what is
-    left are escaped daemons re-parented to us as subreaper."""
-    for _ in range(20):
+    left are escaped daemons re-parented to us as subreaper. Until none is left, not a
+    fixed number of rounds: a daemon that forks and exits in a loop hands us a new child
+    each round (bounded in time in case the machine itself keeps one alive)."""
+    deadline = time.monotonic() + SWEEP_SECONDS
+    while time.monotonic() < deadline:
         strays = [pid for pid in children() if pid not in keep]
         if not strays:
             return

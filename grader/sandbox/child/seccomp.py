@@ -12,8 +12,7 @@ import errno
 import os
 
 ACT_ALLOW = 0x7FFF0000
-CMP_NE, CMP_EQ, CMP_GT, CMP_MASKED_EQ = 1, 4, 6, 7
-AF_UNIX = 1
+CMP_NE, CMP_MASKED_EQ = 1, 7
 NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
                    0x40000000)  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 
@@ -28,6 +27,17 @@ DENIED = ("ptrace", "process_vm_readv", "process_vm_writev", "keyctl", "add_key"
           "io_uring_register", "personality", "mount_setattr", "fsopen", "fsmount",
           "move_mount", "open_tree")
 SYSV_IPC = ("shmget", "msgget", "semget")
+# Memory no limit sees: memfd pages are in no process's RSS and under no RLIMIT_AS.
+HIDDEN_MEMORY = ("memfd_create", "memfd_secret")
+# Changes to files' owners, modes, times and attributes: never needed for a gradient, and
+# in the user tier a way to open the TA's files to others (or to hide a folder from the
+# grader's own count).
+ATTRIBUTES = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown",
+              "fchownat", "utime", "utimes", "futimesat", "utimensat", "setxattr",
+              "lsetxattr", "fsetxattr", "setxattrat", "removexattr", "lremovexattr",
+              "fremovexattr", "removexattrat")
+O_TMPFILE = 0o20000000  # a file with no name: its blocks are in no folder's count
+OPEN_FLAGS = (("open", 1), ("openat", 2))  # the system call and its flags argument
 SIGNALS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")  # first arg: a pid
 PID_HANDLES = ("tkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd")
 
@@ -101,15 +111,19 @@ class Filter:
 
 
 def child_filter(signals_outside=True, pid=None):
-    """The sandboxed child's filter: no network sockets (only AF_UNIX), none of `DENIED`,
-    no new namespaces, no SysV IPC (its objects outlive the run); without
-    `signals_outside`, signals only to `pid` itself (where nothing else keeps them in,
-    e.g. Landlock's signal scope)."""
+    """The sandboxed child's filter: no sockets at all (no network, no connect() to the
+    TA's unix sockets; socketpair stays), none of `DENIED`, no new namespaces, no SysV
+    IPC (its objects outlive the run), no memfd, no attribute changes, no nameless files;
+    without `signals_outside`, signals only to `pid` itself (where nothing else keeps
+    them in, e.g. Landlock's signal scope)."""
     f = Filter()
     eperm = errno_action(errno.EPERM)
-    f.add(errno_action(errno.EACCES), "socket", (0, CMP_GT, AF_UNIX))
-    for name in DENIED:
+    f.add(errno_action(errno.EACCES), "socket")
+    for name in DENIED + HIDDEN_MEMORY + ATTRIBUTES:
         f.add(eperm, name)
+    for name, flags in OPEN_FLAGS:
+        f.add(errno_action(errno.EOPNOTSUPP), name, (flags, CMP_MASKED_EQ, O_TMPFILE, O_TMPFILE))
+    f.add(errno_action(errno.ENOSYS), "openat2")  # its flags are out of a filter's reach
     f.add(errno_action(errno.ENOSYS), "clone3")  # libc falls back to clone, filtered below
     for flag in NAMESPACE_FLAGS:
         f.add(eperm, "clone", (0, CMP_MASKED_EQ, flag, flag))

@@ -73,6 +73,13 @@ def main() -> None:
     """
 
 
+ALLOW_UNCONFINED_HELP = ("Grade even where the sandbox is incomplete (no Landlock or "
+                         "seccomp, no uid to drop to, BACKPROP_CONFINEMENT=unconfined): "
+                         "submissions could then read the answers and change other grades, so "
+                         "every result says 'advisory: not confined'. Staff only; "
+                         "default: refuse to grade.")
+allow_unconfined_option = click.option("--allow-unconfined", is_flag=True,
+                                       help=ALLOW_UNCONFINED_HELP)
 RUN_ALL_HELP = ("Run every notebook cell top to bottom (default: only definitions: imports, "
                 "functions, classes, lambdas, and assignments that call nothing but numpy, "
                 "math or builtins).")
@@ -274,9 +281,10 @@ def variant(student: str, assignment: Path | None) -> None:
               help="An assignment.yaml other than the default one (its `late:` section "
                    "sets the late policy).")
 @click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
+@allow_unconfined_option
 def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | None,
                 force: bool, only: tuple[str, ...], overrides: Path | None,
-                assignment: Path | None, run_all: bool) -> None:
+                assignment: Path | None, run_all: bool, allow_unconfined: bool) -> None:
     """Grade a whole class: SUBMISSIONS is a folder with one entry per student (a .py,
     .ipynb, folder or .zip), a Gradescope "Export Submissions" zip or folder, or a Canvas
     "Download Submissions" zip or folder.
@@ -292,7 +300,7 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
     _load(assignment, ())  # a broken assignment is reported before any work starts
     try:
         result = run_batch(submissions, outdir, assignment, seed, jobs, force, run_all, only,
-                           overrides=overrides)
+                           overrides=overrides, allow_unconfined=allow_unconfined)
     except (SubmissionError, GradebookError) as e:
         raise click.UsageError(str(e)) from None
     except ConfinementError as e:
@@ -403,12 +411,13 @@ def _refusal_exits(entrypoint, root: Path, **options) -> dict:
 @gradescope.command("run")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
               default="/autograder", show_default=True)
-def gradescope_run(root: Path) -> None:
+@allow_unconfined_option
+def gradescope_run(root: Path, allow_unconfined: bool) -> None:
     """Grade ROOT/submission and write ROOT/results/results.json (always). Exit 0, or 1
     when the grader could not protect the run and wrote an internal-error result."""
     from grader.platforms import run_gradescope
 
-    results = _refusal_exits(run_gradescope, root)
+    results = _refusal_exits(run_gradescope, root, allow_unconfined=allow_unconfined)
     click.echo(f"score {results.get('score', 0):g}; wrote {root / 'results' / 'results.json'}")
 
 
@@ -442,12 +451,14 @@ def prairielearn_build(output: Path, secret: str | None) -> None:
               help="The course's assignment.yaml, e.g. "
                    "/grade/serverFilesCourse/backprop/assignment.yaml [default: the bundled "
                    "one]. A missing or broken one is reported as an internal error.")
-def prairielearn_run(root: Path, assignment: Path | None) -> None:
+@allow_unconfined_option
+def prairielearn_run(root: Path, assignment: Path | None, allow_unconfined: bool) -> None:
     """Grade ROOT/student and write ROOT/results/results.json. Exit 0, or 1 when the
     grader could not protect the run (PrairieLearn then counts no attempt)."""
     from grader.platforms import run_prairielearn
 
-    results = _refusal_exits(run_prairielearn, root, assignment=assignment)
+    results = _refusal_exits(run_prairielearn, root, assignment=assignment,
+                             allow_unconfined=allow_unconfined)
     click.echo(f"gradable {results.get('gradable')}, score {results.get('score', 0):g}")
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
 from grader.grading import Report, derive_seed, grade_prepared, new_secret, plan_assignment
-from grader.reports import notes_and_not_run, student_view, without_unshown
+from grader.reports import advisory_note, notes_and_not_run, student_view, without_unshown
 from grader.sandbox import ConfinementError, require_protection
 from grader.submissions import SubmissionError, prepare
 
@@ -66,12 +66,12 @@ def _exercise_output(result) -> str:
 
 def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
                     private: list[Path], student: str | None = None,
-                    assignment_path: Path | None = None
+                    assignment_path: Path | None = None, allow_unconfined: bool = False
                     ) -> tuple[Report | None, str | None, Assignment]:
     """(report, problem with the submission itself, assignment). `identity` names the
     submission (its inputs), `student` the person (their worked-example variant);
     `assignment_path` an assignment.yaml other than the bundled one."""
-    require_protection()  # a grade that counts never runs the submission as root
+    require_protection(allow_unconfined)  # a grade that counts: only in a whole sandbox
     if not secret:
         raise SecretMissing("no secret grading seed was found (grading.json, or "
                             "BACKPROP_SECRET_SEED): on the public inputs a table of `backprop "
@@ -131,7 +131,8 @@ def gradescope_results(report: Report | None, problem: str | None,
                       "status": "passed" if r.status == "passed" else "failed",
                       "output": _exercise_output(r) if not report.error else report.error,
                       "visibility": r.exercise.visibility})
-    summary = [_total_line(report, student_view(report))]
+    summary = list(filter(None, [advisory_note(report.confinement),
+                                 _total_line(report, student_view(report))]))
     if report.error:
         summary.append(report.error)
     summary += [f"Note: {n}" for n in notes_and_not_run(report)]
@@ -178,7 +179,7 @@ def _always(write: Callable[[dict], None], grade: Callable[[], dict], failure: d
     return results
 
 
-def run_gradescope(root: Path) -> dict:
+def run_gradescope(root: Path, allow_unconfined: bool = False) -> dict:
     """The `run_autograder` entrypoint: grade root/submission into root/results."""
     started = time.monotonic()
     target = root / "results" / "results.json"
@@ -190,7 +191,7 @@ def run_gradescope(root: Path) -> dict:
         report, problem, assignment = _grade_platform(
             root / "submission", str(metadata.get("id", "")),
             _secret(root / "source" / SECRET_FILE), [root / "source", root / "results"],
-            student or None)
+            student or None, allow_unconfined=allow_unconfined)
         return gradescope_results(report, problem, assignment, time.monotonic() - started)
 
     failure = {"score": 0.0, "tests": [], "stdout_visibility": "hidden",
@@ -344,7 +345,7 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
               "output": report.error or _exercise_output(r)}
              for r in shown.exercises]
     score = report.score / report.max_score if report.max_score else 0.0
-    message = [_total_line(report, shown)]
+    message = list(filter(None, [advisory_note(report.confinement), _total_line(report, shown)]))
     message += [report.error] if report.error else []
     message += [f"Note: {n}" for n in notes_and_not_run(report)]
     return {"gradable": True, "score": min(max(score, 0.0), 1.0),
@@ -352,7 +353,8 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
             "confinement": report.confinement}
 
 
-def run_prairielearn(root: Path, assignment: Path | None = None) -> dict:
+def run_prairielearn(root: Path, assignment: Path | None = None,
+                     allow_unconfined: bool = False) -> dict:
     """The external grader entrypoint: grade root/student into root/results, against
     `assignment` (e.g. in serverFilesCourse; default: the bundled one). A broken or missing
     assignment is an internal error, written as such: PrairieLearn counts no attempt."""
@@ -365,7 +367,8 @@ def run_prairielearn(root: Path, assignment: Path | None = None) -> dict:
                                              _secret(shipped[0] if shipped else root),
                                              [root / "serverFilesCourse", root / "tests",
                                               root / "results", root / "data"],
-                                             assignment_path=assignment)
+                                             assignment_path=assignment,
+                                             allow_unconfined=allow_unconfined)
         results = prairielearn_results(report, problem)
         if len(json.dumps(results)) > PL_MAX_BYTES // 2:  # far below the 1 MiB limit
             for test in results.get("tests", []):

@@ -89,6 +89,16 @@ def confinement_line(confinement: dict) -> str:
     return text
 
 
+def advisory_note(confinement: dict) -> str:
+    """For a grade that counts, run (with --allow-unconfined) where the sandbox was not
+    complete: said on every row, feedback file and platform result. Empty otherwise."""
+    if not confinement.get("advisory"):
+        return ""
+    return ("advisory: not confined (the sandbox lacked " +
+            ", ".join(confinement.get("lacks") or ["its layers"]) + "; staff graded with "
+            "--allow-unconfined, so this score is advisory)")
+
+
 MAX_NOT_RUN = 40  # statements listed under "Not run"
 
 
@@ -213,6 +223,8 @@ def render_markdown(report: dict, notes: list[str] = (), student: str | None = N
                   "notes below)", ""]
     if report["error"]:
         lines += [f"> {report['error']}", ""]
+    if advisory_note(report.get("confinement") or {}):
+        lines += [f"> {advisory_note(report['confinement'])}", ""]
     lines += ["| exercise | score | status |", "|---|---:|---|"]
     lines += [f"| {e['title']} (`{e['id']}`) | {_fmt(e['score'])}/{_fmt(e['max_score'])} | "
               f"{e['status']} |" for e in report["exercises"]]

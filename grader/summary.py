@@ -16,7 +16,7 @@ from pathlib import Path
 from grader.batch import file_stem, safe_name
 from grader.exercises import Assignment
 from grader.gradebook import Grade, LatePolicy, Override, final_grade, unmatched, write_csv
-from grader.reports import confinement_line, render_markdown, stub_hint
+from grader.reports import advisory_note, confinement_line, render_markdown, stub_hint
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
 INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
@@ -59,9 +59,10 @@ def write_gradebook(path: Path, records: list[dict], assignment: Assignment,
     for r in records:
         grade = grades[r["key"]]
         report = r.get("report")
-        remarks = "; ".join(filter(None, [r.get("entry_note"), r.get("grader_error"),
-                                          report.get("error") if report else None,
-                                          *grade.remarks]))
+        remarks = "; ".join(filter(None, [
+            advisory_note(report.get("confinement") or {}) if report else "",
+            r.get("entry_note"), r.get("grader_error"), report.get("error") if report else None,
+            *grade.remarks]))
         rows.append([r["student"]] + [r["ids"].get(f, "") for f in ids] +
                     ([("yes" if r.get("late") else "no") if r.get("late") is not None
                       else ""] if late else []) +

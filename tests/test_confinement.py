@@ -8,16 +8,23 @@ default `docker run` leaves it) and `user` (a TA's account with a venv of its ow
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT
-from test_tiers import (ENVIRONMENTS, TA_VENV, TIERS_CORPUS, checked, compose_into,  # noqa: F401
-                        course_in, place, ta)
+from conftest import ROOT, SOLUTION
+from test_tiers import (ENVIRONMENTS, TA_USER, TA_VENV, TIERS_CORPUS, checked, compose_into,  # noqa: F401
+                        course_in, grader_command, place, run_grader, ta)
 
 pytestmark = pytest.mark.linux
 
@@ -82,3 +89,138 @@ def test_nothing_of_the_grader_is_readable_by_any_path(env, place, request):
     mul = next(e for e in report["exercises"] if e["id"] == "mul")
     assert mul["score"] == mul["max_score"], mul["hints"]
     assert report["score"] == report["max_score"]
+
+
+NO_LANDLOCK = ROOT / "tests" / "environments" / "no_landlock.py"
+ADVISORY = "advisory: not confined"
+
+
+def _class_of_two(place: Path) -> Path:
+    students = place / "class"
+    students.mkdir()
+    for name in ("ann", "bob"):
+        shutil.copyfile(SOLUTION, students / f"{name}.py")
+    out = place / "out"
+    out.mkdir()
+    os.chmod(out, 0o777)
+    return students
+
+
+def _ta_without_landlock(args: list, request) -> subprocess.CompletedProcess:
+    command, environment = grader_command("user", args, request)
+    return subprocess.run([sys.executable, str(NO_LANDLOCK), *command], env=environment,
+                          capture_output=True, text=True, timeout=300, cwd="/")
+
+
+@pytest.mark.parametrize("weakness", ["no Landlock", "forced unconfined"])
+def test_a_ta_batch_refuses_an_incomplete_sandbox_unless_told(weakness, place, request):
+    """Fail closed as non-root too: a TA's batch where Landlock is missing (or the
+    sandbox was turned off) grades nothing; with --allow-unconfined every row and every
+    feedback file says the grades are advisory."""
+    students = _class_of_two(place)
+    args = ["grade", students, "-o", place / "out", "--seed", "1"]
+    if weakness == "no Landlock":
+        run = lambda extra: _ta_without_landlock(args + extra, request)  # noqa: E731
+    else:
+        run = lambda extra: run_grader(  # noqa: E731
+            "user", args + extra, request, {"BACKPROP_CONFINEMENT": "unconfined"})
+    refused = run([])
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "could not protect" in refused.stderr and "--allow-unconfined" in refused.stderr
+    assert "Landlock" in refused.stderr if weakness == "no Landlock" else True
+    assert not (place / "out" / "gradebook.csv").exists()
+    graded = run(["--allow-unconfined"])
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    with open(place / "out" / "gradebook.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["total"] for r in rows] == ["100", "100"]
+    assert all(ADVISORY in r["remarks"] for r in rows), rows
+    feedback = sorted((place / "out" / "feedback").glob("*.md"))
+    assert len(feedback) == 2 and all(ADVISORY in p.read_text() for p in feedback)
+
+
+def _platform_tree(place: Path, platform: str) -> Path:
+    tree = place / platform
+    secret = json.dumps({"secret": "SECRET-of-the-course"})
+    if platform == "gradescope":
+        for sub in ("submission", "source", "results"):
+            (tree / sub).mkdir(parents=True)
+        shutil.copyfile(SOLUTION, tree / "submission" / "backprop.py")
+        (tree / "source" / "grading.json").write_text(secret)
+    else:
+        for sub in ("student", "serverFilesCourse/backprop", "results", "data"):
+            (tree / sub).mkdir(parents=True)
+        shutil.copyfile(SOLUTION, tree / "student" / "backprop.py")
+        (tree / "serverFilesCourse" / "backprop" / "grading.json").write_text(secret)
+        (tree / "data" / "data.json").write_text('{"variant_seed": "7"}')
+    return tree
+
+
+@pytest.mark.parametrize("platform", ["gradescope", "prairielearn"])
+def test_platforms_refuse_an_unconfined_run_unless_told(platform, place, request):
+    tree = _platform_tree(place, platform)
+    args = [platform, "run", "--root", tree]
+    unconfined = {"BACKPROP_CONFINEMENT": "unconfined"}
+    refused = run_grader("full", args, request, unconfined)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    results = json.loads((tree / "results" / "results.json").read_text())
+    text = results.get("output") or results.get("message")
+    assert "could not protect this run" in text and results.get("score", 0) == 0
+    assert results.get("gradable", False) is False if platform == "prairielearn" else True
+    graded = run_grader("full", args + ["--allow-unconfined"], request, unconfined)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    results = json.loads((tree / "results" / "results.json").read_text())
+    assert ADVISORY in (results.get("output") or results.get("message"))
+    assert results["score"] in (100, 1.0)
+
+
+def test_check_stays_advisory_and_says_so(place, request):
+    done = run_grader("user", ["check", SOLUTION], request, {"BACKPROP_CONFINEMENT": "unconfined"})
+    assert done.returncode == 0, done.stderr
+    assert "sandbox: unconfined" in done.stdout and "advisory" in done.stdout
+
+
+def _alive_named(name: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == name:
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_way_past_the_limits_is_stopped(env, place, request):
+    """memfd memory, unlinked or nameless files, attribute changes, a pathname unix socket
+    of the TA's, and a pid-hopping daemon: each fails inside the sandbox (the gate keeps
+    its points) or is cleaned up, in every tier."""
+    marker = f"bpg-hop-{secrets.token_hex(3)}"
+    ta_file = place / "ta-private.txt"
+    ta_file.write_text("the TA's notes\n")
+    os.chmod(ta_file, 0o600)
+    if env == "user":
+        shutil.chown(ta_file, TA_USER, TA_USER)
+    listener = socket.socket(socket.AF_UNIX)
+    agent = place / "agent.sock"
+    listener.bind(str(agent))
+    listener.listen(1)
+    listener.setblocking(False)
+    os.chmod(agent, 0o777)
+    source = (TIERS_CORPUS / "escapes.py").read_text()
+    for name, value in (("TA_FILE", str(ta_file)), ("SOCKET_PATH", str(agent)),
+                        ("MARKER", marker), ("DISK_BYTES", 32 << 20)):
+        source = source.replace(name, repr(value))
+    try:
+        report = checked(env, compose_into(place, source), course_in(place), request)
+        lost = {e["id"]: e["hints"] for e in report["exercises"] if e["score"] < e["max_score"]}
+        assert lost == {}, lost
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+        assert ta_file.stat().st_mode & 0o777 == 0o600
+        assert _alive_named(marker) == []
+    finally:
+        listener.close()
+        for pid in _alive_named(marker):
+            os.kill(pid, signal.SIGKILL)

@@ -108,7 +108,7 @@ def _total_line(report: Report, shown: Report) -> str:
     if shown is report:
         return f"Total: {report.score:g} / {report.max_score:g}."
     return (f"Total of the exercises shown now: {shown.score:g} / {shown.max_score:g} (the "
-            "others count too; they appear when the course shows them).")
+            "others appear, with their points, when the course shows them).")
 
 
 # ---- Gradescope -------------------------------------------------------------------------
@@ -344,7 +344,9 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
               "message": r.hints[0] if r.hints else "",
               "output": report.error or _exercise_output(r)}
              for r in shown.exercises]
-    score = report.score / report.max_score if report.max_score else 0.0
+    # The student sees this score: it counts what is shown (the others count from the
+    # regrade after the course shows them), or their points could be read off it.
+    score = shown.score / shown.max_score if shown.max_score else 0.0
     message = list(filter(None, [advisory_note(report.confinement), _total_line(report, shown)]))
     message += [report.error] if report.error else []
     message += [f"Note: {n}" for n in notes_and_not_run(report)]

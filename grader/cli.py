@@ -423,7 +423,7 @@ def gradescope_run(root: Path, allow_unconfined: bool) -> None:
 
 @main.group()
 def prairielearn() -> None:
-    """Run as a PrairieLearn external grader (see docs/prairielearn.md)."""
+    """Run as a PrairieLearn external grader (see docs/platforms.md)."""
 
 
 @prairielearn.command("build")

@@ -182,7 +182,20 @@ def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
                               f"not valid YAML{where}: {getattr(e, 'problem', e)}")]
 
 
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C one when built
+class SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # the C one when built
+    """YAML's safe loader, where a date that does not exist (`2024-13-40`) is a YAML error
+    with its line, not a ValueError from deep inside the loader."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as e:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a date ({e})", node.start_mark) from None
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", SafeLoader.construct_yaml_timestamp)
+SAFE_LOADER = SafeLoader
 VALID_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
     "backprop-grader" / "schema-valid"
 
@@ -371,6 +384,16 @@ def load_exercise(path: Path, default_tol: Tolerance = Tolerance(),
     return ex
 
 
+def exercise_path(folder: Path, ex_id: str) -> Path | None:
+    """An assignment's exercise: the file next to it, else the built-in exercise of that
+    id, so that a course can pick built-in exercises by id without copying them."""
+    if Path(ex_id).name != ex_id:
+        return None  # a path, not an id
+    return next((candidate for candidate in (folder / f"{ex_id}.yaml",
+                                             data_dir("exercises") / f"{ex_id}.yaml")
+                 if candidate.is_file()), None)
+
+
 def load_assignment(path: Path | None = None) -> Assignment:
     """Read an assignment file and the exercises it names from the same folder."""
     path = Path(path) if path else default_assignment_path()
@@ -390,10 +413,13 @@ def load_assignment(path: Path | None = None) -> Assignment:
             problems.append(Problem(str(path), ex_id, f"exercises.{i}", "listed twice"))
             continue
         seen.add(ex_id)
-        ex_path = path.parent / f"{ex_id}.yaml"
-        if not ex_path.is_file():
+        ex_path = exercise_path(path.parent, ex_id)
+        if ex_path is None:
+            built_in = sorted(p.stem for p in data_dir("exercises").glob("*.yaml")
+                              if p.name != ASSIGNMENT_FILE)
             problems.append(Problem(str(path), ex_id, f"exercises.{i}",
-                                    f"no exercise file {ex_path.name} next to the assignment"))
+                                    f"no exercise file {ex_id}.yaml next to the assignment, "
+                                    f"and no built-in exercise of that id: {', '.join(built_in)}"))
             continue
         try:
             ex = load_exercise(ex_path, default_tol, graph_tol)

@@ -80,9 +80,11 @@ def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
     seed = derive_seed(secret, identity)
     try:
         prepared = prepare(submission_dir, assignment.functions)
-    except SubmissionError:
+    except SubmissionError as e:
         found = sorted(p.name for p in submission_dir.iterdir()) if submission_dir.is_dir() \
             else []
+        if any(Path(name).suffix in (".py", ".ipynb", ".zip") for name in found):
+            return None, str(e), assignment  # a file is there: say what is wrong with it
         return None, ("expected backprop.py or backprop.ipynb (or a .zip holding one); "
                       f"found: {', '.join(found) or 'nothing'}"), assignment
     planned = plan_assignment(assignment, seed, student)
@@ -223,9 +225,10 @@ exec "$VENV/bin/backprop" gradescope run --root "${BACKPROP_ROOT:-/autograder}"
 """
 
 
-def build_wheel(dest: Path, exercises: Path) -> Path:
-    """A wheel of this grader with `exercises` as its bundled assignment, made from the
-    installed files themselves, so that any installation can build an autograder."""
+def build_wheel(dest: Path, exercises: Path, used: list[Path] = ()) -> Path:
+    """A wheel of this grader with `exercises` as its bundled assignment, and the other
+    exercise files it `used` (built-in ones it picks by id), made from the installed files
+    themselves, so that any installation can build an autograder."""
     version = _version()
     name = f"backprop_grader-{version}-py3-none-any.whl"
     files: dict[str, bytes] = {}
@@ -235,7 +238,7 @@ def build_wheel(dest: Path, exercises: Path) -> Path:
             rel = path.relative_to(base)
             if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "_data":
                 files[f"{package}/{rel.as_posix()}"] = path.read_bytes()
-    for path in sorted(exercises.glob("*.yaml")):
+    for path in [*used, *sorted(exercises.glob("*.yaml"))]:
         files[f"grader/_data/exercises/{path.name}"] = path.read_bytes()
     for path in sorted(data_dir("student_template").iterdir()):
         if path.is_file():
@@ -310,7 +313,8 @@ def build_gradescope(output: Path, assignment_path: Path | None = None,
     assignment = load_assignment(assignment_path)  # refuse to ship a broken assignment
     secret = secret or new_secret()
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = build_wheel(Path(tmp), assignment.source.parent)
+        wheel = build_wheel(Path(tmp), assignment.source.parent,
+                            [ex.source for ex in assignment.exercises])
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as z:
             setup = SETUP_SH.replace("WHEEL", wheel.name).replace("LOCK", LOCK_FILE)
             for name, text, mode in (("setup.sh", setup, 0o755),

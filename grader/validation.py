@@ -18,6 +18,7 @@ from grader.planning import InternalError
 from grader.exercises import (ASSIGNMENT_FILE, SAFE_LOADER, Assignment, Exercise, ExerciseError,
                               Problem, data_dir, load_assignment, load_exercises)
 from grader.gradcheck import REFERENCE_RTOL, numerical_gradients, relative_error
+from grader.gradebook import GradebookError, LatePolicy
 
 PRINTED_PRECISION = 0.005  # numbers printed with 2 decimals, as in the lecture
 SEEDS = range(5)
@@ -109,6 +110,16 @@ def verify(ex: Exercise) -> list[Problem]:
     return []
 
 
+def late_policy_problems(assignment: Assignment) -> list[Problem]:
+    """The late policy as `grade` will read it: its due date, and the extensions file it
+    names (there, with a student and a real date and time on every row)."""
+    try:
+        LatePolicy.of(assignment)
+    except GradebookError as e:
+        return [Problem(str(assignment.source), None, "late", str(e))]
+    return []
+
+
 @dataclass
 class Validated:
     """What `validate` checked, and what is wrong."""
@@ -130,6 +141,8 @@ def validate(targets: list[str]) -> Validated:
             done.assignments.append(load_assignment(path))
         except ExerciseError as e:
             done.problems += [p for p in e.problems if p not in done.problems]
+    for assignment in done.assignments:
+        done.problems += late_policy_problems(assignment)
     seen = {ex.source.resolve() for ex in done.exercises}
     for assignment in done.assignments:
         done.exercises += [ex for ex in assignment.exercises if ex.source.resolve() not in seen]

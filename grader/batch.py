@@ -13,8 +13,10 @@ OUTDIR/logs/ for staff, and OUTDIR/grading.log records every run.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -23,16 +25,17 @@ import signal
 import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from collections.abc import Callable, Iterable
 
 from grader import sandbox, teardown
 from grader.discovery import Entry, discover
 from grader.exercises import Assignment, load_assignment
-from grader.gradebook import LatePolicy, names_of, read_overrides
+from grader.gradebook import (GradebookError, LatePolicy, Override, corrections_for,
+                               read_overrides, who)
 from grader.grading import Report, derive_seed, grade_prepared, plan_assignment, write_secret
-from grader.reports import notes_and_not_run, report_json, student_view
+from grader.reports import notes_and_not_run, report_json, shown_now, student_view
 from grader.sandbox import Limits
 from grader.sandbox.child import processes
 from grader.submissions import Prepared, SubmissionError, prepare
@@ -49,9 +52,10 @@ def _init_worker(assignment_path: str | None, seeding: int | str, run_all: bool,
                  batch: int) -> None:
     """Each worker imports numpy and the grader once (and, with one seed for the whole
     class, plans once); its first run claims a sandbox uid of its own (`sandbox.uids`).
-    It dies with the batch, and leaves Ctrl-C to it."""
+    It dies with the batch, and leaves Ctrl-C and SIGTERM to it."""
     processes.die_with_parent(batch)  # `batch`: its pid, in case it died already
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sandbox.use_zygote()  # falls back to fresh interpreters when it cannot start
     assignment = load_assignment(Path(assignment_path) if assignment_path else None)
     _worker.update(assignment=assignment, seeding=seeding, run_all=run_all,
@@ -98,10 +102,8 @@ def _record(entry: Entry, report: Report) -> dict:
     printed = "\n".join([report.stdout, *(r.printed for r in report.exercises)])
     if re.search(r'"score"\s*:|\bPASSED\b|all tests passed', printed, re.I):
         incidents.append("tamper")  # printed something that looks like a grade
-    view = student_view(report)
-    shown = {} if view is report else {"student_report": report_json(view)}
     return {**_entry_fields(entry), "report": report_json(report),
-            "notes": notes_and_not_run(report), **shown,
+            "notes": notes_and_not_run(report), "views": student_views(report),
             "incidents": sorted(set(incidents)),
             "hints": {r.exercise.id: r.hints for r in report.exercises},
             "log": {"stdout": report.stdout, "stderr": report.stderr,
@@ -109,6 +111,31 @@ def _record(entry: Entry, report: Report) -> dict:
                     "elapsed_s": report.elapsed_s,
                     "printed": {r.exercise.id: r.printed for r in report.exercises
                                 if r.printed}}}
+
+
+RELEASABLE = ("after_due_date", "after_published")  # `grade --release` shows these
+
+
+def release_key(visibilities: set[str], release: Iterable[str]) -> str:
+    """The name of a student view: the released visibilities among `visibilities`."""
+    return ",".join(v for v in RELEASABLE if v in visibilities and v in release)
+
+
+def student_views(report: Report) -> dict[str, dict]:
+    """What the student may see, for every way of releasing the exercises not shown yet
+    (`release_key`: "" for none), where something stays unshown: so that `--release`
+    rewrites the feedback without grading again."""
+    present = {r.exercise.visibility for r in report.exercises}
+    delayed = [v for v in RELEASABLE if v in present]
+    views = {}
+    for n in range(len(delayed) + 1):
+        for release in itertools.combinations(delayed, n):
+            shown = replace(report, exercises=[
+                replace(r, exercise=replace(r.exercise, visibility="visible"))
+                if r.exercise.visibility in release else r for r in report.exercises])
+            if not all(shown_now(r.exercise) for r in shown.exercises):
+                views[release_key(present, release)] = report_json(student_view(shown))
+    return views
 
 
 def _failure(entry: Entry, why: str) -> dict:
@@ -225,15 +252,93 @@ class BatchResult:
     failed: list[dict] = field(default_factory=list)  # grader failures: not journaled
     strays: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # corrections that match nobody
+    grades: dict = field(default_factory=dict)  # key -> gradebook.Grade
+    overview: list[str] = field(default_factory=list)  # the class in a few lines
+    retried: list[str] = field(default_factory=list)  # graded again after a worker died
 
 
 class Interrupted(Exception):
-    """Ctrl-C: the finished submissions are in the journal; the same command resumes."""
+    """Ctrl-C or SIGTERM: the finished submissions are in the journal; the same command
+    resumes. `signum` is the signal that stopped the batch."""
 
-    def __init__(self, done: int, total: int, outdir: Path):
+    def __init__(self, done: int, total: int, outdir: Path, signum: int = signal.SIGINT):
         super().__init__(f"interrupted after grading {done} of {total} submission(s); they "
                          f"are kept in {outdir / JOURNAL}: run the same command again to "
                          f"grade the other {total - done}")
+        self.signum = signum
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so that both stop the batch the same way."""
+
+
+@contextlib.contextmanager
+def sigterm_like_ctrl_c():
+    """SIGTERM (`kill`, a supervisor, a closing session) stops the batch as Ctrl-C does:
+    workers killed, the journal kept, no traceback (left alone, it kills the batch with
+    its pool half torn down, and multiprocessing complains of leaked semaphores)."""
+    def stop(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+LOCK_FILE = ".grading.lock"
+
+
+class Busy(Exception):
+    """Another `grade` holds the output folder."""
+
+
+@contextlib.contextmanager
+def output_lock(outdir: Path):
+    """One `grade` at a time per output folder: two would grade every student twice and
+    interleave the journal. The lock dies with its process, however it ends."""
+    with open(outdir / LOCK_FILE, "a+", encoding="utf-8") as f:
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise Busy(f"{outdir} is being graded into by {holder}: wait for it to finish "
+                       "(a rerun then resumes), or grade into another folder (-o)") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"`backprop grade` (pid {os.getpid()}, started "
+                f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')})")
+        f.flush()
+        yield
+
+
+OUTPUTS = ("gradebook.csv", "results.json", "summary.md", "summary.png", JOURNAL,
+           "grading.log", "overrides.csv", LOCK_FILE, "feedback", "feedback-staff", "logs")
+
+
+def protect(outdir: Path, group: bool) -> None:
+    """Grades, feedback and logs are the TA's: folders 0700 and files 0600, or with
+    `group` 0750 and 0640 (the secret seed stays 0600). Only what the grader writes is
+    touched, never other files of the folder."""
+    folder_mode, file_mode = (0o750, 0o640) if group else (0o700, 0o600)
+    outdir.chmod(folder_mode)
+    for path in (outdir / name for name in OUTPUTS):
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(folder_mode)
+            for inner in path.iterdir():
+                if inner.is_file() and not inner.is_symlink():
+                    inner.chmod(file_mode)
+        elif path.is_file() and not path.is_symlink():
+            path.chmod(file_mode)
 
 
 SECRET_FILE = ".grading-secret"
@@ -253,40 +358,60 @@ def class_secret(outdir: Path) -> str:
     return write_secret(path, replace=False)
 
 
-def matches(entry: Entry, wanted: str) -> bool:
-    """Is `wanted` this entry's key, name or one of its ids (any case)?"""
-    return wanted.casefold() in names_of(_entry_fields(entry))
-
-
 def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
               seed: int | None = None, jobs: int | None = None, force: bool = False,
               run_all: bool = False, only: tuple[str, ...] = (),
               on_record: Callable[[dict], None] | None = None,
-              overrides: Path | None = None, allow_unconfined: bool = False) -> BatchResult:
+              overrides: Path | None = None, allow_unconfined: bool = False,
+              release: tuple[str, ...] = (), group: bool = False) -> BatchResult:
     """Grade every submission under `path` into `outdir`; resumable. Without `seed`, the
     inputs come from a secret kept in `outdir` (`class_secret`) and each student's
     identity; with it, everyone gets the inputs of that seed (reproducible runs). `only`
     regrades the students named (by name, file, sid or email) and keeps the rest;
     `overrides` is the staff's corrections file (default: OUTDIR/overrides.csv);
-    `allow_unconfined` grades where the sandbox is incomplete, every result advisory."""
-    from grader.summary import write_outputs
-
+    `allow_unconfined` grades where the sandbox is incomplete, every result advisory;
+    `release` shows the exercises of those visibilities in the feedback; `group` lets the
+    TA's group read the outputs (default: the TA only). Busy when another `grade` holds
+    `outdir`."""
     assignment = load_assignment(assignment_path)
     # A broken late policy or overrides file stops us before any grading.
     policy = LatePolicy.of(assignment)
     changes = read_overrides(overrides or outdir / "overrides.csv", assignment)
     sandbox.require_protection(allow_unconfined)  # grades that count: a whole sandbox
+    outdir.mkdir(parents=True, exist_ok=True)
+    outdir.chmod(0o750 if group else 0o700)  # before anything is written into it
+    with output_lock(outdir):
+        try:
+            return _run(path, outdir, assignment, assignment_path, seed, jobs, force,
+                        run_all, only, on_record, policy, changes, release)
+        finally:
+            protect(outdir, group)
+
+
+def _run(path: Path, outdir: Path, assignment: Assignment, assignment_path: Path | None,
+         seed: int | None, jobs: int | None, force: bool, run_all: bool,
+         only: tuple[str, ...], on_record: Callable[[dict], None] | None,
+         policy: LatePolicy | None, changes: list[Override],
+         release: tuple[str, ...]) -> BatchResult:
+    """`run_batch` once the output folder is ours."""
+    from grader.summary import overview, write_outputs
+
     seeding = seed if seed is not None else class_secret(outdir)
     log = RunLog(outdir)
     try:
         with teardown.Scratch() as scratch:
             found = discover(path, scratch)
+            # Extensions, overrides and --only must each name one student: checked
+            # before any grading.
+            people = [_entry_fields(e) for e in found.entries]
+            corrections = corrections_for(people, policy, changes)
+            chosen = _chosen(people, only)
             how = f"seed {seed}" if seed is not None else "the class's secret seed"
             log(f"start: {path} ({found.layout} layout, {len(found.entries)} entries, "
                 f"{len(found.strays)} strays), {how}{', --force' if force else ''}"
                 f"{', --only ' + ', '.join(only) if only else ''}")
             todo, reused = _plan_work(found.entries, outdir, assignment, seeding, run_all,
-                                      force, only)
+                                      force, chosen)
             fresh, failed = _grade_and_journal(todo, outdir, assignment_path, seeding,
                                                run_all, jobs, log, on_record)
     except Interrupted as stop:
@@ -295,24 +420,34 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
     finally:
         log.close()
     records = sorted(reused + fresh + failed, key=lambda r: (r["student"].lower(), r["key"]))
-    warnings = write_outputs(outdir, records, assignment, found.layout, found.strays, policy,
-                             changes)
+    grades = write_outputs(outdir, records, assignment, found.layout, found.strays, policy,
+                           corrections, release)
     return BatchResult(found.layout, len(fresh), len(reused), records, failed, found.strays,
-                       warnings)
+                       corrections.unmatched, grades,
+                       overview(records, grades, assignment, found.layout, policy, most=10),
+                       [r["student"] for r in fresh if "worker_died" in r["incidents"]])
+
+
+def _chosen(people: list[dict], only: tuple[str, ...]) -> set[str] | None:
+    """The keys of the students `--only` names (None: everyone); each must name one."""
+    if not only:
+        return None
+    found = {w: who(w, people, "--only") for w in only}
+    unknown = [w for w, record in found.items() if record is None]
+    if unknown:
+        raise GradebookError(f"--only: no student matches {', '.join(map(repr, unknown))}: "
+                             "give a name, file name, sid or email as the gradebook shows it")
+    return {record["key"] for record in found.values()}
 
 
 def _plan_work(entries: list[Entry], outdir: Path, assignment: Assignment, seeding: int | str,
                run_all: bool, force: bool,
-               only: tuple[str, ...]) -> tuple[list[tuple[Entry, dict]], list[dict]]:
+               only: set[str] | None) -> tuple[list[tuple[Entry, dict]], list[dict]]:
     """(entries to grade, each with the hash and fingerprint its record will carry;
-    journal records to keep)."""
-    if only:
-        unknown = [w for w in only if not any(matches(e, w) for e in entries)]
-        if unknown:
-            raise SubmissionError(f"no student matches {', '.join(map(repr, unknown))}: give "
-                                  "a name, file name, sid or email as the gradebook shows it")
+    journal records to keep, with what the class says of each student now: its time,
+    late flag and names). `only`: the keys to regrade, keeping everyone else's grade."""
     fingerprint = _fingerprint(assignment, seeding, run_all)
-    force = force and not only  # --only keeps everyone else's grade, whatever else
+    force = force and only is None  # --only keeps everyone else's grade, whatever else
     done = {} if force else read_journal(outdir)
     if force and (outdir / JOURNAL).exists():
         (outdir / JOURNAL).unlink()
@@ -320,8 +455,9 @@ def _plan_work(entries: list[Entry], outdir: Path, assignment: Assignment, seedi
     for entry in entries:
         digest = content_hash(entry.path) if entry.path and entry.path.exists() else ""
         old = done.get(entry.key)
-        if only:
-            if any(matches(entry, w) for w in only):
+        old = old and {**old, **_entry_fields(entry)}
+        if only is not None:
+            if entry.key in only:
                 todo.append((entry, digest))
             elif old:
                 reused.append(old)
@@ -361,8 +497,9 @@ def _grade_and_journal(todo: list[tuple[Entry, dict]], outdir: Path,
             progress.step()
             if on_record:
                 on_record(record)
-    except KeyboardInterrupt:
-        raise Interrupted(len(fresh), len(todo), outdir) from None
+    except KeyboardInterrupt as stop:
+        raise Interrupted(len(fresh), len(todo), outdir, signal.SIGTERM
+                          if isinstance(stop, Terminated) else signal.SIGINT) from None
     finally:
         journal.close()
     return fresh, failed
@@ -378,10 +515,15 @@ def content_hash(path: Path) -> str:
 
 
 def _fingerprint(assignment: Assignment, seeding: int | str, run_all: bool) -> str:
-    digest = hashlib.sha256(f"{seeding}|{run_all}".encode())
-    for path in sorted(assignment.source.parent.glob("*.yaml")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    """What a grade depends on besides the submission: the seed, the exercises as the
+    assignment sets them, its limits and policy. Not the late policy, the title or the
+    staff's corrections: changing those recomputes totals without grading again."""
+    graded = {"seeding": seeding, "run_all": run_all, "limits": assignment.limits,
+              "policy": assignment.policy,
+              "exercises": [[ex.id, ex.points, ex.visibility, ex.reveal, ex.tolerance,
+                             ex.checks, ex.spec] for ex in assignment.exercises]}
+    text = json.dumps(graded, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 MAX_ATTEMPTS = 3  # a worker that dies is replaced; its students are graded again
@@ -412,6 +554,8 @@ def _grade_all(pending: list[Entry], assignment_path: Path | None, seeding: int 
                     continue
                 except Exception as e:  # the grader failed on this one: say so, go on
                     record = _failure(entry, f"{type(e).__name__}: {e}")
+                if attempts[entry.key]:  # for the summary and the terminal, not only the log
+                    record["incidents"] = sorted({*record["incidents"], "worker_died"})
                 yield entry, record
         except BaseException:
             for worker in multiprocessing.active_children():
@@ -442,4 +586,5 @@ def file_stem(key: str) -> str:
     return safe if safe == key else f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-__all__ = ["run_batch", "read_journal", "Interrupted", "file_stem"]
+__all__ = ["run_batch", "read_journal", "Interrupted", "Busy", "file_stem",
+           "sigterm_like_ctrl_c"]

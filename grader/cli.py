@@ -19,7 +19,9 @@ EXIT_FULL_MARKS, EXIT_NOT_FULL, EXIT_USAGE = 0, 1, 2
 
 
 class ConfigError(click.ClickException):
-    """A broken assignment or exercise: the staff's problem, exit status 2."""
+    """A broken assignment, exercise or staff file (overrides, extensions, a roster): the
+    staff's problem, exit status 2; the message names file and line, and no usage text
+    hides it."""
 
     exit_code = EXIT_USAGE
 
@@ -281,44 +283,65 @@ def variant(student: str, assignment: Path | None) -> None:
               help="An assignment.yaml other than the default one (its `late:` section "
                    "sets the late policy).")
 @click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
+@click.option("--release", multiple=True, type=click.Choice(["after_due_date",
+                                                             "after_published"]),
+              help="Show the exercises of this visibility in feedback/ (repeatable), e.g. "
+                   "once the due date has passed; nothing is graded again. Hidden "
+                   "exercises are never shown.")
+@click.option("--group-readable", is_flag=True,
+              help="Let your group read OUTDIR (folders 0750, files 0640) [default: only "
+                   "you: 0700 and 0600]. The grading secret stays yours only.")
 @allow_unconfined_option
 def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | None,
                 force: bool, only: tuple[str, ...], overrides: Path | None,
-                assignment: Path | None, run_all: bool, allow_unconfined: bool) -> None:
+                assignment: Path | None, run_all: bool, release: tuple[str, ...],
+                group_readable: bool, allow_unconfined: bool) -> None:
     """Grade a whole class: SUBMISSIONS is a folder with one entry per student (a .py,
     .ipynb, folder or .zip), a Gradescope "Export Submissions" zip or folder, or a Canvas
     "Download Submissions" zip or folder.
 
     Writes OUTDIR/gradebook.csv (raw score, late penalty, total), feedback/, summary.md,
-    results.json, logs/ (what each submission printed) and grading.log. Interrupted
-    (Ctrl-C, or killed)? Run the same command again: finished submissions are not regraded.
-    Then `backprop export OUTDIR --to canvas|gradescope` makes the file to upload.
+    results.json, logs/ (what each submission printed) and grading.log, readable by you
+    only. Interrupted (Ctrl-C, SIGTERM, or killed)? Run the same command again: finished
+    submissions are not regraded, nor are they when only `late:` or overrides change.
+    One `grade` at a time per OUTDIR. Then `backprop export OUTDIR --to
+    canvas|gradescope` makes the file to upload.
     """
-    from grader.batch import Interrupted, run_batch
+    from grader.batch import Busy, Interrupted, Terminated, run_batch, sigterm_like_ctrl_c
     from grader.gradebook import GradebookError
 
     _load(assignment, ())  # a broken assignment is reported before any work starts
     try:
-        result = run_batch(submissions, outdir, assignment, seed, jobs, force, run_all, only,
-                           overrides=overrides, allow_unconfined=allow_unconfined)
-    except (SubmissionError, GradebookError) as e:
-        raise click.UsageError(str(e)) from None
+        with sigterm_like_ctrl_c():
+            result = run_batch(submissions, outdir, assignment, seed, jobs, force, run_all,
+                               only, overrides=overrides, allow_unconfined=allow_unconfined,
+                               release=release, group=group_readable)
+    except (SubmissionError, GradebookError, Busy) as e:
+        raise ConfigError(str(e)) from None
     except ConfinementError as e:
         raise Unprotected(e) from None
     except Interrupted as e:
         click.echo(f"\n{e}", err=True)
-        sys.exit(130)
-    scores = [r["report"]["score"] if r.get("report") else 0 for r in result.records]
+        sys.exit(128 + e.signum)
+    except KeyboardInterrupt as e:  # before grading began, or while writing the outputs
+        click.echo("\ninterrupted; the journal keeps every finished grade: run the same "
+                   "command again to finish", err=True)
+        sys.exit(143 if isinstance(e, Terminated) else 130)
     click.echo(f"{len(result.records)} submissions ({result.layout} layout): "
                f"{result.graded} graded now, {result.reused} already in the journal.")
     if result.strays:
         click.echo(f"not submissions, not graded: {', '.join(result.strays)}")
     for warning in result.warnings:
         click.echo(f"warning: no student matches {warning}", err=True)
-    if scores:
-        click.echo(f"mean {sum(scores) / len(scores):.1f}; wrote {outdir / 'gradebook.csv'}, "
-                   f"{outdir / 'summary.md'}, {outdir / 'feedback'}/ and "
-                   f"{outdir / 'results.json'}")
+    for line in result.overview:
+        click.echo(line)
+    if result.retried:
+        click.echo(f"a grading worker died (out of memory?): {len(result.retried)} "
+                   f"submission(s) were graded again by a fresh one: "
+                   f"{', '.join(result.retried)}", err=True)
+    if result.records:
+        click.echo(f"wrote {outdir / 'gradebook.csv'}, {outdir / 'summary.md'}, "
+                   f"{outdir / 'feedback'}/ and {outdir / 'results.json'}")
     if result.failed:
         click.echo(f"{len(result.failed)} submission(s) could NOT be graded (the grader "
                    f"failed; see {outdir / 'grading.log'}): run the same command again to "
@@ -335,12 +358,24 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
 @click.option("--column", metavar="NAME",
               help="Canvas: the assignment column, e.g. 'Homework 3 (123456)' to fill an "
                    "existing assignment [default: the assignment's title, which creates one].")
-def export(outdir: Path, target: str, output: Path, column: str | None) -> None:
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              metavar="FILE",
+              help="The LMS's own list of students to join the class to (needed for a plain "
+                   "folder, which has no LMS ids): Canvas's gradebook export, Gradescope's "
+                   "roster or grades download, or a CSV with columns name, email, login, id "
+                   "or sid. Matched by id, email or login, else by a name unique on both "
+                   "sides; each row then carries the LMS's own ids.")
+def export(outdir: Path, target: str, output: Path, column: str | None,
+           roster: Path | None) -> None:
     """Write the gradebook of a graded class (OUTDIR of `backprop grade`) as the CSV that
     Canvas or Gradescope imports: one row per student, final scores (late penalties and
     overrides applied), a group's score for each member. See docs/export.md for the
-    columns."""
-    from grader.gradebook import Grade, export_rows, write_csv
+    columns.
+
+    Exit status: 0 when every graded student has a row; 1 when some are left out (they
+    are listed: enter those grades by hand, or use --roster); 2 on a usage error.
+    """
+    from grader.gradebook import Grade, GradebookError, export_rows, read_roster, write_csv
 
     try:
         data = json.loads((outdir / "results.json").read_text(encoding="utf-8"))
@@ -349,11 +384,23 @@ def export(outdir: Path, target: str, output: Path, column: str | None) -> None:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise click.UsageError(f"{outdir} holds no graded class ({e}); run `backprop grade "
                                f"... -o {outdir}` first") from None
-    header, rows, warnings = export_rows(records, grades, target, column or data["assignment"])
-    write_csv(output, header, rows)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"wrote {output}: {len(rows)} row(s) for {target}")
+    try:
+        people = read_roster(roster) if roster else None
+    except GradebookError as e:
+        raise ConfigError(str(e)) from None
+    made = export_rows(records, grades, target, column or data["assignment"], people)
+    write_csv(output, made.header, made.rows)
+    click.echo(f"wrote {output}: {len(made.rows)} row(s) for {target}")
+    if made.absent:
+        click.echo(f"in the roster but not graded (no row: the LMS keeps what it has), "
+                   f"{len(made.absent)}: {'; '.join(made.absent)}", err=True)
+    for line in made.left_out:
+        click.echo(f"left out: {line}", err=True)
+    if made.left_out:
+        click.echo(f"{len(made.left_out)} graded student(s) have no row in {output}: enter "
+                   "their grades by hand" + ("" if roster else ", or join the class to the "
+                   "LMS's roster with --roster FILE"), err=True)
+        sys.exit(EXIT_NOT_FULL)
 
 
 @main.command()

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from grader.exercises import SAFE_LOADER
-from grader.submissions import SubmissionError
+from grader.submissions import IGNORED_PARTS, SubmissionError
 
 MAX_ARCHIVE_BYTES = 4 << 30
 MAX_ARCHIVE_MEMBERS = 50_000
@@ -101,12 +101,16 @@ def _is_submission(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() in SUBMISSION_SUFFIXES
 
 
-def _when(path: Path) -> str:
-    """The newest modification time of a file or folder's files (the folder layout's only
-    clue to when it was handed in)."""
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    newest = max((p.stat().st_mtime for p in files), default=path.stat().st_mtime)
-    return dt.datetime.fromtimestamp(newest, dt.timezone.utc).isoformat()
+def _when(path: Path) -> str | None:
+    """The newest modification time of a file or of a folder's own files (the folder
+    layout's only clue to when it was handed in): not of what running or browsing it
+    writes later (`__pycache__`, `.ipynb_checkpoints`, `.DS_Store`); None without files."""
+    files = [path] if path.is_file() else [
+        p for p in path.rglob("*") if p.is_file() and not any(
+            part in IGNORED_PARTS or part.startswith(".") for part in p.relative_to(path).parts)]
+    newest = max((p.stat().st_mtime for p in files), default=None)
+    return None if newest is None else \
+        dt.datetime.fromtimestamp(newest, dt.timezone.utc).isoformat()
 
 
 # ---- Gradescope ----------------------------------------------------------------------------
@@ -192,8 +196,7 @@ def _canvas(folder: Path, staging: Path) -> Class:
         name = first.get("name") or f"anon_{user_id}"
         entries.append(Entry(f"canvas_{user_id}", name, student_dir, {"canvas_id": user_id},
                              [{"name": name, "canvas_id": user_id}],
-                             late=any(f["late"] for _, f in files),
-                             submitted=max(_when(p) for p, _ in files)))
+                             late=any(f["late"] for _, f in files)))
     return Class("canvas", entries, strays)
 
 
@@ -215,7 +218,8 @@ def _merge(name: str, paths: list[Path], staging: Path) -> Entry:
         else:
             shutil.copyfile(path, target / path.name)
     names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in paths)
-    return Entry(name, name, target, submitted=max(_when(p) for p in paths),
+    when = max(filter(None, map(_when, paths)), default=None)
+    return Entry(name, name, target, submitted=when,
                  note=f"{len(paths)} entries for one student ({names}): merged, and the file "
                       "implementing the most of the assignment was graded")
 
@@ -272,8 +276,12 @@ def discover(path: Path, staging: Path) -> Class:
         return _gradescope(root)
     files = [p for p in _visible(root) if p.is_file()]
     if files and sum(_canvas_match(p.name) is not None for p in files) >= len(files) / 2:
-        return _canvas(root, staging / "canvas")
-    return _plain(root, staging)
+        return _canvas(root, staging / "canvas")  # Canvas gives no time, only LATE flags
+    found = _plain(root, staging)
+    if extracted:  # unpacked just now: the files' times are this run's, not the students'
+        for entry in found.entries:
+            entry.submitted = None
+    return found
 
 
 __all__ = ["Class", "Entry", "discover"]

@@ -16,7 +16,12 @@ plain folder's file times are used only when the policy asks (`late.use_file_tim
 since copying a folder resets them.
 
 overrides.csv (columns `student`, `exercise`, `points`, `reason`): `exercise` is an
-exercise id or `total`; `points` sets the score (`7`) or adjusts it (`+2`, `-1.5`).
+exercise id or `total`; `points` sets the score (`7`) or adjusts it (`+2`, `-1.5`), and
+the result must stay within 0 and the exercise's (or the assignment's) points.
+
+A student key (in overrides, extensions or `--only`) is a name, file name, id or email, in
+any case; a key that names several students is refused with the candidates listed (two
+students may share a name), and so is a second row for one student's cell.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,13 +74,20 @@ def _rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
 
 
 @dataclass
+class Extension:
+    student: str  # a key: name, file name, id or email
+    due: dt.datetime
+    where: str  # file and line, for messages
+
+
+@dataclass
 class LatePolicy:
     due: dt.datetime
     grace: dt.timedelta = dt.timedelta()
     per_day: float = 0.0  # percent of the raw score per day late
     max_penalty: float = 100.0  # percent
     use_file_times: bool = False
-    extensions: dict[str, dt.datetime] = field(default_factory=dict)  # student -> due
+    extensions: list[Extension] = field(default_factory=list)
 
     @classmethod
     def of(cls, assignment: Assignment) -> LatePolicy | None:
@@ -88,26 +102,32 @@ class LatePolicy:
         if spec.get("extensions"):
             path = assignment.source.parent / spec["extensions"]
             for line, row in _rows(path, ("student", "due")):
-                policy.extensions[row["student"].strip().casefold()] = \
-                    _time(row["due"], f"{path}, line {line}, column due")
+                at = f"{path}, line {line}"
+                policy.extensions.append(Extension((row["student"] or "").strip(), _time(
+                    row["due"], f"{at}, column due"), at))
         return policy
 
-    def due_for(self, names: set[str]) -> dt.datetime:
-        return next((self.extensions[n] for n in names if n in self.extensions), self.due)
-
-    def days_late(self, record: dict, layout: str) -> tuple[int, str]:
-        """(days late, how that was decided) for one journal record."""
-        due = self.due_for(names_of(record)) + self.grace
-        submitted = record.get("submitted")
+    def days_late(self, record: dict, layout: str,
+                  extension: Extension | None = None) -> tuple[int, str]:
+        """(days late, why: a remark for the gradebook and the feedback) for one record."""
+        due = extension.due if extension else self.due
         if layout == "canvas":
-            late = bool(record.get("late"))
-            return (1, "Canvas marks it late but gives no time: 1 day counted") if late \
-                else (0, "")
+            if not record.get("late"):
+                return 0, ""
+            if extension:  # Canvas flagged it against its own due date, and gives no time
+                return 0, (f"marked late by Canvas, covered by the extension to "
+                           f"{due.isoformat()}: no penalty")
+            return 1, "Canvas marks it late but gives no time: 1 day counted"
+        submitted = record.get("submitted")
         if (layout == "folder" and not self.use_file_times) or not submitted:
             return 0, ""
         when = _time(submitted, "submission time")
-        late = (when - due).total_seconds()
-        return (math.ceil(late / 86400), f"submitted {when.isoformat()}") if late > 0 else (0, "")
+        late = (when - due - self.grace).total_seconds()
+        if late <= 0:
+            return 0, ""
+        return math.ceil(late / 86400), (f"submitted {when.isoformat()}, due "
+                                          f"{due.isoformat()}" +
+                                          (" by extension" if extension else ""))
 
     def penalty(self, raw: float, days: int) -> float:
         return round(raw * min(self.per_day * days, self.max_penalty) / 100, 4)
@@ -122,6 +142,24 @@ def names_of(record: dict) -> set[str]:
     return {str(n).strip().casefold() for n in names if str(n).strip()}
 
 
+def describe(record: dict) -> str:
+    """A student as a TA can tell them apart: name, entry and ids."""
+    ids = [f"{k} {v}" for k, v in record.get("ids", {}).items()]
+    return f"{record['student']} ({', '.join([record['key'], *ids])})"
+
+
+def who(key: str, records: list[dict], where: str) -> dict | None:
+    """The one record `key` names (a name, file name, id or email, any case); None when
+    it names nobody. Two students may share a name: a key that names several is refused,
+    with the candidates, rather than applied to all of them."""
+    found = [r for r in records if key.strip().casefold() in names_of(r)]
+    if len(found) > 1:
+        raise GradebookError(f"{where}: {key!r} matches {len(found)} students: "
+                             f"{'; '.join(map(describe, found))}. Name one by its file "
+                             "name, id or email instead")
+    return found[0] if found else None
+
+
 # ---- overrides -----------------------------------------------------------------------------
 
 
@@ -131,48 +169,91 @@ class Override:
     exercise: str  # an exercise id, or "total"
     points: str  # "7" sets, "+2" / "-1.5" adjusts
     reason: str
+    where: str = ""  # file and line, for messages
+    most: float = math.inf  # the points of the exercise (or of the assignment)
+
+    @property
+    def adjusts(self) -> bool:
+        return self.points.strip()[0] in "+-"
 
     def apply(self, score: float) -> float:
-        value = float(self.points)
-        return score + value if self.points.strip()[0] in "+-" else value
+        """The score after this override; GradebookError when it leaves 0..most."""
+        value = round(score + float(self.points) if self.adjusts else float(self.points), 4)
+        if not 0 <= value <= self.most:
+            raise GradebookError(
+                f"{self.where}: {self.exercise} of {self.student} would be {value:g} points" +
+                (f" ({score:g} {self.points})" if self.adjusts else "") +
+                f", but must stay within 0..{self.most:g}: correct the points")
+        return value
 
     def describe(self) -> str:
-        change = self.points if self.points.strip()[0] in "+-" else f"set to {self.points}"
+        change = self.points if self.adjusts else f"set to {self.points}"
         return f"{self.exercise}: {change} ({self.reason})"
 
 
 def read_overrides(path: Path, assignment: Assignment) -> list[Override]:
     if not path.exists():
         return []
-    exercises = {ex.id for ex in assignment.exercises} | {"total"}
+    points = {ex.id: ex.points for ex in assignment.exercises} | {"total": assignment.max_score}
     found = []
     for line, row in _rows(path, ("student", "exercise", "points", "reason")):
         where = f"{path}, line {line}"
         override = Override(*(str(row[c] or "").strip()
-                              for c in ("student", "exercise", "points", "reason")))
-        if override.exercise not in exercises:
+                              for c in ("student", "exercise", "points", "reason")), where)
+        if override.exercise not in points:
             raise GradebookError(f"{where}: exercise {override.exercise!r} is not in the "
-                                 f"assignment; use one of {', '.join(sorted(exercises))}")
+                                 f"assignment; use one of {', '.join(sorted(points))}")
+        override.most = points[override.exercise]
         try:
-            float(override.points)
+            value = float(override.points)
         except ValueError:
             raise GradebookError(f"{where}: points {override.points!r} is not a number (7 "
                                  "sets the score, +2 or -1.5 adjusts it)") from None
+        if not override.adjusts:
+            override.apply(value)  # a score to set is checked now, before any grading
         if not override.reason:
             raise GradebookError(f"{where}: give a reason: the student sees it")
         found.append(override)
     return found
 
 
-def unmatched(records: list[dict], policy: LatePolicy | None,
-              overrides: list[Override]) -> list[str]:
-    """Extensions and overrides that name no student of the class (a typo would otherwise
-    be silently ignored)."""
-    everyone = set().union(*(names_of(r) for r in records)) if records else set()
-    found = [f"overrides: {o.student!r} ({o.describe()})" for o in overrides
-             if o.student.casefold() not in everyone]
-    found += [f"extensions: {name!r}" for name in (policy.extensions if policy else ())
-              if name not in everyone]
+@dataclass
+class Corrections:
+    """The staff's extensions and overrides, each tied to the one student it names."""
+
+    extensions: dict[str, Extension] = field(default_factory=dict)  # record key -> it
+    overrides: dict[str, list[Override]] = field(default_factory=dict)  # record key -> them
+    unmatched: list[str] = field(default_factory=list)  # rows that name nobody: warnings
+
+
+def corrections_for(records: list[dict], policy: LatePolicy | None,
+                    overrides: list[Override]) -> Corrections:
+    """Tie every extension and override to its student: GradebookError for a key that
+    names several students and for a second row of one student's extension or cell;
+    rows that name nobody are kept as warnings (a typo would otherwise be silent)."""
+    found = Corrections()
+    for ext in policy.extensions if policy else ():
+        record = who(ext.student, records, ext.where)
+        if record is None:
+            found.unmatched.append(f"extensions: {ext.student!r} ({ext.where})")
+        elif record["key"] in found.extensions:
+            raise GradebookError(f"{ext.where}: a second extension for {describe(record)} "
+                                 f"(the first: {found.extensions[record['key']].where}); "
+                                 "keep one")
+        else:
+            found.extensions[record["key"]] = ext
+    cells: dict[tuple[str, str], Override] = {}
+    for o in overrides:
+        record = who(o.student, records, o.where)
+        if record is None:
+            found.unmatched.append(f"overrides: {o.student!r} ({o.where}: {o.describe()})")
+            continue
+        first = cells.setdefault((record["key"], o.exercise), o)
+        if first is not o:
+            raise GradebookError(f"{o.where}: a second row for {o.exercise} of "
+                                 f"{describe(record)} (the first: {first.where}); make "
+                                 "them one row")
+        found.overrides.setdefault(record["key"], []).append(o)
     return found
 
 
@@ -187,27 +268,50 @@ class Grade:
     exercises: dict[str, float]
     days_late: int = 0
     remarks: list[str] = field(default_factory=list)  # late and override explanations
+    extended: bool = False  # an extension applied to this student
 
 
 def final_grade(record: dict, assignment: Assignment, layout: str,
-                policy: LatePolicy | None, overrides: list[Override]) -> Grade:
-    report = record.get("report")
+                policy: LatePolicy | None, corrections: Corrections,
+                view: dict | None = None) -> Grade:
+    """The grade that counts. With `view` (the report a student may see now: exercises not
+    shown yet left out), the grade that student may see, computed from the exercises shown
+    alone, so that no total, penalty or correction tells the points of the others."""
+    report = view or record.get("report")
     scores = {e["id"]: e["score"] for e in report["exercises"]} if report else {}
-    mine = [o for o in overrides if o.student.casefold() in names_of(record)]
+    mine = corrections.overrides.get(record["key"], [])
+    extension = corrections.extensions.get(record["key"])
+    if view is not None:  # none of the exercises not shown
+        mine = [o for o in mine if o.exercise in scores or o.exercise == "total"]
     remarks = []
     for o in (o for o in mine if o.exercise != "total"):
         scores[o.exercise] = o.apply(scores.get(o.exercise, 0.0))
         remarks.append(f"adjusted by staff: {o.describe()}")
     raw = round(sum(scores.values()), 4)
-    days, how = policy.days_late(record, layout) if policy and report else (0, "")
+    days, why = policy.days_late(record, layout, extension) if policy and report else (0, "")
     penalty = policy.penalty(raw, days) if days else 0.0
     if days:
-        remarks.append(f"{days} day(s) late ({how}): -{penalty:g} points")
+        remarks.append(f"{days} day(s) late ({why}): -{penalty:g} points")
+    elif why:
+        remarks.append(why)
     final = round(raw - penalty, 4)
-    for o in (o for o in mine if o.exercise == "total"):
-        final = round(o.apply(final), 4)
+    totals = [o for o in mine if o.exercise == "total"]
+    if view is not None and totals:
+        totals = [_as_change(totals, final, final_grade(record, assignment, layout, policy,
+                                                        corrections))]
+    for o in totals:
+        final = o.apply(final)
         remarks.append(f"adjusted by staff: {o.describe()}")
-    return Grade(raw, penalty, final, scores, days, remarks)
+    return Grade(raw, penalty, final, scores, days, remarks, extension is not None)
+
+
+def _as_change(totals: list[Override], shown: float, whole: Grade) -> Override:
+    """The staff's corrections of the total as a student sees them, next to a `shown` total
+    without the exercises not shown yet: the change they made to the grade that counts (a
+    total they set includes the hidden points), never taking the student's below 0."""
+    change = max(whole.final - (whole.raw - whole.penalty), -shown)
+    points = f"{change:+.4f}".rstrip("0").rstrip(".")  # as exact as grades are kept
+    return Override(totals[0].student, "total", points, "; ".join(o.reason for o in totals))
 
 
 # ---- files an LMS imports ------------------------------------------------------------------
@@ -219,45 +323,128 @@ CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 # Gradescope: an assignment's "Upload scores" / roster CSVs match students on Email (or
 # SID); the score column is "Total Score", as in Gradescope's own grade export.
 GRADESCOPE_COLUMNS = ("Name", "SID", "Email", "Total Score")
+# A roster's columns (any case): Canvas's gradebook export, Gradescope's roster and grade
+# downloads, or a plain CSV. See docs/export.md for the sources.
+ROSTER_COLUMNS = {"name": ("student", "name"), "first": ("first name",),
+                  "last": ("last name",), "id": ("id", "canvas id", "canvas_id"),
+                  "sid": ("sis user id", "sid"), "login": ("sis login id", "login", "login id"),
+                  "email": ("email", "email address"), "section": ("section", "sections")}
+STRONG = ("id", "sid", "login", "email")  # one of these names one person
+NOT_STUDENTS = ("points possible", "manual posting", "muted")  # rows under Canvas's header
 
 
-def export_rows(records: list[dict], grades: dict[str, Grade], target: str,
-                column: str) -> tuple[list[str], list[list[str]], list[str]]:
-    """(header, rows, warnings) of the import file for `target` (canvas or gradescope):
-    one row per student, a group's final score given to each member. `column` names
-    Canvas's assignment column."""
-    header = list(CANVAS_COLUMNS) + [column] if target == "canvas" \
-        else list(GRADESCOPE_COLUMNS)
-    rows, warnings = [], []
-    for record in records:
-        grade = grades[record["key"]]
-        people = record.get("members") or [{"name": record["student"], **record["ids"]}]
-        for person in people:
-            row = _canvas_row(person, record) if target == "canvas" else \
-                _gradescope_row(person, record)
-            if row is None:
-                warnings.append(f"{person.get('name') or record['student']} ({record['key']}): "
-                                f"no {'Canvas id' if target == 'canvas' else 'email or sid'}; "
-                                "left out, enter this grade by hand")
-                continue
-            rows.append(row + [f"{grade.final:g}"])
-    return header, rows, warnings
+@dataclass
+class Export:
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # graded students without a row
+    absent: list[str] = field(default_factory=list)  # roster students who handed nothing in
 
 
-def _canvas_row(person: dict, record: dict) -> list[str] | None:
-    canvas_id = person.get("canvas_id") or record["ids"].get("canvas_id")
-    sis = person.get("sid") or ""
-    login = person.get("email") or ""
-    if not (canvas_id or sis or login):
-        return None
-    return [person.get("name") or record["student"], canvas_id or "", sis, login, ""]
+def read_roster(path: Path) -> list[dict]:
+    """The students of an LMS roster: our fields (ROSTER_COLUMNS) and the `line`."""
+    rows = _rows(path, ())
+    header = list(rows[0][1]) if rows else []
+    columns = {f: next((c for c in header if c and c.strip().casefold() in names), None)
+               for f, names in ROSTER_COLUMNS.items()}
+    if rows and not any(columns[f] for f in (*STRONG, "name", "last")):
+        raise GradebookError(f"{path}: no column names a student; give one of Student, Name, "
+                             "ID, SID, SIS User ID, SIS Login ID, login or Email")
+    people = []
+    for line, row in rows:
+        person = {f: (row.get(c) or "").strip() for f, c in columns.items() if c}
+        person["name"] = person.get("name") or " ".join(
+            filter(None, (person.get("first"), person.get("last"))))
+        if any(person.values()) and person["name"].casefold() not in NOT_STUDENTS:
+            people.append({**person, "line": line})
+    return people
 
 
-def _gradescope_row(person: dict, record: dict) -> list[str] | None:
-    email, sid = person.get("email") or "", person.get("sid") or ""
-    if not (email or sid):
-        return None
-    return [person.get("name") or record["student"], sid, email]
+def _name_key(name: str) -> str:
+    """"Smith, Ana", "Ana Smith" and "ana_smith" are one name."""
+    return " ".join(sorted(re.findall(r"[^\W_]+", name.casefold())))
+
+
+def _people(records: list[dict]) -> list[tuple[dict, dict]]:
+    """(person, record) for every student of the class: a group's members one by one."""
+    return [(person, r) for r in records
+            for person in r.get("members") or [{"name": r["student"], **r["ids"]}]]
+
+
+def _class_fields(person: dict, record: dict) -> dict:
+    """What the class itself knows of a person, as roster fields."""
+    return {"name": person.get("name") or record["student"],
+            "id": person.get("canvas_id") or record["ids"].get("canvas_id", ""),
+            "sid": person.get("sid", ""), "login": person.get("email", ""),
+            "email": person.get("email", "")}
+
+
+def _join(people: list[tuple[dict, dict]], roster: list[dict], out: Export) -> dict[int, dict]:
+    """The roster row of each person (by index) that one row names unambiguously: by id,
+    email or login, else by a name unique on both sides. Every person left without a row
+    goes to `out.left_out`, every row without a person to `out.absent`."""
+    known = [{str(v).strip().casefold() for v in person.values() if str(v).strip()} |
+             (names_of(record) if len(record.get("members") or [0]) == 1 else set())
+             for person, record in people]
+    names = [_name_key(person.get("name") or record["student"]) for person, record in people]
+    roster_names = Counter(_name_key(row["name"]) for row in roster)
+    taken: dict[int, dict] = {}
+    for row in roster:
+        strong = {row[f].casefold() for f in STRONG if row.get(f)}
+        found = [i for i, ids in enumerate(known) if strong & ids]
+        key = _name_key(row["name"])
+        if not found and key and roster_names[key] == 1 and names.count(key) == 1:
+            found = [names.index(key)]
+        label = f"roster line {row['line']} ({row['name'] or ', '.join(strong)})"
+        if len(found) > 1:
+            out.left_out.append(f"{label} matches {len(found)} graded students: " +
+                                "; ".join(describe(people[i][1]) for i in found))
+        elif not found:
+            out.absent.append(label)
+        elif found[0] in taken:
+            out.left_out.append(f"{label} and roster line {taken[found[0]]['line']} both "
+                                f"match {describe(people[found[0]][1])}")
+            taken[found[0]] = {}  # neither row: the TA decides
+        else:
+            taken[found[0]] = row
+    for i, (person, record) in enumerate(people):
+        if i not in taken:
+            out.left_out.append(f"{person.get('name') or record['student']} "
+                                f"({record['key']}): not in the roster")
+    return {i: row for i, row in taken.items() if row}
+
+
+def _platform_row(fields: dict, target: str) -> list[str] | None:
+    """A row of `target`'s import file, without the score; None without an identifier
+    the platform matches on."""
+    get = lambda f: fields.get(f) or ""  # noqa: E731 - a roster may lack any column
+    if target == "canvas":
+        if not (get("id") or get("sid") or get("login")):
+            return None
+        return [get("name"), get("id"), get("sid"), get("login"), get("section")]
+    return [get("name"), get("sid"), get("email")] if get("email") or get("sid") else None
+
+
+def export_rows(records: list[dict], grades: dict[str, Grade], target: str, column: str,
+                roster: list[dict] | None = None) -> Export:
+    """The import file for `target` (canvas or gradescope): one row per student with the
+    final score, a group's given to each member. With `roster` (`read_roster`), the rows
+    carry the LMS's own identifiers. `column` names Canvas's assignment column."""
+    out = Export(list(CANVAS_COLUMNS) + [column] if target == "canvas"
+                 else list(GRADESCOPE_COLUMNS))
+    people = _people(records)
+    fields = {i: _class_fields(*p) for i, p in enumerate(people)} if roster is None \
+        else _join(people, roster, out)
+    need = "Canvas id, SIS User ID or SIS Login ID" if target == "canvas" else "email or SID"
+    for i, row in sorted(fields.items()):
+        record = people[i][1]
+        found = _platform_row(row, target)
+        if found is None:
+            where = f"roster line {row['line']}: " if "line" in row else ""
+            out.left_out.append(f"{where}{row['name']} ({record['key']}): no {need}")
+        else:
+            out.rows.append(found + [f"{grades[record['key']].final:g}"])
+    return out
 
 
 def _cell(value: str) -> str:

@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from grader.batch import file_stem, safe_name
+from grader.batch import file_stem, release_key, safe_name
 from grader.exercises import Assignment
-from grader.gradebook import Grade, LatePolicy, Override, final_grade, unmatched, write_csv
+from grader.gradebook import Corrections, Grade, LatePolicy, final_grade, write_csv
 from grader.reports import advisory_note, confinement_line, render_markdown, stub_hint
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
@@ -33,12 +33,10 @@ INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
              "files": "touched files outside their work folder",
              "network": "tried to use the network",
              "denied": "tried something the sandbox does not allow (PermissionError)",
-             "output": "printed more than the grader keeps"}
+             "output": "printed more than the grader keeps",
+             "worker_died": "were graded again after their grading worker died (out of "
+             "memory?)"}
 MISSING = ("the submission defines no", "left out")  # with stubs: nothing to diagnose
-
-
-def _score(record: dict) -> float:
-    return record["report"]["score"] if record.get("report") else 0.0
 
 
 def feedback_name(record: dict) -> str:
@@ -91,25 +89,68 @@ def _histogram(scores: list[float], top: float, bins: int = 10) -> list[str]:
     return lines
 
 
-def summary_markdown(records: list[dict], assignment: Assignment, layout: str,
-                     strays: list[str] = ()) -> str:
+def _spread(values: list[float]) -> str:
+    return (f"mean {statistics.mean(values):.1f}, median {statistics.median(values):g}, "
+            f"min {min(values):g}, max {max(values):g}")
+
+
+def _names(names: list[str], most: int | None) -> str:
+    shown = names[:most] if most else names
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
+
+
+def overview(records: list[dict], grades: dict[str, Grade], assignment: Assignment,
+             layout: str, policy: LatePolicy | None, most: int | None = None) -> list[str]:
+    """The class in a few lines, for summary.md and the terminal: final scores (late
+    penalties and corrections applied) with the raw ones beside them, lateness, and the
+    submissions that earned nothing; `most` names shown per line (None: all)."""
+    if not records:
+        return []
+    mine = [grades[r["key"]] for r in records]
+    final = [g.final for g in mine]
+    lines = [f"final scores: {_spread(final)}; "
+             f"{sum(f >= assignment.max_score for f in final)} with full marks (raw, before "
+             f"late penalties and corrections of the total: {_spread([g.raw for g in mine])})"]
+    if policy:
+        late = [g for g in mine if g.days_late]
+        timed = layout == "gradescope" or (layout == "folder" and policy.use_file_times)
+        untimed = [r["student"] for r in records if timed and r.get("report")
+                   and not r.get("submitted")]
+        lines.append(f"late: {len(late)} submission(s), {sum(g.penalty for g in late):g} "
+                     f"points of late penalties in total; "
+                     f"{sum(g.extended for g in mine)} extension(s) applied" +
+                     (f"; no submission time, so not checked for lateness "
+                      f"({len(untimed)}): {_names(untimed, most)}" if untimed else ""))
+    empty = [r["student"] for r in records if "unreadable" in r.get("incidents", [])]
+    zero = [r["student"] for r, g in zip(records, mine) if r.get("report")
+            and r["student"] not in empty and g.raw == 0]
+    lines.append(f"empty (nothing gradable handed in): {len(empty)}" +
+                 (f": {_names(empty, most)}" if empty else ""))
+    lines.append(f"0 points: {len(zero)}" + (f": {_names(zero, most)}" if zero else ""))
+    return lines
+
+
+def summary_markdown(records: list[dict], grades: dict[str, Grade], assignment: Assignment,
+                     layout: str, strays: list[str] = (),
+                     policy: LatePolicy | None = None) -> str:
     graded = [r for r in records if r.get("report")]
-    scores = [_score(r) for r in records]
+    scores = [grades[r["key"]].final for r in records]
     top = assignment.max_score
     lines = [f"# Class summary: {assignment.title}", "",
              f"{len(records)} submissions ({layout} layout), scored out of {top:g}.", ""]
     tiers = {confinement_line(r["report"].get("confinement") or {}) for r in graded}
     lines += [f"The submissions ran in this sandbox: {t}." for t in sorted(tiers) if t] + [""]
     if scores:
-        lines += [f"Mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f}, "
-                  f"min {min(scores):g}, max {max(scores):g}; "
-                  f"{sum(s >= top for s in scores)} with full marks.", "",
-                  "## Score distribution", "", "```", *_histogram(scores, top), "```", ""]
-    lines += ["## Per exercise", "", "| exercise | points | mean | pass rate |",
-              "|---|---:|---:|---:|"]
+        lines += [f"- {line}" for line in overview(records, grades, assignment, layout, policy)]
+        lines += ["", "## Score distribution (final scores)", "", "```",
+                  *_histogram(scores, top), "```", ""]
+    lines += ["## Per exercise (after staff corrections)", "",
+              "| exercise | points | mean | pass rate |", "|---|---:|---:|---:|"]
     for ex in assignment.exercises:
         results = [e for r in graded for e in r["report"]["exercises"] if e["id"] == ex.id]
-        mean = statistics.mean(e["score"] for e in results) if results else 0
+        points = [grades[r["key"]].exercises.get(ex.id, 0.0) for r in graded]
+        mean = statistics.mean(points) if points else 0
         rate = sum(e["status"] == "passed" for e in results) / len(results) if results else 0
         lines.append(f"| {ex.id} | {ex.points:g} | {mean:.2f} | {rate:.0%} |")
     mistakes: Counter = Counter()
@@ -150,8 +191,8 @@ def summary_markdown(records: list[dict], assignment: Assignment, layout: str,
     return "\n".join(lines) + "\n"
 
 
-def write_chart(path: Path, records: list[dict], assignment: Assignment) -> bool:
-    """A score histogram as PNG, when matplotlib is installed (the `plot` extra)."""
+def write_chart(path: Path, scores: list[float], assignment: Assignment) -> bool:
+    """A histogram of `scores` as PNG, when matplotlib is installed (the `plot` extra)."""
     try:
         import matplotlib
 
@@ -160,30 +201,40 @@ def write_chart(path: Path, records: list[dict], assignment: Assignment) -> bool
     except ImportError:
         return False
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist([_score(r) for r in records], bins=10, range=(0, assignment.max_score),
-            color="#4c72b0", edgecolor="white")
-    ax.set_xlabel("score")
+    ax.hist(scores, bins=10, range=(0, assignment.max_score), color="#4c72b0",
+            edgecolor="white")
+    ax.set_xlabel("final score")
     ax.set_ylabel("students")
-    ax.set_title(f"{assignment.title}: {len(records)} submissions")
+    ax.set_title(f"{assignment.title}: {len(scores)} submissions")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
 
 
-def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, layout: str,
-                  strays: list[str] = (), policy: LatePolicy | None = None,
-                  changes: list[Override] = ()) -> list[str]:
-    """Every output of a graded class, from its records, with the late `policy` and the
-    staff's `changes` applied; returns the warnings (extensions and overrides that match
-    no student)."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    grades = {r["key"]: final_grade(r, assignment, layout, policy, changes) for r in records}
-    warnings = unmatched(records, policy, changes)
-    timed = layout != "folder" or bool(policy and policy.use_file_times)
-    write_gradebook(outdir / "gradebook.csv", records, assignment, grades, timed)
-    # feedback/: what each student may see now; feedback-staff/: everything, written only
-    # when some exercise is not shown yet (hidden, after_due_date, after_published).
+def with_corrections(report: dict, grade: Grade) -> dict:
+    """`report` with the scores after the staff's overrides, per exercise and in total, so
+    that the feedback adds up to the grade it states."""
+    exercises = [e if grade.exercises.get(e["id"], e["score"]) == e["score"] else
+                 {**e, "score": grade.exercises[e["id"]],
+                  "status": f"{e['status']}, adjusted by staff"} for e in report["exercises"]]
+    return {**report, "exercises": exercises,
+            "score": round(sum(e["score"] for e in exercises), 4)}
+
+
+def student_view_of(record: dict, key: str) -> dict | None:
+    """The report the student may see with the exercises of `key` (`release_key`)
+    released; None: the whole report."""
+    if "views" in record:
+        return record["views"].get(key)
+    return record.get("student_report")  # journaled by an older grader: nothing released
+
+
+def write_feedback(outdir: Path, records: list[dict], grades: dict[str, Grade],
+                   seen: dict[str, Grade], key: str) -> None:
+    """feedback/: what each student may see now (`key`: what is released), with the grade
+    they may see (`seen`: of the exercises shown only); and feedback-staff/: everything,
+    for those who do not see everything yet (hidden, after_due_date, after_published)."""
     feedback, staff = outdir / "feedback", outdir / "feedback-staff"
     for folder in (feedback, staff):
         for old in folder.glob("*.md"):
@@ -197,26 +248,46 @@ def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, lay
                     "Course staff will grade it again.\n")
             (feedback / name).write_text(text, encoding="utf-8")
             continue
-        notes = r.get("notes", []) + grades[r["key"]].remarks
-        final = grades[r["key"]].final
-        shown = r.get("student_report", r["report"])
-        (feedback / name).write_text(render_markdown(shown, notes, r["student"], final),
-                                     encoding="utf-8")
-        if "student_report" in r:
-            staff.mkdir(exist_ok=True)
-            (staff / name).write_text(render_markdown(r["report"], notes, r["student"], final),
-                                      encoding="utf-8")
+        view = student_view_of(r, key)
+        # The staff's copy is written only when the student's differs from it.
+        for folder, report, grade in ((feedback, view or r["report"], seen[r["key"]]),
+                                      (staff, view and r["report"], grades[r["key"]])):
+            if report:
+                notes = r.get("notes", []) + grade.remarks
+                folder.mkdir(exist_ok=True)
+                (folder / name).write_text(render_markdown(
+                    with_corrections(report, grade), notes, r["student"], grade.final),
+                    encoding="utf-8")
+
+
+def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, layout: str,
+                  strays: list[str], policy: LatePolicy | None, corrections: Corrections,
+                  release: tuple[str, ...] = ()) -> dict[str, Grade]:
+    """Every output of a graded class, from its records, with the late `policy` and the
+    staff's `corrections` applied, and the exercises of the `release`d visibilities shown
+    in the feedback; returns the grades by key."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    grades = {r["key"]: final_grade(r, assignment, layout, policy, corrections)
+              for r in records}
+    timed = any(r.get("submitted") for r in records) and (
+        layout != "folder" or bool(policy and policy.use_file_times))
+    write_gradebook(outdir / "gradebook.csv", records, assignment, grades, timed)
+    key = release_key({ex.visibility for ex in assignment.exercises}, release)
+    seen = {r["key"]: final_grade(r, assignment, layout, policy, corrections,
+                                  student_view_of(r, key)) for r in records}
+    write_feedback(outdir, records, grades, seen, key)
     results = {"assignment": assignment.title, "layout": layout,
                "max_score": assignment.max_score, "strays": list(strays),
                "students": [{**{k: v for k, v in r.items() if k not in ("hash", "fingerprint")},
                              "grade": asdict(grades[r["key"]])} for r in records]}
     (outdir / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True),
                                          encoding="utf-8")
-    text = summary_markdown(records, assignment, layout, strays)
-    if warnings:
+    text = summary_markdown(records, grades, assignment, layout, strays, policy)
+    if corrections.unmatched:
         text += "\n## Corrections that match no student\n\n" + \
-            "".join(f"- {w}\n" for w in warnings)
-    if write_chart(outdir / "summary.png", records, assignment):
-        text += "\n![Score distribution](summary.png)\n"
+            "".join(f"- {w}\n" for w in corrections.unmatched)
+    if write_chart(outdir / "summary.png", [grades[r["key"]].final for r in records],
+                   assignment):
+        text += "\n![Final score distribution](summary.png)\n"
     (outdir / "summary.md").write_text(text, encoding="utf-8")
-    return warnings
+    return grades

@@ -258,12 +258,16 @@ def test_the_summary_chart_with_and_without_matplotlib(tmp_path, monkeypatch):
     from grader import summary
     from grader.exercises import load_assignment
 
+    from grader.gradebook import Grade
+
     records = [{"key": f"s{i}", "student": f"s{i}", "ids": {}, "incidents": [], "hints": {},
                 "report": {"score": float(10 * i), "exercises": [], "error": None}}
                for i in range(8)]
+    grades = {r["key"]: Grade(10.0 * i, 0.0, 10.0 * i, {}) for i, r in enumerate(records)}
+    scores = [g.final for g in grades.values()]
     assignment = load_assignment()
     pytest.importorskip("matplotlib")
-    assert summary.write_chart(tmp_path / "chart.png", records, assignment)
+    assert summary.write_chart(tmp_path / "chart.png", scores, assignment)
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import builtins
 
@@ -275,6 +279,6 @@ def test_the_summary_chart_with_and_without_matplotlib(tmp_path, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    assert not summary.write_chart(tmp_path / "none.png", records, assignment)
-    text = summary.summary_markdown(records, assignment, "folder")
+    assert not summary.write_chart(tmp_path / "none.png", scores, assignment)
+    text = summary.summary_markdown(records, grades, assignment, "folder")
     assert "## Score distribution" in text and "█" in text

@@ -300,9 +300,10 @@ def output_lock(outdir: Path):
     interleave the journal. The lock dies with its process, however it ends."""
     with open(outdir / LOCK_FILE, "a+", encoding="utf-8") as f:
         try:
-            if os.name == "nt":
+            if os.name == "nt":  # a byte far past the holder's line, which stays readable
                 import msvcrt
 
+                f.seek(1 << 20)
                 msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
             else:
                 import fcntl

@@ -380,8 +380,8 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
     changes = read_overrides(overrides or outdir / "overrides.csv", assignment)
     sandbox.require_protection(allow_unconfined)  # grades that count: a whole sandbox
     outdir.mkdir(parents=True, exist_ok=True)
-    outdir.chmod(0o750 if group else 0o700)  # before anything is written into it
     with output_lock(outdir):
+        outdir.chmod(0o750 if group else 0o700)  # before a grade is written into it
         try:
             return _run(path, outdir, assignment, assignment_path, seed, jobs, force,
                         run_all, only, on_record, policy, changes, release)

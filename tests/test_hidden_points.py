@@ -1,10 +1,12 @@
 """Students never see hidden points: every total a student sees counts only the exercises
-shown to them — Gradescope's output and PrairieLearn's score and message — so the
+shown to them — the batch feedback's score and final grade line (with late penalties and
+staff corrections), Gradescope's output and PrairieLearn's score and message — so the
 points of an exercise not shown yet cannot be read off a difference. Staff outputs keep
 the full totals. Everything through the command line, one table row per case."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -13,19 +15,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, check_json, run_cli
+from conftest import ROOT, check_json, class_folder, run_cli
 
 BUGGY = ROOT / "examples" / "buggy_backprop.py"  # right on softmax_ce, wrong elsewhere
 HIDDEN = "softmax_ce"  # hidden in every course here: 12 points to leak
+LATE = {"due": "2000-01-01T00:00:00+00:00", "per_day": 10, "max_penalty": 50,
+        "use_file_times": True}  # every file is late: half the raw score off
 
 
-def course(folder: Path) -> Path:
+def course(folder: Path, late: dict | None = None) -> Path:
     """The bundled course with `HIDDEN` hidden."""
     shutil.copytree(ROOT / "exercises", folder)
     data = yaml.safe_load((folder / "assignment.yaml").read_text())
     for entry in data["exercises"]:
         if entry["id"] == HIDDEN:
             entry["visibility"] = "hidden"
+    if late:
+        data["late"] = late
     (folder / "assignment.yaml").write_text(yaml.safe_dump(data))
     return folder / "assignment.yaml"
 
@@ -44,6 +50,46 @@ def totals(text: str) -> list[tuple[float, float]]:
 
 def _rounded(pairs: list[tuple[float, float]]) -> set[tuple[float, float]]:
     return {(round(x, 2), round(y, 2)) for x, y in pairs}
+
+
+# (what the staff did, overrides.csv rows, late policy, the student's final grade from
+# the shown score and the whole grade)
+CORRECTIONS = [
+    ("nothing", [], None, lambda shown, whole: shown),
+    ("points on the hidden exercise", [("ann", HIDDEN, "-3", "regraded")], None,
+     lambda shown, whole: shown),
+    ("a bonus on the total", [("ann", "total", "+2", "bonus")], None,
+     lambda shown, whole: shown + 2),
+    ("a total set by staff", [("ann", "total", "60", "appeal")], None,
+     lambda shown, whole: shown + 60 - (whole["raw"] - whole["penalty"])),
+    ("a late penalty", [], LATE, lambda shown, whole: shown - round(shown / 2, 4)),
+]
+
+
+@pytest.mark.parametrize("what, overrides, late, final", CORRECTIONS,
+                         ids=[row[0] for row in CORRECTIONS])
+def test_batch_feedback_counts_only_what_is_shown(what, overrides, late, final, tmp_path):
+    assignment = course(tmp_path / "course", late)
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / "overrides.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("student", "exercise", "points", "reason"), *overrides])
+    result = run_cli("grade", class_folder(tmp_path, ann=BUGGY), "-o", out, "--assignment",
+                     assignment, "-j", "1")
+    assert result.exit_code == 0, result.output
+    (student,) = json.loads((out / "results.json").read_text())["students"]
+    whole = student["grade"]
+    score, most = shown_total(student["report"])
+    expected = round(final(score, whole), 4)
+    (mine,) = (out / "feedback").glob("ann*.md")
+    text = mine.read_text()
+    assert _rounded(totals(text)) == _rounded([(score, most), (expected, most)]), text
+    assert f"`{HIDDEN}`" not in text and "regraded" not in text
+    (staff,) = (out / "feedback-staff").glob("ann*.md")
+    assert (whole["final"], 100) in totals(staff.read_text())
+    with open(out / "gradebook.csv", newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert float(row["total"]) == whole["final"] and float(row["max_score"]) == 100
 
 
 def gradescope_tree(root: Path, monkeypatch, assignment: Path) -> dict:

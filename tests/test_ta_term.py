@@ -317,7 +317,7 @@ def test_sigterm_stops_like_ctrl_c_quietly_and_resumably(tmp_path):
     done = (out / "journal.jsonl").read_text().count("\n")
     assert f"interrupted after grading {done} of 40" in err
     assert "run the same command again" in err
-    assert "Traceback" not in err and "leaked" not in err
+    assert "Traceback" not in err and "leaked" not in err, err
     resumed = grade(cls, "-o", out, "--assignment", course(tmp_path / "again"))
     assert f"{40 - done} graded now, {done} already in the journal" in resumed.output
 

@@ -19,7 +19,7 @@ from grader import judging, scoring
 from grader.exercises import Assignment, load_assignment
 from grader.planning import InternalError, Probe
 from grader.scoring import ExerciseResult
-from grader.sandbox import Limits, Outcome, run_submission
+from grader.sandbox import Limits, Outcome, SandboxRun, run_submission
 from grader.submissions import Prepared, SubmissionError, defined_names, prepare
 
 @dataclass
@@ -77,10 +77,20 @@ def _explain_missing(outcomes: list[Outcome], calls: list, prepared: Prepared) -
                                         f"mean {close[0]}? the grader calls {call.function}"}
 
 
-SKIPPED_NOTE = ("top-level code that is not a definition was not run, and code that raised "
-                "was skipped (listed under 'Not run'): only what depends on it can fail. "
-                "Keep such code under `if __name__ == \"__main__\":` in a .py file; in a "
-                "notebook, --run-all (check(run_all=True)) runs every cell")
+NOT_RUN_NOTE = ("top-level code that is not a definition was not run (listed under 'Not "
+                "run'): only what depends on it can fail; --run-all (check(run_all=True)) "
+                "runs every cell")
+STOPPED_NOTE = ("top-level statements that raised were skipped, and those still running after "
+                "{seconds:g} s or ending the process were stopped and skipped (listed under "
+                "'Not run', with their line): only what depends on them can fail. Keep such "
+                "code under `if __name__ == \"__main__\":` in a .py file")
+
+
+def _skipped_notes(prepared: Prepared, run: SandboxRun | None, limits: Limits) -> list[str]:
+    """Why statements are listed under 'Not run': left out by the notebook rule, or run
+    and then skipped or stopped."""
+    return ([NOT_RUN_NOTE] if prepared.skipped else []) + (
+        [STOPPED_NOTE.format(seconds=limits.import_seconds)] if run and run.skipped else [])
 
 
 def _not_run(prepared: Prepared, raised: list[dict]) -> list[str]:
@@ -223,7 +233,7 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                   error=error, exercises=results, stdout=run.stdout if run else "",
                   stderr=run.stderr if run else "",
                   dropped_output_bytes=run.dropped_output_bytes if run else 0,
-                  notes=prepared.notes + ([SKIPPED_NOTE] if not_run else []),
+                  notes=prepared.notes + _skipped_notes(prepared, run, limits),
                   skipped=not_run,
                   incidents=sorted(found),
                   confinement=run.confinement if run else {},

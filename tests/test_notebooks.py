@@ -80,9 +80,7 @@ def test_kernel_metadata_and_stored_outputs_are_ignored(tmp_path, kernel):
 
 
 def test_run_all_runs_every_cell(tmp_path):
-    path = save(messy_notebook(), tmp_path / "backprop.ipynb")
-    report, code = check_json(path, "--run-all", "--only", "add")
-    assert code == 1 and "could not be imported" in report["error"]
+    """(A cell that never ends is then stopped and skipped: tests/test_top_level.py.)"""
     good = notebook([new_code_cell(c) for c in solution_cells()] +
                     [new_code_cell("def two():\n    return 2.0\n\nSCALE = two()\n"
                                    "def scale_backward(dout, x, c):\n"

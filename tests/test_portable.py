@@ -29,7 +29,8 @@ main()
 """
 
 
-@pytest.mark.parametrize("name", ["loop_forever", "os_exit", "stdout_flood", "segfault"])
+@pytest.mark.parametrize("name", ["loop_forever", "os_exit", "stdout_flood", "segfault",
+                                  "chatty_import_thread"])
 def test_a_check_runs_where_linux_facilities_do_not_exist(name, tmp_path):
     """What a Windows or macOS laptop gets: no resource, fcntl, fork, killpg or /proc in
     the grader, the portable launch path, and a verdict that still costs only the faulty

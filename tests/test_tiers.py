@@ -250,6 +250,25 @@ def test_resource_attacks_cost_only_their_gate(env, path, place, request):
         assert processes.live_processes(uid) == []
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_chatty_thread_gets_the_same_full_marks_on_every_run(env, place, request):
+    """A correct file whose thread, started at import, prints every millisecond: issue 18
+    saw 66-78/100, 0/100 and "could not protect this run" on runs of one file. Now: full
+    marks ten times, never the machine's fault, and no gate shows the thread's output."""
+    course = course_in(place)
+    chatty = compose_into(place, (SUBMISSIONS / "hostile" / "chatty_import_thread.py")
+                          .read_text())
+    scores = []
+    for _ in range(10):
+        done = run_grader(env, ["check", chatty, "--json", "--assignment", course], request)
+        assert "could not protect" not in done.stdout + done.stderr
+        assert done.returncode == 0, done.stderr[-2000:]  # 0: full marks
+        report = json.loads(done.stdout)
+        assert not [e["id"] for e in report["exercises"] if e["printed"]]
+        scores.append(report["score"])
+    assert scores == [report["max_score"]] * 10
+
+
 KILL_ALL = """
 import os, signal
 def mul_backward(dout, x, y):

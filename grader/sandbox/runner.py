@@ -45,7 +45,7 @@ class Limits:
     """What one submission may use. Assignment files may override any field."""
 
     exercise_seconds: float = 5.0
-    import_seconds: float = 10.0
+    import_seconds: float = 10.0  # per top-level statement (one past it is skipped)
     total_seconds: float = 60.0
     memory_bytes: int = 1 << 30
     processes: int = 64
@@ -84,8 +84,8 @@ class Call:
 
 @dataclass
 class Outcome:
-    """What one call did. `status` is ok, raised, missing, timeout, crashed, bad_result or
-    not_run; `output` holds the decoded return value when ok."""
+    """What one call did. `status` is ok, raised, missing, timeout, crashed, bad_result,
+    memory, processes, disk or not_run; `output` holds the decoded return value when ok."""
 
     status: str
     output: dict | None = None
@@ -105,7 +105,7 @@ class SandboxRun:
     dropped_output_bytes: int = 0
     confinement: dict = field(default_factory=dict)  # the tier and the layers in force
     incidents: list[str] = field(default_factory=list)  # limits enforced, attempts audited
-    skipped: list[dict] = field(default_factory=list)  # top-level statements that raised
+    skipped: list[dict] = field(default_factory=list)  # top-level statements left out
 
 
 class _Capture:
@@ -132,7 +132,7 @@ def _child_env(home: Path) -> dict[str, str]:
 
 
 def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]],
-                    forbidden: list[str], lockdown: dict) -> bytes:
+                    forbidden: list[str], lockdown: dict, skip: list[int]) -> bytes:
     arrays: list[np.ndarray] = []
     index: dict[int, int] = {}  # an array passed many times (a dataset) travels once
 
@@ -151,6 +151,7 @@ def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]
                               for a in s["args"]]}
 
     header = {"submission": submission, "forbidden": forbidden, "lockdown": lockdown,
+              "skip": skip,
               "calls": [{"id": i, "function": c.function, "form": c.form,
                          "args": None if c.args is None else [arg(a) for a in c.args],
                          "program": [step(s) for s in c.program],
@@ -386,21 +387,27 @@ class _Budget:
 
 
 WATCH_EVERY = 0.1  # seconds between two looks at the submission's memory, processes, disk
+# For a child to confine itself and report it. No student code runs before that report, so
+# this is the machine's time, never charged to the submission: a child that ends or stays
+# silent before it is the grader's failure (ConfinementError), one that ends after it the
+# submission's.
+STARTUP_SECONDS = 30.0
 
 
 class _Session:
     """One child process working through a list of calls."""
 
     def __init__(self, workdir: Path, plan: tiers.Plan, limits: Limits, streams: tuple,
-                 budget: _Budget, total_deadline: float):
+                 budget: _Budget, total_deadline: float | None):
         self.plan, self.limits = plan, limits
         self.workdir, self.budget = workdir, budget
         self.out, self.err = streams
-        self.total_deadline = total_deadline
+        self.total_deadline = total_deadline  # None: starts when the child is confined
         self.nonce = secrets.token_bytes(wire.NONCE_BYTES)
         self.reader = wire.FrameReader(self.nonce, limits.result_bytes)
         self.calls: list[tuple[int, Call]] = []
         self.layers: list[str] | None = None  # reported by the child before student code
+        self.statement: int | None = None  # the top-level statement running (its line)
         self.imported: bool | None = None
         self.import_error: dict | None = None
         self.skipped: list[dict] = []
@@ -408,6 +415,7 @@ class _Session:
         self.fault: dict | None = None
         self.restart = False
         self.audit: set[str] = set()  # what the submission tried (`child/audit.py`)
+        self.stderr_before = len(self.err.data)  # stderr is shared by a submission's sessions
         self._start()
 
     def _start(self) -> None:
@@ -440,17 +448,23 @@ class _Session:
         self.pipes = (_ThreadedPipes if self.plan.tier.portable else _SelectedPipes)(
             (res_r, out_r, err_r))
 
-    def send(self, calls: list[tuple[int, Call]], submission: Path,
-             forbidden: list[str]) -> None:
+    def send(self, calls: list[tuple[int, Call]], submission: Path, forbidden: list[str],
+             skip: list[int]) -> None:
+        """Send the calls; the top-level statements starting at the lines in `skip` are
+        left out of the import."""
         self.calls = calls
         request = _encode_request(self.nonce, str(submission), calls, forbidden,
-                                  self.plan.lockdown)
+                                  self.plan.lockdown, skip)
         try:
             with os.fdopen(self.request_fd, "wb") as f:
                 f.write(request)
         except BrokenPipeError:
             pass  # the child died at start-up; its exit status tells why
-        self.deadline = min(time.monotonic() + self.limits.import_seconds, self.total_deadline)
+        self.deadline = time.monotonic() + STARTUP_SECONDS
+
+    def _allow(self, seconds: float) -> None:
+        """From now on, the child has `seconds` (at most what is left of the total)."""
+        self.deadline = min(time.monotonic() + seconds, self.total_deadline)
 
     @property
     def next_index(self) -> int:
@@ -464,19 +478,37 @@ class _Session:
                 raise ConfinementError("the sandbox could not be set up: " +
                                        str(header.get("error", "no report from the child")))
             self.layers = [str(layer) for layer in header.get("layers", [])]
+            if self.total_deadline is None:
+                self.total_deadline = time.monotonic() + self.limits.total_seconds
+            self._allow(self.limits.import_seconds)
             return
         if self.imported is None:
-            if header.get("type") != "import":
-                raise wire.WireError("expected the import report first")
-            self.imported = bool(header.get("ok"))
-            if not self.imported:
-                self.import_error = _clean_error(header.get("error")) or {"type": "Error"}
-            skipped = header.get("skipped")
-            self.skipped = [e for e in map(_clean_error, skipped[:20]) if e] \
-                if isinstance(skipped, list) else []
-            self.deadline = min(time.monotonic() + self.limits.exercise_seconds,
-                                self.total_deadline)
+            self._on_import_frame(header)
             return
+        self._on_result(header, blobs)
+
+    def _on_import_frame(self, header: dict) -> None:
+        """Each top-level statement is announced, then the import as a whole reported; each
+        statement may run for `import_seconds`."""
+        if header.get("type") == "statement":
+            line = header.get("line")
+            if not isinstance(line, int) or isinstance(line, bool):
+                raise wire.WireError("malformed statement report")
+            self.statement = line
+            self._allow(self.limits.import_seconds)
+            return
+        if header.get("type") != "import":
+            raise wire.WireError("expected the import report first")
+        self.statement = None
+        self.imported = bool(header.get("ok"))
+        if not self.imported:
+            self.import_error = _clean_error(header.get("error")) or {"type": "Error"}
+        skipped = header.get("skipped")
+        self.skipped = [e for e in map(_clean_error, skipped[:20]) if e] \
+            if isinstance(skipped, list) else []
+        self._allow(self.limits.exercise_seconds)
+
+    def _on_result(self, header: dict, blobs: list[bytes]) -> None:
         if self.next_index >= len(self.calls):
             raise wire.WireError("more results than calls")
         index, call = self.calls[self.next_index]
@@ -487,12 +519,12 @@ class _Session:
         self.outcomes[index] = _decode_result(header, arrays)
         following = self.calls[self.next_index:self.next_index + 1]
         if following and header.get("leftovers") is True:
-            # Threads or processes left running would eat the next calls' time and
-            # memory: stop here and give the rest a fresh child.
+            # Threads or processes a call left running would eat the next calls' time and
+            # memory: stop here and give the rest a fresh child. Never for those the import
+            # started (the child does not count them): every fresh child starts them again.
             raise _Restart()
         if following and following[0][1].exercise != call.exercise:
-            self.deadline = min(time.monotonic() + self.limits.exercise_seconds,
-                                self.total_deadline)
+            self._allow(self.limits.exercise_seconds)
 
     def _take(self, fd: int, data: bytes) -> None:
         if fd == self.result_fd:
@@ -522,11 +554,13 @@ class _Session:
                               f"{limits.disk_bytes >> 20} MiB or {limits.files} files"}
 
     def run(self) -> None:
+        """Serve the child until it is done or stopped. Raises ConfinementError when it
+        never reported its confinement: no student code ran, so that is not theirs."""
         try:
             next_watch = time.monotonic() + WATCH_EVERY
             while self.pipes.is_open(self.result_fd):
                 now = time.monotonic()
-                if now >= self.deadline:
+                if now >= self.deadline and not self._answered_in_time():
                     self.fault = {"type": "timeout"}
                     break
                 if now >= next_watch:
@@ -542,10 +576,23 @@ class _Session:
             self.restart = True
         finally:
             self._stop()
-        if self.layers is None and self.imported is None:
-            raise ConfinementError("the sandboxed child stopped before it was confined" +
-                                   (": " + self.err.text().strip()[-300:]
-                                    if self.err.text().strip() else ""))
+        if self.layers is None:
+            raise ConfinementError(self._unconfined())
+
+    def _answered_in_time(self) -> bool:
+        """At the deadline, what the child had already sent still counts (its other pipes'
+        flood or a busy machine may have kept it unread): True if that moved the deadline."""
+        for fd, data in self.pipes.poll(0):
+            self._take(fd, data)
+        return time.monotonic() < self.deadline
+
+    def _unconfined(self) -> str:
+        if self.fault == {"type": "timeout"}:
+            return f"the sandboxed child did not report its confinement within " \
+                   f"{STARTUP_SECONDS:g} s (is the machine overloaded?)"
+        said = self.err.data[self.stderr_before:].decode(errors="replace").strip()
+        return "the sandboxed child stopped before it was confined" + (
+            f": {said[-300:]}" if said else "")
 
     def _stop(self) -> None:
         self.proc.wait(0.5 if self.fault is None else 0)
@@ -668,64 +715,133 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
     processes.become_subreaper()
     before = processes.children() | ({_zygote.proc.pid} if _zygote else set())
     streams = (_Capture(limits.output_bytes), _Capture(limits.output_bytes))
-    total_deadline = time.monotonic() + limits.total_seconds
     workdir, target = _prepare_workdir(source, module_name)
     budget = _Budget(limits.returned_bytes)
-    import_error, layers, incidents, skipped = None, None, set(), []
     plan = None
     try:
         plan = tiers.plan(workdir, asdict(limits), [str(h) for h in hidden], list(forbidden))
-        session = _Session(workdir, plan, limits, streams, budget, total_deadline)
-        calls = calls() if callable(calls) else calls
-        outcomes: list[Outcome | None] = [None] * len(calls)
-        pending = list(enumerate(calls))
+        # The submission's time starts when its first child is confined: the machine's
+        # start-up is not its doing (fresh children after a fault or a restart are).
+        session = _Session(workdir, plan, limits, streams, budget, None)
+        found = _Progress(calls() if callable(calls) else calls, source, limits)
         while True:
-            session.send(pending, target, list(forbidden))
+            session.send(found.pending, target, list(forbidden), sorted(found.stopped))
             session.run()
-            layers = session.layers if layers is None else layers
-            skipped = skipped or session.skipped  # every session runs the same file
             processes.sweep(before)  # reap what the session left: zombies count as processes
-            if session.fault and session.fault["type"] in ("memory", "processes", "disk"):
-                incidents.add(session.fault["type"])
-            incidents |= session.audit
-            if session.imported is not True:
-                import_error = session.import_error or _import_fault(session.fault, limits)
+            if not found.take(session):
                 break
-            for index, outcome in session.outcomes.items():
-                outcomes[index] = outcome
-            pending = pending[session.next_index:]
-            if session.fault is not None and pending and not session.restart:
-                failed = pending[0][1].exercise
-                for index, call in pending:
-                    if call.exercise == failed:
-                        outcomes[index] = Outcome(session.fault["type"], error=session.fault)
-                pending = [(i, c) for i, c in pending if c.exercise != failed]
-            elif not session.restart:
-                break
-            if not pending:
-                break
-            if time.monotonic() >= total_deadline:
-                for index, _ in pending:
-                    outcomes[index] = Outcome("timeout", error={
-                        "type": "timeout", "message": "the submission's total time ran out"})
-                break
-            session = _Session(workdir, plan, limits, streams, budget, total_deadline)
+            session = _Session(workdir, plan, limits, streams, budget, found.total_deadline)
     finally:
         processes.sweep(before)
         folders.remove(workdir)  # folders it made unreadable and links included
         for root in plan.roots if plan else ():
             os.rmdir(root)
-    filled = [o or Outcome("not_run", error={"type": "not_run"}) for o in outcomes]
     out, err = streams
-    confinement = {**plan.tier.describe(), "layers": plan.layers + (layers or [])}
-    return SandboxRun(import_error, filled, out.text(), err.text(), out.dropped + err.dropped,
-                      confinement, sorted(incidents), skipped)
+    confinement = {**plan.tier.describe(), "layers": plan.layers + (found.layers or [])}
+    return SandboxRun(found.import_error, found.filled(), out.text(), err.text(),
+                      out.dropped + err.dropped, confinement, sorted(found.incidents),
+                      found.skipped())
 
 
-def _import_fault(fault: dict | None, limits: Limits) -> dict:
+LIMIT_FAULTS = ("memory", "processes", "disk")
+TOTAL_TIMEOUT = {"type": "timeout", "message": "the submission's total time ran out"}
+
+
+class _Progress:
+    """What the sessions of one submission found, and what is left to run. The first
+    import that completes is the file's verdict: a later child that fails to import again
+    (a fresh one for the next exercise) costs that exercise only."""
+
+    def __init__(self, calls: list[Call], source: bytes, limits: Limits):
+        self.pending = list(enumerate(calls))
+        self.outcomes: list[Outcome | None] = [None] * len(calls)
+        self.lines, self.limits = source.splitlines(), limits
+        self.total_deadline = 0.0  # set by the first child that is confined
+        self.imported = False
+        self.import_error: dict | None = None
+        self.layers: list[str] | None = None
+        self.incidents: set[str] = set()
+        self.raised: list[dict] = []  # top-level statements that raised, from the child
+        self.stopped: dict[int, dict] = {}  # those the grader stopped, by first line
+
+    def take(self, session: _Session) -> bool:
+        """Take what a session found; True when a fresh child should go on."""
+        self.total_deadline = session.total_deadline  # set: the session was confined
+        self.layers = session.layers if self.layers is None else self.layers
+        self.incidents |= session.audit
+        if session.fault and session.fault["type"] in LIMIT_FAULTS:
+            self.incidents.add(session.fault["type"])
+        if session.imported is not True:
+            return self._not_imported(session)
+        self.imported, self.raised = True, session.skipped
+        for index, outcome in session.outcomes.items():
+            self.outcomes[index] = outcome
+        self.pending = self.pending[session.next_index:]
+        if session.fault is not None and not session.restart:
+            self._fail_next(session.fault["type"], session.fault)
+        elif not session.restart:
+            return False
+        return self._time_left()
+
+    def _not_imported(self, session: _Session) -> bool:
+        out_of_time = time.monotonic() >= self.total_deadline
+        if session.fault is not None and session.statement is not None and not out_of_time:
+            self._stop_statement(session.statement, session.fault)
+            return True
+        if not self.imported:
+            self.import_error = session.import_error or \
+                _import_fault(session.fault, self.limits, out_of_time)
+            return False
+        if session.import_error:  # the file imported before: this child costs its exercise
+            self._fail_next("raised", session.import_error)
+        elif not out_of_time:
+            self._fail_next(session.fault["type"], session.fault)
+        return self._time_left()
+
+    def _stop_statement(self, line: int, fault: dict) -> None:
+        """A top-level statement that ran past its time or ended the process is left out of
+        every child from now on and listed with its line, like one that raised: code
+        outside the functions never costs the file."""
+        why = f"still running after {self.limits.import_seconds:g} s, so the grader ended " \
+            "it" if fault["type"] == "timeout" else fault.get("message", fault["type"])
+        text = self.lines[line - 1].decode(errors="replace").strip() \
+            if 0 < line <= len(self.lines) else ""
+        self.stopped[line] = {"type": "stopped", "line": line, "text": text[:200],
+                              "message": f"{why}; the rest of the file ran without it"}
+        if fault["type"] in ("timeout", "crashed"):
+            self.incidents.add(fault["type"])
+
+    def _fail_next(self, status: str, error: dict) -> None:
+        """A fault costs the exercise it happened in: its calls not yet answered."""
+        failed = self.pending[0][1].exercise if self.pending else None
+        for index, call in self.pending:
+            if call.exercise == failed:
+                self.outcomes[index] = Outcome(status, error=error)
+        self.pending = [(i, c) for i, c in self.pending if c.exercise != failed]
+
+    def _time_left(self) -> bool:
+        """True when calls are left and time to run them; else they time out."""
+        if self.pending and time.monotonic() >= self.total_deadline:
+            for index, _ in self.pending:
+                self.outcomes[index] = Outcome("timeout", error=dict(TOTAL_TIMEOUT))
+            self.pending = []
+        return bool(self.pending)
+
+    def filled(self) -> list[Outcome]:
+        return [o or Outcome("not_run", error={"type": "not_run"}) for o in self.outcomes]
+
+    def skipped(self) -> list[dict]:
+        """Every top-level statement left out, in the file's order."""
+        return sorted(self.raised + list(self.stopped.values()),
+                      key=lambda e: e.get("line", 0))
+
+
+def _import_fault(fault: dict | None, limits: Limits, out_of_time: bool) -> dict:
+    """Why an import never reported, outside any one statement."""
     if fault is None:
         return {"type": "crashed", "message": "the process ended before reporting the import"}
     if fault["type"] == "timeout":
-        return {"type": "timeout",
-                "message": f"importing the submission took longer than {limits.import_seconds:g} s"}
+        return {"type": "timeout", "message": f"its top-level code used up the submission's "
+                f"{limits.total_seconds:g} s" if out_of_time else
+                f"importing the submission took longer than {limits.import_seconds:g} s"}
     return fault

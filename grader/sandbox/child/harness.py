@@ -18,6 +18,7 @@ import io
 import importlib.util
 import os
 import sys
+import threading
 import time
 import traceback
 
@@ -196,7 +197,7 @@ def run_program(module, call, arrays):
     return tuple(results[step][index] for step, index in call["returns"])
 
 
-class Printed(io.TextIOBase):
+class Printed:
     """What the student's function prints, kept up to a cap (the rest is counted)."""
 
     CAP = 4000
@@ -204,11 +205,7 @@ class Printed(io.TextIOBase):
     def __init__(self):
         self.kept, self.size, self.dropped = [], 0, 0
 
-    def writable(self):
-        return True
-
-    def write(self, text):
-        text = str(text)
+    def add(self, text):
         room = self.CAP - self.size
         self.kept.append(text[:max(room, 0)])
         self.size += min(len(text), max(room, 0))
@@ -217,6 +214,24 @@ class Printed(io.TextIOBase):
 
     def text(self):
         return "".join(self.kept)
+
+
+class Routed(io.TextIOBase):
+    """sys.stdout or sys.stderr during a call: what the calling thread prints is the
+    function's (`printed`); what other threads print (a thread the file started at its
+    top level, still chatting) goes where it went before the call, so no exercise shows
+    output that is not its own and differs from run to run."""
+
+    def __init__(self, printed, replaced):
+        self.printed, self.replaced, self.owner = printed, replaced, threading.get_ident()
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        if threading.get_ident() != self.owner:
+            return self.replaced.write(text)
+        return self.printed.add(str(text))
 
 
 def run_call(module, call, arrays, submission):
@@ -234,7 +249,8 @@ def run_call(module, call, arrays, submission):
     start = time.perf_counter()
     printed = Printed()
     try:
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        with contextlib.redirect_stdout(Routed(printed, sys.stdout)), \
+                contextlib.redirect_stderr(Routed(printed, sys.stderr)):
             if call["form"] == "program":
                 value = run_program(module, call, arrays)
             else:
@@ -256,17 +272,28 @@ def run_call(module, call, arrays, submission):
     return header, out_arrays
 
 
-def leftovers():
-    """Did the student's code leave threads or processes running behind it?"""
+def running():
+    """(threads, child processes) of this process: what student code may leave running."""
     try:
         tasks = os.listdir("/proc/self/task")
-        if len(tasks) > 1:
-            return True
-        with open(f"/proc/self/task/{tasks[0]}/children") as f:
-            return bool(f.read().strip())
-    except OSError:
-        import threading
-        return threading.active_count() > 1
+    except OSError:  # no /proc (macOS, Windows): Python's own threads only
+        return threading.active_count(), frozenset()
+    children = set()
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                children.update(f.read().split())
+        except OSError:
+            pass  # the thread ended meanwhile
+    return len(tasks), frozenset(children)
+
+
+def leftovers(before):
+    """Did a call leave threads or processes running beyond `before` (those the import
+    left)? The import's own come back in every fresh child, so only what a call added is
+    worth a fresh child for the calls that follow."""
+    threads, children = running()
+    return threads > before[0] or bool(children - before[1])
 
 
 def stub_grader():
@@ -286,10 +313,30 @@ def _refused(exc):
         isinstance(exc, ImportError) and str(exc).endswith(" is forbidden in this course")))
 
 
-def import_submission(path):
+def _instant(statement):
+    """Can running this statement neither take long nor end the process? A docstring, a
+    constant bound to a name, a plain `def` whose defaults and annotations are constants or
+    names: most of a file, and no announcement needed (each costs a frame)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        args = statement.args
+        evaluated = [*args.defaults, *args.kw_defaults, statement.returns,
+                     *(a.annotation for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                              args.vararg, args.kwarg] if a is not None)]
+        return not statement.decorator_list and all(
+            e is None or isinstance(e, (ast.Constant, ast.Name)) for e in evaluated)
+    if isinstance(statement, ast.Assign):
+        return isinstance(statement.value, ast.Constant) and all(
+            isinstance(t, ast.Name) for t in statement.targets)
+    return isinstance(statement, ast.Pass) or (
+        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
+
+
+def import_submission(path, skip=frozenset(), announce=lambda line: None):
     """Run the file one top-level statement at a time, like a notebook's cells: a
     statement that raises (an assert, input(), a missing data file, exit()) is skipped
-    and reported, and costs only what depends on it. Returns (module, skipped)."""
+    and reported, and costs only what depends on it. `announce(line)` precedes each
+    statement that may take long or end the process, so the parent knows which one to
+    stop and leave out (`skip`, by first line). Returns (module, skipped)."""
     stub_grader()
     spec = importlib.util.spec_from_file_location("submission", path)
     module = importlib.util.module_from_spec(spec)
@@ -301,7 +348,11 @@ def import_submission(path):
         if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
             for alias in statement.names:
                 flags |= getattr(__future__, alias.name).compiler_flag
+        if statement.lineno in skip:
+            continue
         code = compile(ast.Module([statement], []), path, "exec", flags, dont_inherit=True)
+        if not _instant(statement):
+            announce(statement.lineno)
         try:
             exec(code, module.__dict__)
         except BaseException as exc:
@@ -330,16 +381,19 @@ def main(request_fd, result_fd):
     auditor = audit.install([sys.prefix, sys.base_prefix, sys.exec_prefix,
                              os.path.dirname(np.__file__), os.path.dirname(__file__)])
     try:
-        module, skipped = import_submission(submission)
+        module, skipped = import_submission(
+            submission, frozenset(request.get("skip", [])),
+            lambda line: sender.send({"type": "statement", "line": line}))
     except BaseException as exc:
         sender.send({"type": "import", "ok": False, "error": describe_error(exc, submission),
                      "audit": auditor.report()})
         return
+    imported = running()
     sender.send({"type": "import", "ok": True, "skipped": skipped[:20],
                  "audit": auditor.report()})
     for call in request["calls"]:
         header, out = run_call(module, call, arrays, submission)
-        header["leftovers"] = leftovers()
+        header["leftovers"] = leftovers(imported)
         header["audit"] = auditor.report()
         try:
             sender.send(header, out)

@@ -1,7 +1,4 @@
-# mode: full
-# threat: hangs while being imported
-# exercise: *
-# status: error
-# message: importing the submission took longer than 5 s
+# threat: hangs while being imported (a training loop left at the top level): stopped, skipped
+# exercise: -
 while True:
     pass

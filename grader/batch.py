@@ -331,15 +331,24 @@ def protect(outdir: Path, group: bool) -> None:
     `group` 0750 and 0640 (the secret seed stays 0600). Only what the grader writes is
     touched, never other files of the folder."""
     folder_mode, file_mode = (0o750, 0o640) if group else (0o700, 0o600)
-    outdir.chmod(folder_mode)
+    _chmod_if_ours(outdir, folder_mode)
     for path in (outdir / name for name in OUTPUTS):
         if path.is_dir() and not path.is_symlink():
-            path.chmod(folder_mode)
+            _chmod_if_ours(path, folder_mode)
             for inner in path.iterdir():
                 if inner.is_file() and not inner.is_symlink():
-                    inner.chmod(file_mode)
+                    _chmod_if_ours(inner, file_mode)
         elif path.is_file() and not path.is_symlink():
-            path.chmod(file_mode)
+            _chmod_if_ours(path, file_mode)
+
+
+def _chmod_if_ours(path: Path, mode: int) -> None:
+    """Only a path's owner may change its mode: an output folder another account made
+    for the TA (writable, not owned) keeps its own, and what we write inside is ours."""
+    try:
+        path.chmod(mode)
+    except PermissionError:
+        pass
 
 
 SECRET_FILE = ".grading-secret"
@@ -381,7 +390,7 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
     sandbox.require_protection(allow_unconfined)  # grades that count: a whole sandbox
     outdir.mkdir(parents=True, exist_ok=True)
     with output_lock(outdir):
-        outdir.chmod(0o750 if group else 0o700)  # before a grade is written into it
+        _chmod_if_ours(outdir, 0o750 if group else 0o700)  # before a grade is written
         try:
             return _run(path, outdir, assignment, assignment_path, seed, jobs, force,
                         run_all, only, on_record, policy, changes, release)

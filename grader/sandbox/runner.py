@@ -728,6 +728,8 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
             session.send(found.pending, target, list(forbidden), sorted(found.stopped))
             session.run()
             processes.sweep(before)  # reap what the session left: zombies count as processes
+            if session.fault and session.fault["type"] == "disk":
+                _reset_workdir(workdir, target, source)  # or it fills the next gate's too
             if not found.take(session):
                 break
             session = _Session(workdir, plan, limits, streams, budget, found.total_deadline)
@@ -741,6 +743,22 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
     return SandboxRun(found.import_error, found.filled(), out.text(), err.text(),
                       out.dropped + err.dropped, confinement, sorted(found.incidents),
                       found.skipped())
+
+
+def _reset_workdir(workdir: Path, target: Path, source: bytes) -> None:
+    """Back to the submission alone, as the run began: what one gate wrote past the disk
+    limit costs that gate only, whatever the timing of the next one's watchdog."""
+    with os.scandir(workdir) as entries:
+        for entry in entries:
+            if entry.name == target.name:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                folders.remove(entry.path)
+            else:
+                os.unlink(entry.path)
+    fd = os.open(target, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+    with os.fdopen(fd, "wb") as f:
+        f.write(source)
 
 
 LIMIT_FAULTS = ("memory", "processes", "disk")

@@ -62,8 +62,11 @@ def numerical_gradients(loss: Callable[[Arrays], float], xs: Arrays,
 
 
 def relative_error(a: float | np.ndarray, b: float | np.ndarray) -> float:
-    """CS231n's relative error, taken over the largest entries."""
+    """CS231n's relative error, taken over the largest entries; infinite where either side
+    is not finite (a NaN compares as "not greater" than any tolerance, and would pass)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("inf")
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
     return float(np.max(np.abs(a - b), initial=0.0)) / max(scale, 1e-12)
 
@@ -76,7 +79,12 @@ def adjoint_error(loss: Callable[[Arrays], float], xs: Arrays, grads: Arrays,
     analytic = float(sum(np.sum(g * u) for g, u in zip(grads, us)))
     norm = float(np.sqrt(sum(np.sum(g * g) for g in grads)) *
                  np.sqrt(sum(np.sum(u * u) for u in us)))
-    return abs(numeric - analytic) / max(norm, 1e-12)
+    return _finite_or_inf(abs(numeric - analytic) / max(norm, 1e-12))
+
+
+def _finite_or_inf(error: float) -> float:
+    """An error that is NaN (a NaN gradient or loss) counts as infinitely wrong."""
+    return error if np.isfinite(error) else float("inf")
 
 
 def gradient_error(loss: Callable[[Arrays], float], xs: Arrays, grads: Arrays,
@@ -142,4 +150,4 @@ def reference_backprop_error(nodes, local_grads, output: str, grads: dict[str, f
                linear_graph_output(nodes, local_grads, output, order,
                                    {k: -H * v for k, v in u.items()})) / (2 * H)
     analytic = sum(grads[name] * u[name] for name in order)
-    return abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1.0)
+    return _finite_or_inf(abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1.0))

@@ -11,6 +11,7 @@ from grader import cases
 from grader.exercises import Tolerance
 from grader.gradcheck import (CountingLoss, adjoint_error, directional_derivative,
                               gate_loss, numerical_gradients)
+from grader import gradcheck
 from grader.judging import within
 from reference import GATES
 
@@ -100,3 +101,19 @@ def test_honest_float32_arithmetic_is_accepted(seed, name):
     for a, t in zip(approx, truth):
         assert a.dtype == np.float32 or name == "softmax_ce"
         assert within(a.astype(float), t, DEFAULT)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_reference_that_returns_nan_or_inf_never_passes_its_self_check(bad):
+    """`nan > tolerance` is False: a NaN error must count as infinitely wrong, or a broken
+    reference (say a negative epsilon under a square root) would be called valid."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 4))
+    broken = type("Broken", (), {"differentiable": (True,), "forward": staticmethod(np.tanh),
+                                 "grads": staticmethod(lambda dout, x: (dout * bad,))})()
+    assert gradcheck.reference_gate_error(broken, [x], [], rng.normal(size=x.shape), rng) \
+        == float("inf")
+    big = rng.normal(size=(20, 10))  # past the full check: the directional one
+    assert gradcheck.reference_gate_error(broken, [big], [], rng.normal(size=big.shape),
+                                          rng) == float("inf")
+    assert gradcheck.relative_error(np.array([1.0, bad]), np.array([1.0, 2.0])) == float("inf")

@@ -275,10 +275,14 @@ def _graph_problems(ex: Exercise) -> list[Problem]:
             want = ", ".join(gate.params) or "none"
             problems.append(problem(where, f"{gate.name} takes parameters: {want}; "
                                            f"got: {', '.join(sorted(params)) or 'none'}"))
-        for arg in node["args"]:
+        for arg, domain in zip(node["args"], gate.domains):
             if arg not in inputs and arg not in nodes:
                 problems.append(problem(f"{where}.args", f"missing input {arg!r}: it is neither "
                                                          "a graph input nor a node"))
+            if domain.startswith("label"):
+                problems.append(problem(f"{where}.args", f"{arg!r} is where {gate.name} takes "
+                                        "integer class labels; a worked example's values are "
+                                        "real numbers: grade this op in a gate exercise"))
     if spec["output"] not in nodes:
         problems.append(problem("graph.output", f"output {spec['output']!r} is not a node"))
     if problems:
@@ -303,7 +307,7 @@ def _evaluation_problems(ex: Exercise, graph: Graph, problem) -> list[Problem]:
         try:
             with np.errstate(all="raise"):
                 values[name] = np.asarray(GATES[node.op].forward(*args, **node.params))
-        except (ValueError, FloatingPointError) as e:
+        except (ValueError, FloatingPointError, IndexError, TypeError) as e:
             shapes = ", ".join(str(a.shape) for a in args)
             return [problem(f"graph.nodes.{name}", f"{node.op} cannot take inputs of shapes "
                                                    f"{shapes}: {e}")]
@@ -325,6 +329,10 @@ def _evaluation_problems(ex: Exercise, graph: Graph, problem) -> list[Problem]:
     for name in ex.spec.get("ask", []):
         if name not in values:
             problems.append(problem("ask", f"{name!r} is not a value of the graph"))
+        elif values[name].shape != ():
+            problems.append(problem("ask", f"{name!r} has shape {values[name].shape}: the "
+                                           "student answers with one number per name, so ask "
+                                           "for scalar values only"))
     for name, (low, high) in ex.spec.get("variants", {}).items():
         if name not in ex.spec["graph"]["inputs"]:
             problems.append(problem(f"variants.{name}", f"{name!r} is not an input"))

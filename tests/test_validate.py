@@ -65,6 +65,8 @@ expected:
      "cycle"),
     ("    f: {op: mul, args: [x]}", "graph.nodes.f.args", "takes 2 input(s)"),
     ("    f: {op: scale, args: [x]}", "graph.nodes.f", "takes parameters: c"),
+    ("    f: {op: softmax_ce, args: [x, y]}", "graph.nodes.f.args",
+     "'y' is where softmax_ce takes integer class labels"),
 ])
 def test_bad_graphs_are_named(tmp_path, nodes, field, message):
     path = write_exercise(tmp_path, GRAPH.format(name="g1", nodes=nodes), "g1")
@@ -162,3 +164,16 @@ def test_validate_says_what_it_checked_for_any_path(tmp_path):
         (tmp_path / "empty").mkdir(exist_ok=True)
         missing = run_cli("validate", target)
         assert missing.exit_code == 2 and message in missing.stderr, missing.output
+
+
+def test_a_graph_that_asks_for_arrays_is_refused_before_check_crashes_on_it(tmp_path):
+    """The student answers one number per name: an array-valued gradient asked of a worked
+    example is a validation error, not a crash of `check` later."""
+    text = (GRAPH.format(name="g2", nodes="    p: {op: mul, args: [x, y]}\n"
+                                          "    f: {op: sum, args: [p]}")
+            .replace("{x: 2, y: 3}", "{x: [1.0, 2.0], y: [3.0, -1.0]}")
+            .replace("grads: {x: 3, y: 2}", "grads: {x: [3.0, -1.0]}") + "ask: [x]\n")
+    path = write_exercise(tmp_path, text, "g2")
+    result = run_cli("validate", path)
+    assert result.exit_code == 2, result.output
+    assert "field 'ask'" in result.stderr and "'x' has shape (2,)" in result.stderr

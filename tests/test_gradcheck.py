@@ -117,3 +117,24 @@ def test_a_reference_that_returns_nan_or_inf_never_passes_its_self_check(bad):
     assert gradcheck.reference_gate_error(broken, [big], [], rng.normal(size=big.shape),
                                           rng) == float("inf")
     assert gradcheck.relative_error(np.array([1.0, bad]), np.array([1.0, 2.0])) == float("inf")
+
+
+def test_the_reference_self_check_catches_one_wrong_entry_of_a_small_gate():
+    """The self-check looks along random directions, not entry by entry: one entry off by
+    a tenth, in a gate of a few entries, is still far past its tolerance."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3))
+
+    def grads(dout, x):
+        g = dout * (1 - np.tanh(x) ** 2)
+        g[1, 2] *= 1.1
+        return (g,)
+
+    broken = type("Broken", (), {"differentiable": (True,), "forward": staticmethod(np.tanh),
+                                 "grads": staticmethod(grads)})()
+    right = type("Right", (), {"differentiable": (True,), "forward": staticmethod(np.tanh),
+                               "grads": staticmethod(lambda d, x: (d * (1 - np.tanh(x) ** 2),))})()
+    dout = rng.normal(size=x.shape)
+    assert gradcheck.reference_gate_error(broken, [x], [], dout, rng) > 1e3 * \
+        gradcheck.REFERENCE_RTOL
+    assert gradcheck.reference_gate_error(right, [x], [], dout, rng) < gradcheck.REFERENCE_RTOL

@@ -14,6 +14,8 @@ signals, connections, IPC) is checked here afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -37,7 +39,12 @@ pytestmark = pytest.mark.linux
 TIERS_CORPUS = SUBMISSIONS / "tiers"
 DOCKER_SIM = ROOT / "tests" / "environments" / "docker_sim.py"
 TA_USER = "bpg-ta"
-TA_VENV = Path("/var/tmp/backprop-grader-ta-venv")
+# The TA's packages (numpy, pyyaml, click, nbformat): built once per machine, under a lock,
+# then only ever copied. Each test session installs its own grader into its own copy:
+# sessions side by side (two developers, a suite running beside another) never reinstall
+# the grader under each other's feet.
+TA_BASE = Path("/var/tmp/backprop-grader-ta-base")
+TA_VENV = Path(f"/var/tmp/backprop-grader-ta-venv-{os.getpid()}")
 LIMITS = {"exercise_seconds": 3, "import_seconds": 10, "total_seconds": 60, "processes": 32,
           "file_bytes": 1 << 20}
 ENVIRONMENTS = ["full", "container", "user"]
@@ -56,30 +63,69 @@ def ta() -> pwd.struct_passwd:
     system_python = shutil.which("python3", path="/usr/bin:/usr/local/bin")
     if not system_python:
         pytest.skip("no system python3 to build the TA's venv from")
-    try:
-        pwd.getpwnam(TA_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TA_USER], check=True)
-    user = pwd.getpwnam(TA_USER)
-    python = TA_VENV / "bin" / "python"
-    ready = python.exists() and subprocess.run(
-        [str(python), "-c", "import numpy, yaml, click, nbformat"]).returncode == 0
-    if not ready:
-        shutil.rmtree(TA_VENV, ignore_errors=True)
-        subprocess.run([system_python, "-m", "venv", str(TA_VENV)], check=True)
-        got = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "numpy",
-                              "pyyaml", "click", "nbformat"], capture_output=True, text=True)
-        if got.returncode != 0:
-            pytest.skip("cannot install numpy into the TA's venv (no package index?): " +
-                        got.stderr[-300:])
+    with _machine_lock():
+        user = _ta_account()
+        _build_base(system_python)
+        _sweep_session_venvs()
+    shutil.copytree(TA_BASE, TA_VENV, symlinks=True)
     from grader.platforms import build_wheel
 
-    with tempfile.TemporaryDirectory() as tmp:
-        wheel = build_wheel(Path(tmp), ROOT / "exercises")
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps",
-                        "--force-reinstall", str(wheel)], check=True)
-    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(TA_VENV)], check=True)
-    return user
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = build_wheel(Path(tmp), ROOT / "exercises")
+            subprocess.run([str(TA_VENV / "bin" / "python"), "-m", "pip", "install",
+                            "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
+                           check=True)
+        subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(TA_VENV)],
+                       check=True)
+        yield user
+    finally:
+        shutil.rmtree(TA_VENV, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _machine_lock():
+    """One session at a time creates the TA's account and base venv."""
+    with open(f"{TA_BASE}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _ta_account() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(TA_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TA_USER], check=True)
+        return pwd.getpwnam(TA_USER)
+
+
+def _build_base(system_python: str) -> None:
+    """The TA's packages without the grader, built aside and renamed into place: a base
+    that exists is complete, and is never changed again."""
+    if (TA_BASE / "bin" / "python").exists():
+        return
+    building = Path(f"{TA_BASE}-building")
+    shutil.rmtree(building, ignore_errors=True)
+    subprocess.run([system_python, "-m", "venv", str(building)], check=True)
+    got = subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                          "numpy", "pyyaml", "click", "nbformat"], capture_output=True,
+                         text=True)
+    if got.returncode != 0:
+        shutil.rmtree(building, ignore_errors=True)
+        pytest.skip("cannot install numpy into the TA's venv (no package index?): " +
+                    got.stderr[-300:])
+    os.rename(building, TA_BASE)
+
+
+def _sweep_session_venvs() -> None:
+    """The copies of sessions that were killed before they could remove their own."""
+    for path in TA_VENV.parent.glob("backprop-grader-ta-venv-*"):
+        try:
+            os.kill(int(path.name.rsplit("-", 1)[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
 
 
 @pytest.fixture

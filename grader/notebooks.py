@@ -36,8 +36,20 @@ PURE_BUILTINS = frozenset({
     "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip"})
 
 
+TOO_COMPLEX = (RecursionError, MemoryError)  # the parser's own limits, not a syntax error
+
+
 class NotebookError(ValueError):
     """The notebook cannot be read; the message says why."""
+
+
+def unparsable(error: Exception) -> str:
+    """Why Python's parser refused code, for the student: where and what, or its limits."""
+    if isinstance(error, TOO_COMPLEX):
+        return (f"too complex for Python's parser ({type(error).__name__}: an expression "
+                "nested or chained too deeply)")
+    where = f" at line {error.lineno}" if getattr(error, "lineno", None) else ""
+    return f"{type(error).__name__}{where} ({getattr(error, 'msg', None) or error})"
 
 
 @dataclass
@@ -215,9 +227,9 @@ def to_module(nb: nbformat.NotebookNode, run_all: bool = False) -> Module:
         cell_lines = _strip_magics(source).split("\n")
         try:
             tree = None if run_all else ast.parse("\n".join(cell_lines))
-        except SyntaxError as e:
-            skipped.append((f"code cell {number}", f"SyntaxError at line {e.lineno} "
-                            f"({e.msg}), so nothing in it was run"))
+        except (SyntaxError, ValueError, *TOO_COMPLEX) as e:  # ValueError: a NUL character
+            skipped.append((f"code cell {number}", f"{unparsable(e)}, so nothing in it "
+                                                   "was run"))
             continue
         cells.append((number, cell_lines, tree))
     names = Names([tree for _, _, tree in cells if tree is not None])
@@ -234,8 +246,10 @@ def to_module(nb: nbformat.NotebookNode, run_all: bool = False) -> Module:
                 spans.append((first, stmt.end_lineno))
             elif not _is_silent(stmt):
                 skipped.append((where, _shorten(cell_lines[first - 1])))
+        done = 0  # statements sharing a line (`a = 1; b = 2`) share it once
         for first, last in spans:
-            for k in range(first, last + 1):
+            for k in range(max(first, done + 1), last + 1):
                 lines.append(cell_lines[k - 1])
                 origins.append((number, k))
+            done = max(done, last)
     return Module("\n".join(lines) + "\n", origins, skipped)

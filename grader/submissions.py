@@ -9,8 +9,12 @@ that one file, read with a size cap; links are refused.
 from __future__ import annotations
 
 import ast
+import bisect
+import codeop
+import io
 import re
 import stat
+import tokenize
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -48,14 +52,18 @@ class _Candidate:
     read: Callable[[], bytes]
 
 
+def _parsed(source: bytes) -> ast.Module:
+    """The module's syntax tree; an empty one if Python cannot parse it."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, *notebooks.TOO_COMPLEX):
+        return ast.Module([], [])
+
+
 def defined_names(source: bytes) -> set[str]:
     """The names a module defines at its top level (functions, classes, assignments)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
     names = set()
-    for node in tree.body:
+    for node in _parsed(source).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
@@ -66,12 +74,8 @@ def defined_names(source: bytes) -> set[str]:
 def _implemented(source: bytes, wanted: set[str]) -> int:
     """How many of the wanted functions/answers the source defines with a real body (the
     last definition of a name counts, as in Python)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return 0
     done: dict[str, bool] = {}
-    for node in tree.body:
+    for node in _parsed(source).body:
         if isinstance(node, ast.FunctionDef) and node.name in wanted:
             body = [s for s in node.body if not (isinstance(s, ast.Expr) and
                                                  isinstance(s.value, ast.Constant))]
@@ -96,52 +100,228 @@ CONTINUATIONS = (b"else", b"elif", b"except", b"finally", b")", b"]", b"}")
 
 
 def _block_starts(lines: list[bytes]) -> list[int]:
-    """Indexes of the lines where a top-level statement (with its decorators) begins."""
-    starts = []
+    """Indexes of the lines where a top-level statement begins: a line of code at column 0
+    that does not continue the one above (`else:`, a closing bracket, the line after a
+    backslash, what a decorator decorates)."""
+    starts, decorating, continued = [], False, False
     for i, line in enumerate(lines):
-        if not line.strip() or line[:1].isspace() or line.startswith(b"#"):
-            continue  # blank, indented or a comment
-        if line.startswith(CONTINUATIONS) or (starts and lines[starts[-1]].startswith(b"@")
-                                              and i == _next_code(lines, starts[-1])):
-            continue  # part of the block above
-        starts.append(i)
+        if line.strip() and not line[:1].isspace() and not line.startswith(b"#"):
+            if not (decorating or continued or line.startswith(CONTINUATIONS)):
+                starts.append(i)
+            decorating = line.startswith(b"@") or decorating and line.startswith(CONTINUATIONS)
+        # A backslash in a comment continues nothing; one after a `#` in a string is rare.
+        continued = line.rstrip().endswith(b"\\") and b"#" not in line
     return starts
 
 
-def _next_code(lines: list[bytes], i: int) -> int:
-    i += 1
-    while i < len(lines) and (not lines[i].strip() or lines[i].startswith(b"#")):
-        i += 1
-    return i
+DEFINED = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)|(\w+)\s*=")
+# How CPython 3.10-3.13 says that a text stops inside a bracket, a string or an unfinished
+# statement: "incomplete input" (with this flag), or the tokenizer's own end-of-text error
+# when the text also holds an error before its end. `_Blocks.piece` cuts the file between
+# blocks, and a block start may lie inside such a construct (a dict's entries at column 0).
+INCOMPLETE = getattr(codeop, "PyCF_ALLOW_INCOMPLETE_INPUT", 0)
+ENDED_EARLY = re.compile(r"incomplete input|was never closed|unexpected EOF|"
+                         r"unterminated .*literal \(detected at line (\d+)\)")
+# The statement a body should have followed is at fault, not the line after it.
+NO_BODY = re.compile(r"expected an indented block after .* on line (\d+)")
+TOO_COMPLEX = notebooks.TOO_COMPLEX
 
 
-DEFINED = re.compile(r"(?:async\s+)?def\s+(\w+)|(\w+)\s*=")
+@dataclass
+class _Piece:
+    """Consecutive kept blocks of a file, as one text to parse."""
+
+    text: bytes
+    origins: list[int]  # the file's line index of each line of `text`
+    blocks: list[int]
+    end: int  # the first kept block after the piece (`_Blocks.count` at the end)
+    more: bool  # blocks follow: an error at the end of `text` may be where it was cut
+
+    def line(self, lineno: int) -> int:
+        """The file's line index of the text's line `lineno` (past the end: its last)."""
+        return self.origins[min(max(lineno, 1), len(self.origins)) - 1]
+
+    def message(self, error: SyntaxError) -> str:
+        """The parser's message, its line numbers ("after 'if' statement on line 2") the
+        file's."""
+        return re.sub(r"\bline (\d+)", lambda m: f"line {self.line(int(m.group(1))) + 1}",
+                      error.msg)
+
+
+class _Blocks:
+    """A .py cut into top-level blocks (a statement with its decorators, the comments after
+    it and its continuation lines), some of them left out, each with a note."""
+
+    def __init__(self, data: bytes):
+        self.lines = data.split(b"\n")
+        self.bounds = sorted({0, *_block_starts(self.lines)}) + [len(self.lines)]
+        self.count = len(self.bounds) - 1  # block i: lines[bounds[i]:bounds[i + 1]]
+        self.after = list(range(self.count + 1))  # a left-out block points further on
+        self.header = _coding_line(data)
+        self.notes: dict[str, str] = {}
+        self.faults = 0  # blocks left out (several may define one name: one note)
+
+    def kept(self, block: int) -> int:
+        """The first block at or after `block` that is not left out (`count` at the end);
+        runs of left-out blocks are crossed in near-constant time (path halving)."""
+        while self.after[block] != block:
+            self.after[block] = self.after[self.after[block]]
+            block = self.after[block]
+        return block
+
+    def leave_out(self, blocks: list[int], why: str) -> None:
+        """Leave out `blocks`, noted with `why` under the name the first one defines (or
+        the line of its statement)."""
+        for block in blocks:
+            self.after[block] = block + 1
+        self.faults += 1
+        first = self.head(blocks[0])
+        text = self.lines[first].decode(errors="replace").strip()
+        named = DEFINED.match(text)
+        key = (named.group(1) or named.group(2)) if named else f"line {first + 1}"
+        self.notes[key] = f"line {first + 1}: {why}: {text[:60]}"
+
+    def head(self, block: int) -> int:
+        """The line where the block's statement begins, after its decorators."""
+        for line in range(self.bounds[block], self.bounds[block + 1]):
+            text = self.lines[line]
+            if text.strip() and not text[:1].isspace() and \
+                    not text.startswith((b"@", b"#", *CONTINUATIONS)):
+                return line
+        return self.bounds[block]
+
+    def piece(self, start: int, size: int) -> _Piece:
+        """Up to `size` kept blocks from `start`; a run of left-out ones between two is one
+        blank line (the tokens of the blanked file, not its length)."""
+        body, origins, blocks = [self.header] if self.header else [], [], []
+        block = start
+        while block < self.count and len(blocks) < size:
+            if blocks and block != blocks[-1] + 1:
+                body.append(b"")
+                origins.append(self.bounds[blocks[-1] + 1] - 1)  # the block before it
+            first, end = self.bounds[block], self.bounds[block + 1]
+            body += self.lines[first:end]
+            origins += range(first, end)
+            blocks.append(block)
+            block = self.kept(block + 1)
+        origins[:0] = origins[:1] * (len(body) - len(origins))  # the coding line
+        return _Piece(b"\n".join(body), origins, blocks, block, block < self.count)
+
+    def block_of(self, line: int) -> int:
+        return bisect.bisect_right(self.bounds, line) - 1
+
+    def source(self) -> bytes:
+        """The file with every left-out block blanked, line numbers kept."""
+        lines = list(self.lines)
+        for block in range(self.count):
+            if self.after[block] != block:
+                first, end = self.bounds[block], self.bounds[block + 1]
+                lines[first:end] = [b""] * (end - first)
+        return b"\n".join(lines)
+
+
+def _coding_line(data: bytes) -> bytes:
+    """The file's coding declaration, for every piece of it (the file states it once, in
+    its first lines); nothing for UTF-8."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:
+        return b""  # a bad declaration: the piece holding it says so
+    return b"" if encoding in ("utf-8", "utf-8-sig") else f"# coding: {encoding}".encode()
+
+
+def _parse_error(piece: _Piece) -> Exception | None:
+    """Why `piece` does not parse: a SyntaxError or one of TOO_COMPLEX; None if it does."""
+    flags = ast.PyCF_ONLY_AST | (INCOMPLETE if piece.more else 0)
+    try:
+        compile(piece.text, "<submission>", "exec", flags, dont_inherit=True)
+    except (SyntaxError, *TOO_COMPLEX) as e:
+        return e
+    return None
+
+
+def _ended_early(error: Exception, piece: _Piece) -> bool:
+    """Did the parser stop at the end of a piece that the next blocks may complete?"""
+    found = piece.more and ENDED_EARLY.search(str(getattr(error, "msg", "")))
+    if not found:
+        return False
+    return found.group(1) is None or \
+        int(found.group(1)) >= piece.text.rstrip().count(b"\n") + 1
 
 
 def without_broken_blocks(data: bytes) -> tuple[bytes, dict[str, str]]:
     """A .py treated like a notebook: a top-level block (a function, a class, a statement)
-    with a syntax error is left out, line numbers kept, and everything else is graded.
-    Returns the source and, per block left out, why (keyed by the name it defines)."""
-    lines, notes = data.split(b"\n"), {}
-    for _ in range(len(lines)):
-        try:
-            ast.parse(b"\n".join(lines))
+    with a syntax error, or too complex for Python's parser, is left out, line numbers
+    kept, and everything else is graded. Returns the source and, per block left out, why
+    (keyed by the name it defines). Linear in the file's size (`_leave_out_broken`)."""
+    try:
+        ast.parse(data)
+        return data, {}
+    except (SyntaxError, *TOO_COMPLEX):
+        pass
+    except ValueError:
+        return data, {}  # NUL bytes: the child reports them
+    blocks = _Blocks(data)
+    if not _leave_out_broken(blocks, _Budget(data, blocks)):
+        return data, {}  # an error that points nowhere: the child reports it as it is
+    return blocks.source(), blocks.notes
+
+
+class _Budget:
+    """How much parsing a file may take: a few times its bytes and a few calls per block,
+    more than any file needs unless built to make the grader parse it over and over."""
+
+    def __init__(self, data: bytes, blocks: _Blocks):
+        self.bytes, self.calls = 4 * len(data) + (4 << 20), 4 * blocks.count + 1000
+
+    def spend(self, piece: _Piece) -> bool:
+        self.bytes -= len(piece.text)
+        self.calls -= 1
+        return self.bytes >= 0 and self.calls >= 0
+
+
+def _leave_out_broken(blocks: _Blocks, budget: _Budget) -> bool:
+    """Parse a piece of kept blocks at a time, never the whole file again: a piece that
+    parses is done, and the next one is twice as long; a piece cut inside a construct
+    grows; a piece with an error loses the block at fault, and the next one is the blocks
+    before it; one too complex is retried a block at a time. The parsing is then a small
+    multiple of the file's size; past `budget` the rest is left out unread. False when an
+    error points nowhere."""
+    start, size, grown = blocks.kept(0), 1, False
+    while start < blocks.count:
+        piece = blocks.piece(start, size)
+        if not budget.spend(piece):
+            _give_up(blocks, start)
             break
-        except SyntaxError as e:
-            if not e.lineno:
-                break  # nowhere to point at: the child reports the error as it is
-            starts = _block_starts(lines) or [0]
-            first = max([s for s in starts if s <= e.lineno - 1] or [0])
-            last = min([s for s in starts if s > first] + [len(lines)])
-            text = lines[first].decode(errors="replace").strip()
-            named = DEFINED.match(text)
-            key = (named.group(1) or named.group(2)) if named else f"line {first + 1}"
-            notes[key] = (f"line {first + 1}: SyntaxError at line {e.lineno} ({e.msg}), so "
-                          f"this block was left out: {text[:60]}")
-            lines[first:last] = [b""] * (last - first)
-        except (ValueError, RecursionError, MemoryError):
-            break  # NUL bytes, absurd nesting: the child reports it
-    return b"\n".join(lines), notes
+        error = _parse_error(piece)
+        if error is None:
+            start, size, grown = piece.end, size * 2, False
+        elif _ended_early(error, piece):
+            size, grown = size * 2, True
+        elif isinstance(error, TOO_COMPLEX) and size > 1 and not grown:
+            size = 1  # find the block at fault
+        elif isinstance(error, TOO_COMPLEX):  # that block, or the construct it needed more for
+            blocks.leave_out(piece.blocks, f"{notebooks.unparsable(error)}, so it was left "
+                                           "out")
+            start, size, grown = blocks.kept(start), 2, False
+        elif error.lineno is None:
+            return False
+        else:
+            no_body = NO_BODY.search(error.msg)
+            block = blocks.block_of(piece.line(int(no_body[1]) if no_body else error.lineno))
+            blocks.leave_out([block], f"SyntaxError at line {piece.line(error.lineno) + 1} "
+                                      f"({piece.message(error)}), so this block was left out")
+            start, size, grown = blocks.kept(start), max(2, piece.blocks.index(block)), False
+    return True
+
+
+def _give_up(blocks: _Blocks, start: int) -> None:
+    rest = [start]
+    while (block := blocks.kept(rest[-1] + 1)) < blocks.count:
+        rest.append(block)
+    blocks.leave_out(rest, f"after {blocks.faults} blocks with syntax errors the grader "
+                           f"stopped looking for more, so lines {blocks.bounds[start] + 1}-"
+                           f"{len(blocks.lines)} were left out unread: fix those errors first")
 
 
 def _prepare_file(name: str, data: bytes, run_all: bool) -> Prepared:
@@ -151,8 +331,17 @@ def _prepare_file(name: str, data: bytes, run_all: bool) -> Prepared:
         return Prepared(name, error=f"{name} cannot be graded: {e}")
     if module is None:
         source, left_out = without_broken_blocks(source)
-        return Prepared(name, source, list(left_out.values()), left_out=left_out)
+        return Prepared(name, source, _listed(list(left_out.values())), left_out=left_out)
     return Prepared(name, source, [], module.where, skipped=module.skipped)
+
+
+MAX_LISTED = 20  # blocks left out that are named one by one; the others are counted
+
+
+def _listed(notes: list[str]) -> list[str]:
+    more = len(notes) - MAX_LISTED
+    return notes if more <= 0 else notes[:MAX_LISTED] + [
+        f"and {more} more blocks with syntax errors were left out"]
 
 
 def _choose(candidates: list[_Candidate], wanted: set[str], run_all: bool, where: str

@@ -350,15 +350,15 @@ def import_submission(path, skip=frozenset(), announce=lambda line: None):
                 flags |= getattr(__future__, alias.name).compiler_flag
         if statement.lineno in skip:
             continue
-        code = compile(ast.Module([statement], []), path, "exec", flags, dont_inherit=True)
         if not _instant(statement):
             announce(statement.lineno)
-        try:
-            exec(code, module.__dict__)
+        try:  # one Python cannot compile ('return' outside a function, too deep) is skipped
+            exec(compile(ast.Module([statement], []), path, "exec", flags, dont_inherit=True),
+                 module.__dict__)
         except BaseException as exc:
             if _refused(exc):
                 raise
-            skipped.append(describe_error(exc, path))
+            skipped.append({"line": statement.lineno, **describe_error(exc, path)})
     return module, skipped
 
 

@@ -56,7 +56,10 @@ def sample(domain: str, shape: tuple[int, ...], rng: np.random.Generator,
     if domain == "nonzero":
         return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
     if domain.startswith("label:"):
-        return rng.integers(0, dims[domain.split(":")[1]], size=shape)
+        # One class is never a label: `p[:, y] -= 1` then differs from `p -= 1`.
+        classes = dims[domain.split(":")[1]]
+        labels, left_out = rng.integers(0, classes - 1, size=shape), rng.integers(0, classes)
+        return labels + (labels >= left_out)
     return rng.normal(0.0, 1.0, size=shape)
 
 
@@ -71,13 +74,28 @@ def gate_inputs(gate: Gate, dims: dict, rng: np.random.Generator,
             spec = (extreme or {}).get(name)
             if spec and "magnitude" in spec:
                 low, high = spec["magnitude"]
-                value = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(low, high, size=shape)
+                value = _both_signs(shape, rng) * rng.uniform(low, high, size=shape)
             if spec and "offset" in spec:
-                value = value + spec["offset"]
+                value = value + _offsets(spec["offset"], shape)
             inputs.append(np.asarray(value))
         if gate.kink_distance is None or gate.kink_distance(*inputs) > KINK_MARGIN:
             return inputs
     raise RuntimeError(f"could not sample inputs for {gate.name} away from its kinks")
+
+
+def _both_signs(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Random signs, both present: a formula that overflows on one side always shows."""
+    signs = np.resize([1.0, -1.0], int(np.prod(shape)))
+    return rng.permutation(signs).reshape(shape)
+
+
+def _offsets(offset: float | list[float], shape: tuple[int, ...]) -> np.ndarray | float:
+    """One offset for all, or a list that shifts the rows in turn: rows far apart defeat a
+    shift by one maximum for the whole array."""
+    if not isinstance(offset, list):
+        return offset
+    rows = np.resize(np.asarray(offset, dtype=float), shape[:1] or (1,))
+    return rows.reshape(shape[:1] + (1,) * (len(shape) - 1)) if shape else rows[0]
 
 
 def gate_params(gate: Gate, rng: np.random.Generator) -> list[float]:

@@ -128,8 +128,11 @@ def judge_two_layer_net(exercise: Exercise, probes: list[Probe], outcomes: list[
                 for p, o in zip(probes, outcomes)}
     gates = tuple(dict.fromkeys(p.context.gate for p in probes if p.context is not None))
     results = []
+    blocked = _blocked(probes, outcomes, unpacked)
     for check, weight in exercise.checks.items():
-        if check == "sgd":
+        if check in ("sgd", "end_to_end") and blocked:
+            result = CheckResult(check, weight, False, blocked, blocked)
+        elif check == "sgd":
             result = _judge_sgd(weight, *pairs["sgd"], limits)
         else:
             result = judge_values(check, weight, [pairs[check]], unpacked, limits,
@@ -139,11 +142,39 @@ def judge_two_layer_net(exercise: Exercise, probes: list[Probe], outcomes: list[
         else:
             gate = pairs[check][0].context.gate
             result.depends_on = (gate,)
-            fault = pairs[check][1].status != "ok"  # not implemented, missing, crashed...
-            if not result.passed and not fault:
-                result.hint = f"in the net, {result.hint} (fix the {gate} exercise first)"
+            status = pairs[check][1].status  # not implemented, missing, crashed...
+            if not result.passed and (status == "ok" or status == "raised" and
+                                      result.hint != "not implemented yet"):
+                where = "in the net, " if status == "ok" else ""
+                result.hint, *result.more_hints = [
+                    f"{where}{hint} (fix the {gate} exercise first)" for hint in result.hints]
         results.append(result)
+    return _as_consequence(results)
+
+
+CONSEQUENCE = ("your gates chained give wrong gradients too, as the gate checks above "
+               "predict: fix those first")
+
+
+def _as_consequence(results: list[CheckResult]) -> list[CheckResult]:
+    """A wrong chain where a gate is already wrong says so once, instead of describing
+    each wrong output of the whole net."""
+    gate_failed = any(not r.passed for r in results if r.name not in ("end_to_end", "sgd"))
+    for r in results:
+        # (a chain that never ran, blocked by a gate, has no case and keeps its reason)
+        if r.name == "end_to_end" and not r.passed and gate_failed and r.case is not None:
+            r.hint, r.more_hints = CONSEQUENCE, []
     return results
+
+
+def _blocked(probes: list[Probe], outcomes: list[Outcome], unpacked: dict) -> str | None:
+    """Why the chained net cannot run: a gate that is missing, raised or returned the wrong
+    form on its own (said once, by that gate's check, instead of the chain's echo of it)."""
+    for probe, outcome in zip(probes, outcomes):
+        if probe.context is not None and (outcome.status != "ok" or unpacked[id(probe)][1]):
+            return (f"not run: the net chains every gate, and {probe.call.function} gave no "
+                    f"usable answer (see \"{CHECK_TITLES[probe.check]}\")")
+    return None
 
 
 def _judge_sgd(weight: float, probe: Probe, outcome: Outcome, limits: Limits) -> CheckResult:
@@ -163,8 +194,8 @@ def _judge_sgd(weight: float, probe: Probe, outcome: Outcome, limits: Limits) ->
         after = float("nan")
     before = probe.expected["loss_before"]
     if not np.isfinite(after) or after >= before * 0.99:
-        hint = (f"after {probe.label.split()[0]} SGD steps with your gradients the loss went "
-                f"from {before:.4f} to {after:.4f}: update each weight with w -= lr * dw, "
-                "and pass the gradient downstream")
+        hint = (f"after {probe.label.split()[0]} SGD steps (w -= lr * dw, made by the grader "
+                f"with your gradients) the loss went from {before:.4f} to {after:.4f}: your "
+                "gradients do not point downhill; the gate checks above say which is off")
         return CheckResult("sgd", weight, False, hint, hint)
     return CheckResult("sgd", weight, True, f"loss {before:.4f} → {after:.4f}")

@@ -107,6 +107,9 @@ def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
              other_names: list[str]) -> str | None:
     if s.size < 2:
         return None  # one number is a multiple of any other: no evidence of a pattern
+    if not np.any(s) and np.any(t):
+        return (f"your {name} is zero everywhere: no gradient reaches {name[1:]} (every "
+                "input of a gate gets its own gradient, upstream times local)")
     for other, truth in zip(other_names, context.truths):
         if other != name and truth.shape == s.shape and not _same(truth, t) and _same(s, truth):
             why = context.explain(*SWAPS.get(context.gate, (
@@ -123,6 +126,31 @@ def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
         if abs(alpha - 1) > 1e-6 and alpha != 0 and _same(s, alpha * t, 1e-6):
             return f"your {name} {_factor_name(alpha, context)}"
     return None
+
+
+# The lecture's pattern of each op in a worked example's graph.
+GATE_IDEAS = {
+    "add": "an add gate distributes: each input gets the upstream unchanged",
+    "mul": "a multiply gate swaps: each input gets the upstream times the other input's "
+           "forward value",
+    "max": "a max gate routes: the larger input gets the whole upstream, the other 0",
+    "scale": "a scale gate multiplies the upstream by its constant",
+    "offset": "an offset gate passes the upstream through unchanged",
+    "exp": "exp's local gradient is its own output",
+    "reciprocal": "1/x's local gradient is -1/x² at the forward value",
+    "sigmoid": "the sigmoid's local gradient is s(1 - s), from its output s",
+    "relu": "relu passes the upstream where its input is positive, 0 elsewhere",
+    "square": "x²'s local gradient is 2x at the forward value",
+    "div": "x/y's local gradients are 1/y and -x/y² at the forward values",
+    "matmul": "x @ w sends dout @ w.T to x and x.T @ dout to w",
+}
+
+
+# What a matrix product whose shapes do not chain means in a gate that uses `@`.
+MATMUL_ADVICE = {
+    "linear": "each gradient has the shape of its own input, so check which operand needs a "
+              "transpose (.T) and on which side it goes",
+}
 
 
 # Known mistakes per gate: (the lecture's idea, the right formula, the input whose
@@ -148,6 +176,17 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def _minus_one_at_label_columns(dout, s, y):
+    """`p[:, y] -= 1`; None when every class is a label, where it equals `p - 1` and the
+    case cannot tell the two apart."""
+    columns = np.unique(y)
+    if columns.size == s.shape[1]:
+        return None
+    p = _softmax(s)
+    p[:, columns] -= 1
+    return dout * p / s.shape[0]
+
+
 MISTAKES: dict[str, list[Mistake]] = {
     "relu": _relu_mistakes(),
     "sigmoid": [
@@ -158,9 +197,17 @@ MISTAKES: dict[str, list[Mistake]] = {
          "second factor", "the local gradient is s * (1 - s)", "x",
          lambda dout, x: dout * _sigmoid(x)),
     ],
-    "exp": [("the local gradient of exp is taken like a power rule",
-             "the local gradient is exp(x), not x * exp(x - 1) or x", "x",
-             lambda dout, x: dout * x)],
+    "exp": [
+        ("the local gradient of exp is taken like a power rule",
+         "the local gradient is exp(x), not x * exp(x - 1)", "x",
+         lambda dout, x: dout * x * np.exp(x - 1)),
+        ("the input x is used where exp's output belongs: the local gradient of exp is "
+         "exp(x) itself", "dx = dout * np.exp(x)", "x", lambda dout, x: dout * x),
+        ("the sign inside the exponent is flipped: the local gradient of exp(x) is exp(x), "
+         "not exp(-x)", "dx = dout * np.exp(x)", "x", lambda dout, x: dout * np.exp(-x)),
+    ],
+    "scale": [("the input x is used where the constant belongs: the local gradient of c * x "
+               "with respect to x is c", "dx = dout * c", "x", lambda dout, x, c: dout * x)],
     "reciprocal": [
         ("the power rule is misapplied to 1/x = x**-1", "the local gradient of 1/x is "
          "-1/x**2, not -1/x", "x", lambda dout, x: -dout / x),
@@ -183,10 +230,23 @@ MISTAKES: dict[str, list[Mistake]] = {
         ("the -1 is applied to every class instead of at the label only",
          "subtract 1 only at the label", "scores",
          lambda dout, s, y: dout * (_softmax(s) - 1) / s.shape[0]),
+        ("the -1 is subtracted in every row at the columns of all the batch's labels "
+         "(p[:, y]) instead of once per row, at that row's own label",
+         "p[np.arange(N), y] -= 1", "scores", _minus_one_at_label_columns),
         ("the gradient is not averaged over the batch, though the loss is a mean",
          "divide by N", "scores",
          lambda dout, s, y: dout * (_softmax(s) - _onehot(y, s.shape[1]))),
     ],
+}
+
+
+# Why a gate's gradient goes non-finite on large inputs, and the lecture's way out.
+OVERFLOWS = {
+    "softmax_ce": "exp overflowed (inf) or a row's sum underflowed (0 / 0); shift the scores "
+                  "by each row's own maximum first: one maximum for the whole batch leaves "
+                  "rows far below it at exp(-2000) = 0",
+    "sigmoid": "exp overflowed at a large |x|; compute the sigmoid so that exp never gets a "
+               "large positive argument (1 / (1 + exp(-x)) does not)",
 }
 
 
@@ -229,10 +289,8 @@ def diagnose(name: str, input_name: str, s: np.ndarray, t: np.ndarray, tol: np.n
     """The most likely explanation of a wrong gradient s (shapes already match)."""
     if not np.all(np.isfinite(s)):
         bad = int(np.sum(~np.isfinite(s)))
-        hint = f"{name} has {bad} nan/inf entries"
-        if context.gate == "softmax_ce":
-            hint += ": exp overflowed; shift the scores by their row maximum first"
-        return hint
+        advice = OVERFLOWS.get(context.gate)
+        return f"{name} has {bad} nan/inf entries" + (f": {advice}" if advice else "")
     return (_known(name, input_name, s, context) or _part_of_batch(name, input_name, s, context)
             or _generic(name, s, t, context, output_names) or where_wrong(name, s, t, tol))
 
@@ -250,8 +308,18 @@ def _part_of_batch(name: str, input_name: str, s: np.ndarray, context: Context) 
     return None
 
 
-def jacobian_hint(s: np.ndarray, t: np.ndarray, tol: np.ndarray) -> str:
+# Known wrong Jacobians of relu at x: (the lecture's idea, the matrix it produces).
+JACOBIAN_MISTAKES = [
+    ("J is the identity: relu's Jacobian is diagonal, but its diagonal is the indicator "
+     "x > 0 (0 where x is negative), not all ones", lambda x: np.eye(x.size)),
+]
+
+
+def jacobian_hint(s: np.ndarray, t: np.ndarray, tol: np.ndarray, x: np.ndarray) -> str:
     """What is wrong with the Jacobian of an elementwise gate (diagonal by nature)."""
+    for idea, wrong in JACOBIAN_MISTAKES:
+        if s.size > 1 and _same(s, wrong(x)):
+            return idea
     off = ~np.eye(t.shape[0], dtype=bool) if t.ndim == 2 and t.shape[0] == t.shape[1] else None
     if off is not None and not np.any(t[off]) and np.any(s[off]):
         count = int(np.count_nonzero(s[off]))

@@ -341,6 +341,11 @@ def _evaluation_problems(ex: Exercise, graph: Graph, problem) -> list[Problem]:
     return problems
 
 
+def extreme_specs(extreme: dict | list[dict]) -> list[dict]:
+    """An exercise's extreme cases: one spec (input -> magnitude/offset) or a list of them."""
+    return extreme if isinstance(extreme, list) else [extreme]
+
+
 def _kind_problems(ex: Exercise) -> list[Problem]:
     spec, src = ex.spec, str(ex.source)
     if ex.kind == "gate":
@@ -348,7 +353,8 @@ def _kind_problems(ex: Exercise) -> list[Problem]:
         if gate is None:
             return [Problem(src, ex.id, "gate", f"unknown op {spec['gate']!r}; known ops: "
                                                 f"{', '.join(sorted(GATES))}")]
-        bad = [k for k in spec.get("extreme", {}) if k not in gate.inputs]
+        bad = [k for extreme in extreme_specs(spec.get("extreme", {})) for k in extreme
+               if k not in gate.inputs]
         problems = [Problem(src, ex.id, f"extreme.{k}", f"{gate.name} has no input {k!r}; its "
                                                         f"inputs: {', '.join(gate.inputs)}")
                     for k in bad]

@@ -5,7 +5,7 @@ check, each passing only when all of its probes do; hints come from `diagnosis`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from grader.exercises import Exercise, Tolerance
 from grader.planning import Probe
 from grader.sandbox import Limits, Outcome
 from reference import get_gate
+from reference.graph import topological_order
 
 CHECK_TITLES = {
     "outputs": "returns the right number of arrays, with the right shapes and dtypes",
@@ -41,10 +42,16 @@ class CheckResult:
     hint: str | None = None
     depends_on: tuple[str, ...] = ()  # exercises whose gates this check runs (composition)
     case: Probe | None = None  # the call a failed check is about (`cases.save_failing`)
+    more_hints: list[str] = field(default_factory=list)  # other wrong outputs, one each
 
     @property
     def title(self) -> str:
         return CHECK_TITLES.get(self.name, self.name)
+
+    @property
+    def hints(self) -> list[str]:
+        """Every hint of this check: the first wrong output's, then each other's."""
+        return ([self.hint] if self.hint else []) + self.more_hints
 
 
 def kind_of(hint: str | None) -> str:
@@ -77,7 +84,10 @@ def private_import_message(error: dict) -> str:
             "need in your own file")
 
 
-def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
+def fault_message(outcome: Outcome, limits: Limits, function: str,
+                  gate: str | None = None) -> str:
+    """What went wrong with a call that returned nothing usable; `gate` (when the call is
+    a gate's backward) lets a failed matrix product say what fits that gate."""
     error = outcome.error or {}
     if outcome.status == "timeout":
         return error.get("message") or f"timed out after {limits.exercise_seconds:g} s"
@@ -105,12 +115,21 @@ def fault_message(outcome: Outcome, limits: Limits, function: str) -> str:
                 where += f": {error['text']}"
         if kind == "ValueError" and message.startswith("matmul:"):
             message = ("`@` is the matrix product and these shapes do not chain "
-                       f"({message.split(':', 1)[1].strip()[:80]}…); an elementwise gate "
-                       "multiplies with `*`")
+                       f"({message.split(':', 1)[1].strip()[:80]}…)" + _matmul_advice(gate))
         return f"raised {kind}: {message}{where}" if message else f"raised {kind}{where}"
     if outcome.status == "bad_result":
         return f"sent back something the grader cannot read ({error.get('message', '')})"
     return error.get("message") or outcome.status.replace("_", " ")
+
+
+def _matmul_advice(gate: str | None) -> str:
+    """What a failed `@` means in this gate: a wrong operand order or transpose, or `@`
+    where an elementwise gate multiplies entries."""
+    if gate in diagnosis.MATMUL_ADVICE:
+        return f"; {diagnosis.MATMUL_ADVICE[gate]}"
+    if gate is not None and all(shape == "..." for shape in get_gate(gate).shapes):
+        return "; an elementwise gate multiplies with `*`"
+    return ""
 
 
 def tolerance_array(t: np.ndarray, tol: Tolerance) -> np.ndarray:
@@ -175,25 +194,29 @@ def _form_problem(probe: Probe, arrays: list[np.ndarray]) -> str | None:
     return None
 
 
-def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance,
-                    specific: bool = True) -> tuple[bool, str, str | None]:
-    """Do the arrays match? If not, the first wrong one's hint: a diagnosis when
-    `specific`, else only where and by how much it is wrong."""
+Wrong = tuple[str, str, str]  # (output name, its diagnosis, the plain facts)
+
+
+def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance) -> list[Wrong]:
+    """Every output that does not match: its diagnosis, and where and by how much it is
+    wrong (what is said when the cases disagree about the diagnosis)."""
     names = _output_names(probe)
     owners = _grad_inputs(probe)
+    wrong = []
     for k, (name, s, t) in enumerate(zip(names, arrays, probe.expected)):
         s = s.astype(float)
         if within(s, t, tol):
             continue
-        if probe.context is None and name == "J" and specific:
-            hint = diagnosis.jacobian_hint(s, t, tolerance_array(t, tol))
-        elif probe.context is None or not specific:
-            hint = diagnosis.where_wrong(name, s, t, tolerance_array(t, tol))
+        plain = diagnosis.where_wrong(name, s, t, tolerance_array(t, tol))
+        if probe.context is None and name == "J":
+            hint = diagnosis.jacobian_hint(s, t, tolerance_array(t, tol), probe.call.args[0])
+        elif probe.context is None:
+            hint = plain
         else:
             hint = diagnosis.diagnose(name, owners[k], s, t, tolerance_array(t, tol),
                                       probe.context, names)
-        return False, f"{probe.label}: {hint}", hint
-    return True, "", None
+        wrong.append((name, hint, plain))
+    return wrong
 
 
 def judge_arrays(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
@@ -235,8 +258,10 @@ def _placeholder(pairs, unpacked) -> str | None:
                for a, t in zip(arrays, probe.expected)) or \
                 not any(np.any(t) for t in probe.expected):
             return None
-    return (f"{_output_names(answers[0][0])[0]} is zero everywhere: the gradient never flows "
-            "(a placeholder such as np.zeros_like earns no points)")
+    names = _output_names(answers[0][0])
+    every = ", and so is every other output," if len(names) > 1 else ""
+    return (f"{names[0]} is zero everywhere{every} though the true gradient is not: no "
+            "gradient flows (an answer of zeros earns no points)")
 
 
 def called_as(probe: Probe) -> str:
@@ -259,7 +284,8 @@ def _first_fault(check, weight, pairs, unpacked, limits) -> CheckResult | None:
     """The failed check for the first call that crashed or returned something unusable."""
     for probe, outcome in pairs:
         if outcome.status != "ok":
-            message = fault_message(outcome, limits, probe.call.function)
+            message = fault_message(outcome, limits, probe.call.function,
+                                    probe.context and probe.context.gate)
             crashed = outcome.status == "raised" and message != "not implemented yet"
             return CheckResult(check, weight, False, f"{probe.label}: {message}"
                                f"{called_as(probe)}",
@@ -306,21 +332,36 @@ def judge_values(check, weight, pairs, unpacked, limits, tol) -> CheckResult:
         failure = _form_failure(check, weight, probe, arrays)
         if failure:
             return failure
-        ok, message, hint = _compare_arrays(probe, arrays, tol)
-        if not ok:
-            failed.append((probe, arrays, message, hint))
+        wrong = _compare_arrays(probe, arrays, tol)
+        if wrong:
+            failed.append((probe, arrays, wrong))
     if not failed:
         return CheckResult(check, weight, True)
     # A case of single numbers proves no pattern: the larger cases speak.
     telling = [f for f in failed if any(np.size(a) > 1 for a in f[1])] or failed
-    probe, arrays, message, hint = telling[0]
+    probe = telling[0][0]
     if check == "zero_upstream":
-        hint = ("a zero upstream gradient must give a zero gradient: multiply the local "
-                "gradient by dout")
-    elif len({kind_of(h) for *_, h in telling}) > 1:
-        # The cases disagree about what is wrong: no diagnosis, only the facts.
-        _, message, hint = _compare_arrays(probe, arrays, tol, specific=False)
-    return CheckResult(check, weight, False, message + called_as(probe), hint, case=probe)
+        hints = ["a zero upstream gradient must give a zero gradient: multiply the local "
+                 "gradient by dout"]
+    else:
+        hints = _unanimous([wrong for *_, wrong in telling])
+    message = "; ".join(f"{probe.label}: {h}" for h in hints)
+    return CheckResult(check, weight, False, message + called_as(probe), hints[0], case=probe,
+                       more_hints=hints[1:])
+
+
+def _unanimous(cases: list[list[Wrong]]) -> list[str]:
+    """One hint per wrong output: its diagnosis when every case where it is wrong agrees
+    on it, else only the facts of the first such case."""
+    by_output: dict[str, list[Wrong]] = {}
+    for wrong in cases:
+        for item in wrong:
+            by_output.setdefault(item[0], []).append(item)
+    hints = []
+    for items in by_output.values():
+        agree = len({kind_of(hint) for _, hint, _ in items}) == 1
+        hints.append(items[0][1] if agree else items[0][2])
+    return hints
 
 
 def _judge_linearity(weight, pairs, unpacked, exercise, limits) -> CheckResult:
@@ -357,8 +398,8 @@ def _judge_untouched(weight, pairs, unpacked) -> CheckResult:
             if after is None or after.shape != before.shape or not np.array_equal(
                     after, before, equal_nan=True):
                 hint = (f"{probe.call.function} changed its argument {name} in place: "
-                        f"compute new arrays (e.g. {name}.copy() or dout * mask) instead of "
-                        f"writing into {name}")
+                        f"compute new arrays (an expression such as dout * local, or "
+                        f"{name}.copy() first) instead of writing into {name}")
                 return CheckResult("untouched", weight, False, f"{probe.label}: {hint}", hint,
                                    case=probe)
     if not answered:
@@ -482,55 +523,86 @@ def judge_answer(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome
 
 def _side_by_side(exercise: Exercise, probe: Probe, got: dict, wrong: list[str]) -> str:
     """Which of the student's numbers are right (next to the true ones with `reveal:
-    answers`), and where in the graph the mistake must lie."""
+    answers`), and where in the graph the wrong ones meet."""
     shown = exercise.reveal == "answers"  # the true numbers only if the course says so
     pairs = ", ".join(f"d{k}: yours {got[k]:.4g}" +
                       (f", true {probe.expected[k]:.4g}" if shown else "") +
                       (" ✗" if k in wrong else " ✓") for k in probe.expected if k in got)
-    return f"{pairs}; {_where_it_goes_wrong(exercise.graph(), set(wrong))}"
+    return pairs + (f"; {_where_they_meet(exercise.graph(), set(wrong))}" if len(wrong) > 1
+                    else "")
 
 
-def _where_it_goes_wrong(graph, wrong: set[str]) -> str:
-    """The gate that every wrong answer flows through, nearest the inputs: the mistake is
-    there or on the way to it from the output. Never more precise than the evidence."""
-    from reference.graph import topological_order
+def _gate_text(graph, name: str) -> str:
+    node = graph.nodes[name]
+    return f"{name} = {node.op}({', '.join(node.args)})"
 
-    order = topological_order(graph.structure(), graph.output)  # inputs first
-    below: dict[str, set[str]] = {}
-    for name in order:
-        node = graph.nodes.get(name)
-        below[name] = {name} if node is None else set().union(*(below[a] for a in node.args))
-    through = [n for n in order if n in graph.nodes and wrong <= below[n]]
-    gate = min(through, key=lambda n: (len(below[n]), order.index(n)))  # nearest the inputs
-    node = graph.nodes[gate]
-    where = f"{gate} = {node.op}({', '.join(node.args)})"
+
+def _where_they_meet(graph, wrong: set[str]) -> str:
+    """The gate nearest the inputs that every path from a wrong answer to the output goes
+    through, and only what that proves."""
+    structure = graph.structure()
+    order = topological_order(structure, graph.output)  # inputs first
+    gate = next(n for n in order if n in graph.nodes and  # the output is on every path
+                not any(_reaches(structure, w, graph.output, n) for w in wrong))
     if gate == graph.output:
-        return (f"every wrong answer flows through the output gate {where}: check its local "
-                "gradient")
-    return (f"every wrong answer flows through {where}: the mistake is at that gate or "
-            "between it and the output")
+        return (f"your wrong answers meet only at the output gate {_gate_text(graph, gate)}: "
+                "its local gradient is wrong, or there is more than one mistake")
+    return (f"every wrong answer flows through {_gate_text(graph, gate)}: if one mistake "
+            "explains them all, it is at that gate or between it and the output")
+
+
+def _reaches(structure: dict, start: str, target: str, avoiding: str) -> bool:
+    """Is there a path from `start` up to `target` that avoids the node `avoiding`?"""
+    users: dict[str, list[str]] = {}
+    for name, inputs in structure.items():
+        for i in inputs:
+            users.setdefault(i, []).append(name)
+    seen, stack = set(), [start]
+    while stack:
+        name = stack.pop()
+        if name in seen or name == avoiding:
+            continue
+        if name == target:
+            return True
+        seen.add(name)
+        stack.extend(users.get(name, []))
+    return False
+
+
+def _consumers(graph, key: str) -> str:
+    """The gates an input enters, with the lecture's idea of each."""
+    gates = [name for name, node in graph.nodes.items() if key in node.args]
+    parts = [_gate_text(graph, g) + (f", where {diagnosis.GATE_IDEAS[graph.nodes[g].op]}"
+                                     if graph.nodes[g].op in diagnosis.GATE_IDEAS else "")
+             for g in gates]
+    return "; ".join(parts) + ("; at fan-out the gradients of every path are added"
+                               if len(gates) > 1 else "")
 
 
 def _answer_hint(exercise: Exercise, truth: dict, got: dict, key: str) -> str:
-    """Explain one wrong hand-computed gradient: sign, swap, a common factor, or by how much."""
-    tol = exercise.tolerance
+    """One wrong hand-computed gradient: the gates it enters and their lecture ideas; with
+    `reveal: answers`, also how it is wrong (sign, a swap, a common factor)."""
+    hint = f"df/d{key} is wrong: {key} enters {_consumers(exercise.graph(), key)}"
+    if exercise.reveal != "answers":
+        return hint  # its sign or size would tell the number
+    detail = _how_it_is_wrong(exercise.tolerance, truth, got, key)
+    return f"{hint} ({detail})" if detail else hint
 
+
+def _how_it_is_wrong(tol: Tolerance, truth: dict, got: dict, key: str) -> str | None:
     def close(a, b):
         return abs(a - b) <= tol.atol + tol.rtol * abs(b)
 
     value, t = got[key], truth[key]
     if close(-value, t) and not close(0.0, t):
-        return f"df/d{key} has the wrong sign"
+        return "it has the wrong sign"
     for other, t_other in truth.items():
-        if other != key and close(value, t_other) and not close(t_other, t):
-            return (f"df/d{key} = {value:.4g} is the gradient of {other}: the two look swapped "
-                    "(a max gate routes the gradient to the larger input; a multiply gate "
-                    "swaps its inputs)")
+        if other != key and other in got and close(value, t_other) and \
+                close(got[other], t) and not close(t_other, t):
+            return f"it and df/d{other} look swapped"
     ratios = [got[k] / truth[k] for k in truth if k in got and abs(truth[k]) > 10 * tol.atol]
     if len(ratios) > 1 and not close(ratios[0], 1.0) and all(
             abs(r - ratios[0]) <= 0.05 * abs(ratios[0]) for r in ratios):
         return (f"every gradient is {ratios[0]:.3g} times the true one: a local gradient along "
-                "the chain is missing or wrong (recompute it from the forward values)")
-    return (f"df/d{key} = {value:.4g} is off: recompute the forward values, then multiply "
-            "upstream by local gradient gate by gate")
-
+                "the chain is missing or wrong")
+    return None

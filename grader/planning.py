@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from grader import cases, diagnosis
-from grader.exercises import Exercise
+from grader.exercises import Exercise, extreme_specs
 from grader.gradcheck import (REFERENCE_RTOL, reference_backprop_error, reference_gate_error,
                               reference_jacobian_error)
 from grader.sandbox import Call
@@ -84,11 +84,13 @@ def plan_gate(exercise: Exercise, seed: int) -> list[Probe]:
         dims = {**cases.random_dims(gate, rng), "...": ()}
         probes.append(gate_probe(exercise, "scalar", *fresh("0-d inputs", dims=dims), rng))
     if "extreme" in checks:
-        extreme = exercise.spec["extreme"]
-        label = "extreme inputs (" + ", ".join(
-            f"{k} " + (f"|{k}| in {v['magnitude']}" if "magnitude" in v else f"≈ {v['offset']}")
-            for k, v in extreme.items()) + ")"
-        probes.append(gate_probe(exercise, "extreme", *fresh(label, extreme=extreme), rng))
+        for extreme in extreme_specs(exercise.spec["extreme"]):
+            label = "extreme inputs (" + ", ".join(
+                f"|{k}| in {v['magnitude']}" if "magnitude" in v else
+                f"{k} rows ≈ {', '.join(map(str, v['offset']))} in turn"
+                if isinstance(v["offset"], list) else f"{k} ≈ {v['offset']}"
+                for k, v in extreme.items()) + ")"
+            probes.append(gate_probe(exercise, "extreme", *fresh(label, extreme=extreme), rng))
     return probes
 
 

@@ -33,11 +33,13 @@ def exercise_json(result: ExerciseResult) -> dict:
 
 
 def report_json(report: Report) -> dict:
-    """Exactly the report contract of DESIGN.md."""
+    """The report contract of DESIGN.md, with what the table says besides: its notes and
+    every statement that did not run ("where: what")."""
     return {"submission": report.submission, "seed": report.seed, "score": _num(report.score),
             "max_score": _num(report.max_score), "elapsed_s": report.elapsed_s,
             "error": report.error, "exercises": [exercise_json(r) for r in report.exercises],
-            "confinement": report.confinement}
+            "confinement": report.confinement, "notes": report.notes,
+            "not_run": report.skipped}
 
 
 def stub_hint(hint: str) -> bool:
@@ -62,7 +64,7 @@ def without_unshown(result: ExerciseResult, unshown: set[str]) -> ExerciseResult
     reused = [not c.passed and bool(unshown & set(c.depends_on)) for c in result.checks]
     if not any(reused):
         return result
-    checks = [replace(c, message=NOT_SHOWN_YET, hint=NOT_SHOWN_YET) if r else c
+    checks = [replace(c, message=NOT_SHOWN_YET, hint=NOT_SHOWN_YET, more_hints=[]) if r else c
               for c, r in zip(result.checks, reused)]
     return replace(result, checks=checks, hints=hints_of(checks))
 
@@ -107,6 +109,12 @@ def notes_and_not_run(report: Report) -> list[str]:
     return report.notes + [f"not run: {line}" for line in report.skipped[:MAX_NOT_RUN]]
 
 
+def status_labels(report: Report) -> dict[str, str]:
+    """What each exercise's status column says: its status, or "not started" for a stub."""
+    return {r.exercise.id: "not started" if _not_started(r) else r.status
+            for r in report.exercises}
+
+
 STATUS_COLORS = {"passed": "green", "partial": "yellow", "failed": "red", "error": "magenta"}
 
 
@@ -123,8 +131,7 @@ def render_table(report: Report, color: bool = False) -> str:
     shown_whole = set()
     if report.error:
         lines += [style(report.error, fg="red"), ""]
-    labels = {r.exercise.id: "not started" if _not_started(r) else r.status
-              for r in report.exercises}
+    labels = status_labels(report)
     status_width = max([8] + [len(label) for label in labels.values()])
     room = max(width - id_width - 19 - status_width, 20)
     header = f"  {'exercise':<{id_width}}  {'score':>9}  {'status':<{status_width}}  first hint"
@@ -188,13 +195,16 @@ def render_html(report: Report) -> str:
     """The same table for a notebook: one row per exercise with every hint."""
     esc = html.escape
     rows = []
+    labels = status_labels(report)
     for r in report.exercises:
         hints = "" if report.error else "<br>".join(esc(h) for h in r.hints)
         if r.printed:
             hints += f"<pre style='margin:0'>{esc(r.printed)}</pre>"
+        label = labels[r.exercise.id]
+        color = "inherit" if label == "not started" else HTML_COLORS[r.status]
         rows.append(f"<tr><td><code>{esc(r.exercise.id)}</code></td>"
                     f"<td style='text-align:right'>{_fmt(r.score)}/{_fmt(r.exercise.points)}</td>"
-                    f"<td style='color:{HTML_COLORS[r.status]}'><b>{r.status}</b></td>"
+                    f"<td style='color:{color}'><b>{label}</b></td>"
                     f"<td style='text-align:left'>{hints}</td></tr>")
     error = f"<p style='color:#cf222e'>{esc(report.error)}</p>" if report.error else ""
     notes = "".join(f"<p><i>note: {esc(n)}</i></p>" for n in report.notes)
@@ -205,6 +215,9 @@ def render_html(report: Report) -> str:
         items += f"<li>and {more} more</li>" if more > 0 else ""
         notes += f"<details><summary>Not run ({len(report.skipped)})</summary><ul>{items}</ul>" \
                  "</details>"
+    sandbox = " · ".join(filter(None, (advisory_note(report.confinement),
+                                       confinement_line(report.confinement))))
+    notes += f"<p><small>{esc(sandbox)}</small></p>" if sandbox else ""
     return (f"<div><b>backprop-grader</b>: {_fmt(report.score)}/{_fmt(report.max_score)}"
             f"{error}<table><tr><th>exercise</th><th>score</th><th>status</th>"
             f"<th style='text-align:left'>hints</th></tr>{''.join(rows)}</table>{notes}"

@@ -64,8 +64,8 @@ def hints_of(checks: list[CheckResult]) -> list[str]:
         checks = [c for c in checks if c.name == "values"]
     kinds: dict[str, str] = {}
     for c in checks:
-        if not c.passed and c.hint:
-            kinds.setdefault(kind_of(c.hint), c.hint)
+        for hint in c.hints if not c.passed else ():
+            kinds.setdefault(kind_of(hint), hint)
     return list(kinds.values())
 
 

@@ -26,7 +26,7 @@ def test_template_is_the_contract_with_nothing_solved(tmp_path):
 def test_json_report_follows_the_contract(tmp_path):
     report, _ = check_json(ROOT / "examples" / "buggy_backprop.py", "--seed", "3")
     assert list(report) == ["submission", "seed", "score", "max_score", "elapsed_s", "error",
-                            "exercises", "confinement"]
+                            "exercises", "confinement", "notes", "not_run"]
     assert report["confinement"]["tier"] in ("full", "container", "user", "unconfined")
     assert report["confinement"]["layers"] and report["confinement"]["description"]
     assert report["submission"] == "buggy_backprop.py" and report["seed"] == 3

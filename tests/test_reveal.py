@@ -20,17 +20,20 @@ TABLE = [
     ("reciprocal_wrong_power", "power rule is misapplied", "-1/x**2"),
     ("sigmoid_from_input", "taken from the input", "s * (1 - s)"),
     ("sigmoid_missing_factor", "sigmoid(x) alone", "s * (1 - s)"),
-    ("exp_wrong_local", "like a power rule", "the local gradient is exp(x)"),
+    ("exp_wrong_local", "used where exp's output belongs", "dx = dout * np.exp(x)"),
     ("offset_times_c", "does not belong in the gradient of x + c", "local gradient is 1"),
     ("softmax_no_minus_one", "-1 at the label is missing", "subtract 1 from the probability"),
     ("softmax_minus_one_everywhere", "applied to every class", "subtract 1 only at the label"),
+    ("exp_sign_flipped", "sign inside the exponent is flipped", "dx = dout * np.exp(x)"),
+    ("scale_times_input", "used where the constant belongs", "dx = dout * c"),
+    ("softmax_label_columns", "(p[:, y])", "p[np.arange(N), y] -= 1"),
 ]
 
 
 @pytest.fixture(scope="module")
 def courses(tmp_path_factory) -> dict[str, str]:
     made = {}
-    for reveal in ("mistakes", "formula"):
+    for reveal in ("mistakes", "formula", "answers"):
         folder = tmp_path_factory.mktemp(reveal)
         shutil.copytree(ROOT / "exercises", folder, dirs_exist_ok=True)
         data = yaml.safe_load((folder / "assignment.yaml").read_text())
@@ -57,3 +60,28 @@ def test_the_default_assignment_reveals_no_formula(tmp_path):
     report, _ = check_json(ROOT / "examples" / "buggy_backprop.py")
     hints = " | ".join(h for e in report["exercises"] for h in e["hints"])
     assert "dout * y" not in hints and "dout * (x > 0)" not in hints
+
+
+# worked example -> what only `reveal: answers` may add: how it is wrong, the true numbers
+WORKED = [
+    ("simple_graph_sign", ["it has the wrong sign", "dz: yours -3, true 3 ✗"]),
+    ("gate_patterns_loser", ["look swapped", "dw: yours 2, true 0 ✗"]),
+    ("sigmoid_neuron_forgot_chain", ["times the true one", "true -0.1966"]),
+]
+
+
+@pytest.mark.parametrize("mistake, details", WORKED, ids=[w[0] for w in WORKED])
+def test_worked_examples_name_the_gate_and_keep_numbers_and_signs_unless_allowed(
+        mistake, details, courses, tmp_path):
+    path = SUBMISSIONS / "bad" / f"{mistake}.py"
+    exercise, idea = header(path)["exercise"], header(path)["hint"]
+    submission = compose(tmp_path, path)
+    for reveal in ("mistakes", "formula"):  # a formula is not an answer
+        report, _ = check_json(submission, "--only", exercise, "--assignment", courses[reveal])
+        hints = " | ".join(report["exercises"][0]["hints"])
+        assert idea in hints and "✗" in hints, hints
+        assert not [d for d in details + ["sign", "swapped", "times the true", "true "]
+                    if d in hints], hints
+    shown, _ = check_json(submission, "--only", exercise, "--assignment", courses["answers"])
+    hints = " | ".join(shown["exercises"][0]["hints"])
+    assert idea in hints and all(d in hints for d in details), hints

@@ -1,5 +1,5 @@
 # mistake: the local gradient of exp taken as x
 # exercise: exp
-# hint: the local gradient of exp is taken like a power rule
+# hint: the input x is used where exp's output belongs
 def exp_backward(dout, x):
     return dout * x

@@ -1,6 +1,6 @@
 # mistake: softmax without the max shift overflows at large scores
 # exercise: softmax_ce
-# hint: shift the scores by their row maximum
+# hint: shift the scores by each row's own maximum
 def softmax_ce_backward(dout, scores, y):
     with np.errstate(all="ignore"):
         p = np.exp(scores)

@@ -6,6 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+if sys.argv[1:2] == ["check"]:
+    # Before numpy and the grader load: the sandboxed child's Python loads meanwhile.
+    from grader.sandbox import forkserver
+    forkserver.start_early()
+
 import click
 
 from grader.exercises import ExerciseError, load_assignment

@@ -11,10 +11,20 @@ tiers' layers, after exec), `zygote` (the warm fork server of batch workers) and
 `processes` (the process table, for teardown).
 """
 
-from grader.sandbox.runner import (Call, Limits, Outcome, SandboxRun, Zygote, run_submission,
-                                   use_zygote)
-from grader.sandbox.tiers import ConfinementError, Tier, current, private_paths, \
-    require_protection
+import importlib
 
-__all__ = ["Call", "ConfinementError", "Limits", "Outcome", "SandboxRun", "Tier", "Zygote",
-           "current", "private_paths", "require_protection", "run_submission", "use_zygote"]
+# Loaded on first use: `forkserver` and `tiers` must be importable without numpy (which
+# `runner` imports), so that `backprop check` starts the fork server before loading it.
+WHERE = {**dict.fromkeys(("Call", "Limits", "Outcome", "SandboxRun", "Zygote",
+                          "run_submission", "use_zygote"), "runner"),
+         **dict.fromkeys(("ConfinementError", "Tier", "current", "private_paths",
+                          "require_protection"), "tiers")}
+
+
+def __getattr__(name: str):
+    if name not in WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"grader.sandbox.{WHERE[name]}"), name)
+
+
+__all__ = sorted(WHERE)

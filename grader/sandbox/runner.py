@@ -12,14 +12,11 @@ fresh one for the exercises that follow.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import secrets
-import select
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,13 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from grader.sandbox import folders, tiers
+from grader.sandbox import folders, forkserver, tiers
 from grader.sandbox.child import audit, jail, processes, wire
+from grader.sandbox.forkserver import Zygote, child_env
 from grader.sandbox.tiers import ConfinementError
 
 SIGNAL_NAMES = {"SIGSEGV": "SIGSEGV (segmentation fault)", "SIGABRT": "SIGABRT (abort)"}
-# Variables the child may inherit; everything else (tokens, seeds, paths) stays behind.
-PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH", "SYSTEMROOT")
 
 
 @dataclass(frozen=True)
@@ -121,14 +117,6 @@ class _Capture:
 
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
-
-
-def _child_env(home: Path) -> dict[str, str]:
-    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-    env.update(PATH="/usr/local/bin:/usr/bin:/bin", HOME=str(home), LANG="C.UTF-8",
-               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(home))
-    return env
 
 
 def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]],
@@ -283,88 +271,21 @@ class _Portable(_Spawned):
         self.popen.kill()  # the child itself, whatever became of its group
 
 
-class Zygote:
-    """The grader's end of a `child/zygote.py` fork server (see there)."""
-
-    def __init__(self):
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = _child_env(Path("/"))
-        self.proc = subprocess.Popen([sys.executable, "-I",
-                                      os.path.join(tiers.harness_dir(), "zygote.py"),
-                                      str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                                     env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        theirs.close()
-        self.sock = ours
-        if self._receive(30.0) != {"ready": True}:
-            self.close()
-            raise RuntimeError("the fork server did not start")
-
-    def _receive(self, timeout: float) -> dict | None:
-        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
-        if not ready:
-            return None
-        data = self.sock.recv(1 << 16)
-        if not data:
-            raise RuntimeError("the fork server died")
-        return json.loads(data)
-
-    def launch(self, fds: tuple[int, ...], config: dict) -> _Forked:
-        socket.send_fds(self.sock, [json.dumps(config).encode()], list(fds))
-        message = self._receive(30.0)
-        if not message or "pid" not in message:
-            raise RuntimeError("the fork server did not start the child")
-        return _Forked(self, message["pid"])
-
-    def close(self) -> None:
-        self.sock.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class _Forked:
-    """A child forked by the zygote: its exit status arrives as a message."""
-
-    def __init__(self, zygote: Zygote, pid: int):
-        self.zygote, self.pid, self.returncode = zygote, pid, None
-
-    def wait(self, timeout: float) -> int | None:
-        deadline = time.monotonic() + timeout
-        while self.returncode is None:
-            message = self.zygote._receive(deadline - time.monotonic())
-            if message is None:
-                return None
-            if message.get("exit") == self.pid:
-                self.returncode = message["status"]
-        return self.returncode
-
-    def kill(self) -> None:
-        processes.kill_group(self.pid)
-
-    def sweep(self) -> None:
-        socket.send_fds(self.zygote.sock, [b'{"sweep": true}'], [])
-        while True:
-            message = self.zygote._receive(10.0)
-            if message is None or "swept" in message:
-                return
-
-
 _zygote: Zygote | None = None
 
 
 def use_zygote() -> bool:
-    """Start children from a warm fork server from now on (batch workers do); False when
-    it cannot start."""
+    """Start children from a warm fork server from now on (batch workers do), or from the
+    one `forkserver.start_early` started; False when it cannot start. It is waited for at
+    the first child, and a server that never becomes ready leaves fresh interpreters."""
     global _zygote
     if tiers.current().portable:
         return False
+    _zygote, forkserver.early = _zygote or forkserver.early, None
     if _zygote is None:
         try:
             _zygote = Zygote()
-        except (OSError, RuntimeError):
+        except OSError:
             return False
     return True
 
@@ -424,7 +345,7 @@ class _Session:
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        config = {**self.plan.config, "env": _child_env(self.workdir)}
+        config = {**self.plan.config, "env": child_env(self.workdir)}
         fds = (req_r, res_w, out_w, err_w)
         global _zygote
         try:
@@ -713,6 +634,8 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
     submission may not import. Raises ConfinementError, before any student code has
     run, when the sandbox the environment promises cannot be set up."""
     processes.become_subreaper()
+    if forkserver.early is not None:  # `check` started one before its own imports
+        use_zygote()
     before = processes.children() | ({_zygote.proc.pid} if _zygote else set())
     streams = (_Capture(limits.output_bytes), _Capture(limits.output_bytes))
     workdir, target = _prepare_workdir(source, module_name)

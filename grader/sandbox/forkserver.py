@@ -1,0 +1,120 @@
+"""The grader's end of the warm fork server (`child/zygote.py`), and the children's
+environment. Nothing here imports numpy: `backprop check` starts the fork server before
+its own imports (`start_early`), so that the child's Python and numpy load on another
+core while the grader loads, and the first child is a fork away when the grader needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from grader.sandbox import tiers
+from grader.sandbox.child import processes
+
+# Variables the child may inherit; everything else (tokens, seeds, paths) stays behind.
+PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH", "SYSTEMROOT")
+READY_SECONDS = 30.0
+
+
+def child_env(home: Path) -> dict[str, str]:
+    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    env.update(PATH="/usr/local/bin:/usr/bin:/bin", HOME=str(home), LANG="C.UTF-8",
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(home))
+    return env
+
+
+class Zygote:
+    """A `child/zygote.py` fork server. It starts at once and is waited for only at its
+    first launch: whoever starts it goes on with its own work meanwhile."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen([sys.executable, "-I",
+                                      os.path.join(tiers.harness_dir(), "zygote.py"),
+                                      str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                                     env=child_env(Path("/")), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        theirs.close()
+        self.sock = ours
+        self.ready = False
+
+    def _receive(self, timeout: float) -> dict | None:
+        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
+        if not ready:
+            return None
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise RuntimeError("the fork server died")
+        return json.loads(data)
+
+    def wait_ready(self) -> None:
+        """Raises RuntimeError when it did not start (the caller starts children fresh)."""
+        if not self.ready and self._receive(READY_SECONDS) != {"ready": True}:
+            raise RuntimeError("the fork server did not start")
+        self.ready = True
+
+    def launch(self, fds: tuple[int, ...], config: dict) -> Forked:
+        self.wait_ready()
+        socket.send_fds(self.sock, [json.dumps(config).encode()], list(fds))
+        message = self._receive(READY_SECONDS)
+        if not message or "pid" not in message:
+            raise RuntimeError("the fork server did not start the child")
+        return Forked(self, message["pid"])
+
+    def close(self) -> None:
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Forked:
+    """A child forked by the zygote: its exit status arrives as a message."""
+
+    def __init__(self, zygote: Zygote, pid: int):
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def wait(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while self.returncode is None:
+            message = self.zygote._receive(deadline - time.monotonic())
+            if message is None:
+                return None
+            if message.get("exit") == self.pid:
+                self.returncode = message["status"]
+        return self.returncode
+
+    def kill(self) -> None:
+        processes.kill_group(self.pid)
+
+    def sweep(self) -> None:
+        socket.send_fds(self.zygote.sock, [b'{"sweep": true}'], [])
+        while True:
+            message = self.zygote._receive(10.0)
+            if message is None or "swept" in message:
+                return
+
+
+early: Zygote | None = None
+
+
+def start_early() -> None:
+    """Start the fork server now, before the grader imports numpy (where the tier has
+    one); `runner` takes it over at its first child. A failure here costs nothing: the
+    children are then started fresh."""
+    global early
+    try:
+        if not tiers.current().portable:
+            early = Zygote()
+    except (OSError, RuntimeError):
+        early = None

@@ -109,6 +109,18 @@ def test_a_cell_with_a_syntax_error_is_skipped_and_named(tmp_path):
         result.output
 
 
+def test_code_cells_read_without_validation_are_what_nbformat_reads():
+    """Version 4 cells of the usual shape skip nbformat's validation: the module graded
+    is the same, and so is every cell number and line it points at."""
+    from grader import notebooks
+
+    nb = messy_notebook()
+    fast = notebooks.read(nbformat.writes(nb).encode())
+    assert not isinstance(fast, nbformat.NotebookNode)  # nbformat was not needed
+    for run_all in (False, True):
+        assert notebooks.to_module(fast, run_all) == notebooks.to_module(nb, run_all)
+
+
 @pytest.mark.parametrize("content, message", [
     (b"{not json", "not valid JSON"),
     (json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}).encode(),

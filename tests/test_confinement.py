@@ -224,3 +224,15 @@ def test_every_way_past_the_limits_is_stopped(env, place, request):
         listener.close()
         for pid in _alive_named(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("env", ["full", "user"])
+def test_limits_stricter_than_ours_are_kept_not_a_machine_fault(env, place, request):
+    """A grader started under a lower hard limit (a shell's ulimit, or a limit something
+    lowered) still confines its children: it keeps the stricter limit instead of failing
+    to raise it, which it would report as "could not protect this run"."""
+    command, environment = grader_command(env, ["check", SOLUTION, "--json"], request)
+    done = subprocess.run(["prlimit", "--fsize=4194304:4194304", "--", *command],
+                          env=environment, capture_output=True, text=True, timeout=300, cwd="/")
+    assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-2000:]
+    assert json.loads(done.stdout)["score"] == 100

@@ -263,6 +263,8 @@ def private_paths() -> list[Path]:
             package = Path(entry or ".") / name
             if (package / "__init__.py").is_file():
                 found.add(package.resolve())
+        # The install's RECORD lists every file of the grader with its hash.
+        found.update(p.resolve() for p in Path(entry or ".").glob("backprop_grader-*-info"))
     return sorted(found)
 
 

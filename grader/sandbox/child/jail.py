@@ -118,13 +118,22 @@ def limit_resources(limits):
     if resource is None:
         return
     cpu = int(limits["total_seconds"]) + 5
-    for res, value in ((resource.RLIMIT_AS, limits["memory_bytes"]),
-                       (resource.RLIMIT_FSIZE, limits["file_bytes"]),
-                       (resource.RLIMIT_NOFILE, limits["open_files"]),
-                       (resource.RLIMIT_CORE, 0),
-                       (resource.RLIMIT_NPROC, limits["processes"])):
-        resource.setrlimit(res, (value, value))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    for res, soft, hard in ((resource.RLIMIT_AS, limits["memory_bytes"], None),
+                            (resource.RLIMIT_FSIZE, limits["file_bytes"], None),
+                            (resource.RLIMIT_NOFILE, limits["open_files"], None),
+                            (resource.RLIMIT_CORE, 0, None),
+                            (resource.RLIMIT_NPROC, limits["processes"], None),
+                            (resource.RLIMIT_CPU, cpu, cpu + 1)):
+        resource.setrlimit(res, _within_hard(res, soft, soft if hard is None else hard))
+
+
+def _within_hard(res, soft, hard):
+    """A limit already stricter than ours (set by whoever started us) stays: lowering is
+    all a process may do, and the stricter one protects as well."""
+    current = resource.getrlimit(res)[1]
+    if current == resource.RLIM_INFINITY:
+        return soft, hard
+    return min(soft, current), min(hard, current)
 
 
 def confine(config):

@@ -36,6 +36,13 @@ ATTRIBUTES = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lc
               "fchownat", "utime", "utimes", "futimesat", "utimensat", "setxattr",
               "lsetxattr", "fsetxattr", "setxattrat", "removexattr", "lremovexattr",
               "fremovexattr", "removexattrat")
+# Calls that reach another process of the same uid through a pid argument (0 is the
+# caller): in the user tier that is every process of the TA's, the grader included, whose
+# limits, priority and CPUs the submission could otherwise change (a grader whose memory
+# limit drops to 50 MiB crashes; one whose hard limits drop cannot confine a fresh child).
+OTHER_PROCESS = (("prlimit64", 0), ("setpriority", 1), ("sched_setscheduler", 0),
+                 ("sched_setparam", 0), ("sched_setaffinity", 0), ("sched_setattr", 0),
+                 ("ioprio_set", 1), ("migrate_pages", 0), ("move_pages", 0))
 O_TMPFILE = 0o20000000  # a file with no name: its blocks are in no folder's count
 OPEN_FLAGS = (("open", 1), ("openat", 2))  # the system call and its flags argument
 SIGNALS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")  # first arg: a pid
@@ -113,7 +120,8 @@ class Filter:
 def child_filter(signals_outside=True, pid=None):
     """The sandboxed child's filter: no sockets at all (no network, no connect() to the
     TA's unix sockets; socketpair stays), none of `DENIED`, no new namespaces, no SysV
-    IPC (its objects outlive the run), no memfd, no attribute changes, no nameless files;
+    IPC (its objects outlive the run), no memfd, no attribute changes, no nameless files,
+    no changing another process's limits, priority or CPUs (`OTHER_PROCESS`);
     without `signals_outside`, signals only to `pid` itself (where nothing else keeps
     them in, e.g. Landlock's signal scope)."""
     f = Filter()
@@ -124,6 +132,8 @@ def child_filter(signals_outside=True, pid=None):
     for name, flags in OPEN_FLAGS:
         f.add(errno_action(errno.EOPNOTSUPP), name, (flags, CMP_MASKED_EQ, O_TMPFILE, O_TMPFILE))
     f.add(errno_action(errno.ENOSYS), "openat2")  # its flags are out of a filter's reach
+    for name, pid_arg in OTHER_PROCESS:
+        f.add(eperm, name, (pid_arg, CMP_NE, 0))
     f.add(errno_action(errno.ENOSYS), "clone3")  # libc falls back to clone, filtered below
     for flag in NAMESPACE_FLAGS:
         f.add(eperm, "clone", (0, CMP_MASKED_EQ, flag, flag))

@@ -9,7 +9,7 @@ import socket
 import time
 
 _solution = {name: globals()[name] for name in ("mul_backward", "add_backward",
-             "exp_backward", "scale_backward", "sigmoid_backward")}
+             "exp_backward", "scale_backward", "offset_backward", "sigmoid_backward")}
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -73,6 +73,24 @@ def _unix_socket():
     raise RuntimeError("BREACH: connected to " + SOCKET_PATH)
 
 
+def _other_processes():
+    """Lower the grader's limits (it crashes, or cannot confine a fresh child), or change
+    its priority and CPUs: the same uid is all the kernel asks for."""
+    import resource
+    parent = os.getppid()
+    for attempt in (
+            lambda: resource.prlimit(parent, resource.RLIMIT_AS, (50 << 20, 50 << 20)),
+            lambda: resource.prlimit(parent, resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)),
+            lambda: os.setpriority(os.PRIO_PROCESS, parent, 19),
+            lambda: os.sched_setaffinity(parent, {0}),
+            lambda: os.sched_setscheduler(parent, os.SCHED_IDLE, os.sched_param(0))):
+        try:
+            attempt()
+        except OSError:
+            continue
+        raise RuntimeError("BREACH: changed the grader's limits or scheduling")
+
+
 def _hopper():
     """A daemon that changes its pid faster than a sweep can follow, deaf to signals it
     may ignore and to its parent's death."""
@@ -105,4 +123,5 @@ mul_backward = _attacked("mul_backward", _memfd)
 add_backward = _attacked("add_backward", _unlinked_file)
 exp_backward = _attacked("exp_backward", _change_modes)
 scale_backward = _attacked("scale_backward", _unix_socket)
+offset_backward = _attacked("offset_backward", _other_processes)
 sigmoid_backward = _attacked("sigmoid_backward", _hopper)

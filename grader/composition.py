@@ -171,6 +171,8 @@ def _blocked(probes: list[Probe], outcomes: list[Outcome], unpacked: dict) -> st
     """Why the chained net cannot run: a gate that is missing, raised or returned the wrong
     form on its own (said once, by that gate's check, instead of the chain's echo of it)."""
     for probe, outcome in zip(probes, outcomes):
+        if (outcome.error or {}).get("type") == "NotImplementedError":
+            return "not implemented yet"  # a stub: the same words as the gate's own check
         if probe.context is not None and (outcome.status != "ok" or unpacked[id(probe)][1]):
             return (f"not run: the net chains every gate, and {probe.call.function} gave no "
                     f"usable answer (see \"{CHECK_TITLES[probe.check]}\")")

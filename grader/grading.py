@@ -60,13 +60,15 @@ def import_error_message(name: str, error: dict) -> str:
 
 
 def _explain_missing(outcomes: list[Outcome], calls: list, prepared: Prepared) -> None:
-    """Why a function is missing: left out for a syntax error, or a name close to it."""
+    """Why a function is missing: left out for a syntax error, defined only by code that
+    did not run, or a name close to it."""
     names: set[str] | None = None
     for outcome, call in zip(outcomes, calls):
         if outcome.status != "missing":
             continue
-        if call.function in prepared.left_out:
-            outcome.error = {"message": prepared.left_out[call.function]}
+        why = prepared.left_out.get(call.function) or prepared.not_run.get(call.function)
+        if why:
+            outcome.error = {"message": why}
             continue
         names = defined_names(prepared.source) if names is None else names
         # A forward pass (the template's checking tools) is never a misspelled backward.
@@ -77,9 +79,10 @@ def _explain_missing(outcomes: list[Outcome], calls: list, prepared: Prepared) -
                                         f"mean {close[0]}? the grader calls {call.function}"}
 
 
-NOT_RUN_NOTE = ("top-level code that is not a definition was not run (listed under 'Not "
-                "run'): only what depends on it can fail; --run-all (check(run_all=True)) "
-                "runs every cell")
+NOT_RUN_NOTE = ("the code listed under 'Not run' did not run, each line says why: only what "
+                "depends on it can fail. By default only definitions run; --run-all "
+                "(check(run_all=True)) runs every cell but %% cells and cells that do not "
+                "parse")
 STOPPED_NOTE = ("top-level statements that raised were skipped, and those still running after "
                 "{seconds:g} s or ending the process were stopped and skipped (listed under "
                 "'Not run', with their line): only what depends on them can fail. Keep such "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -24,7 +25,7 @@ from grader import notebooks
 from grader.exercises import load_assignment
 from grader.grading import VARIANT_NOTE, Report, grade_prepared
 from grader.reports import render_html, render_table
-from grader.submissions import Prepared, prepare
+from grader.submissions import Prepared, defined_names, prepare
 
 
 def _ipython():
@@ -35,18 +36,26 @@ def _ipython():
     return get_ipython()
 
 
-def _in(where: str) -> str:
+def _in(text: str) -> str:
     """The kernel's own words: "code cell 7, line 2" is "In [7], line 2"."""
-    return re.sub(r"^code cell (\d+)", r"In [\1]", where)
+    return re.sub(r"code cell (\d+)", r"In [\1]", text)
 
 
-def _from_kernel(shell, run_all: bool) -> Prepared:
+NOTHING_RUN = ("none of the assignment's functions is defined in this kernel (after a restart "
+               "it has forgotten them): run the cells above first, then check() again")
+
+
+def _from_kernel(shell, run_all: bool, wanted: set[str]) -> Prepared:
     """The executed cells, as a notebook: cell N is execution number N."""
     history = list(shell.history_manager.input_hist_raw)
     nb = new_notebook(cells=[new_code_cell(source) for source in history[1:]])
     module = notebooks.to_module(nbformat.from_dict(nb), run_all)
-    return Prepared("notebook", module.source.encode(), [], lambda line: _in(module.where(line)),
-                    skipped=[(_in(where), what) for where, what in module.skipped])
+    source = module.source.encode()
+    if not wanted & (defined_names(source) | set(module.left_out)):
+        return Prepared("notebook", error=NOTHING_RUN)
+    return Prepared("notebook", source, [], lambda line: _in(module.where(line)),
+                    skipped=[(_in(where), what) for where, what in module.skipped],
+                    not_run={name: _in(why) for name, why in module.left_out.items()})
 
 
 def _from_script(wanted: set[str], run_all: bool) -> Prepared:
@@ -69,7 +78,7 @@ def check(*exercise_ids: str, seed: int = 0, run_all: bool = False,
         assignment = assignment.only(exercise_ids)
     shell = _ipython()
     wanted = assignment.functions
-    prepared = _from_kernel(shell, run_all) if shell is not None else \
+    prepared = _from_kernel(shell, run_all, wanted) if shell is not None else \
         _from_script(wanted, run_all)
     report = grade_prepared(prepared, assignment, seed, identity=student)
     if assignment.variant_seed is not None and student is None:
@@ -77,17 +86,31 @@ def check(*exercise_ids: str, seed: int = 0, run_all: bool = False,
     if shell is not None and getattr(shell, "kernel", None) is not None:
         from IPython.display import HTML, display
 
-        display(HTML(render_html(report)))
+        display(HTML(render_html(replace(report, notes=_first_time(report.notes)))))
     else:
         print(render_table(report))
     return _Quiet(report)
 
 
+_SHOWN: set[str] = set()  # the notes this kernel has shown already
+
+
+def _first_time(notes: list[str]) -> list[str]:
+    """Each long note once per session: the same words under every check() are noise."""
+    new = [note for note in notes if note not in _SHOWN]
+    _SHOWN.update(new)
+    return new
+
+
 class _Quiet:
-    """The report, without a long repr at the end of a notebook cell."""
+    """The report, shown as nothing at the end of a notebook cell (the table is already
+    there) and as its score in a script."""
 
     def __init__(self, report: Report):
         self.report = report
 
     def __repr__(self) -> str:
         return f"<{self.report.score:g}/{self.report.max_score:g}>"
+
+    def _ipython_display_(self) -> None:
+        """IPython calls this instead of printing the repr: the cell output stays clean."""

@@ -55,6 +55,7 @@ class Module:
     source: str
     origins: list[tuple[int, int]]  # (code cell number, line in that cell) per line
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, what) not run
+    left_out: dict[str, str] = field(default_factory=dict)  # name -> why it is not defined
 
     def where(self, line: int) -> str:
         if 1 <= line <= len(self.origins):
@@ -239,16 +240,56 @@ def _shorten(text: str) -> str:
     return text[:60] + ("…" if len(text) > 60 else "")
 
 
+def _bound_names(stmt: ast.stmt) -> set[str]:
+    """The top-level names a statement defines or assigns."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    targets = getattr(stmt, "targets", None) or [getattr(stmt, "target", None)]
+    return {n.id for t in targets if t is not None for n in ast.walk(t)
+            if isinstance(n, ast.Name)}
+
+
+def _cell_magic_names(source: str) -> set[str]:
+    """What a `%%` cell would define if it ran (its body is Python for `%%time`)."""
+    try:
+        body = ast.parse(source.split("\n", 1)[1] if "\n" in source else "")
+    except (SyntaxError, ValueError, *TOO_COMPLEX):
+        return set()
+    return {name for stmt in body.body for name in _bound_names(stmt)}
+
+
+def _why_not_defined(not_run: dict[str, str], kept: list[tuple[str, ast.stmt]]
+                     ) -> dict[str, str]:
+    """Names that only statements that did not run define, and names whose kept
+    definition uses one of them: so that "defines no X" can say why."""
+    defined = {name for _, stmt in kept for name in _bound_names(stmt)}
+    absent = {name: where for name, where in not_run.items() if name not in defined}
+    why = {name: f"{name} is defined at {where}, which was not run" + (
+        ": the grader runs no %% cell, so move the definition to a plain cell"
+        if "%%" in where else "") for name, where in absent.items()}
+    for where, stmt in kept:
+        used = sorted({n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & set(absent))
+        for name in _bound_names(stmt) if used else ():
+            why[name] = (f"{name} ({where}) uses {used[0]}, defined at {absent[used[0]]}, "
+                         "which was not run")
+    return why
+
+
 def to_module(nb: dict, run_all: bool = False) -> Module:
     lines: list[str] = []
     origins: list[tuple[int, int]] = []
     skipped: list[tuple[str, str]] = []
+    not_run: dict[str, str] = {}  # name -> where a statement that did not run defines it
+    kept: list[tuple[str, ast.stmt]] = []  # (where, statement) of every kept definition
     cells: list[tuple[int, list[str], ast.Module | None]] = []
     code_cells = [c for c in nb["cells"] if c.get("cell_type") == "code"]
     for number, cell in enumerate(code_cells, start=1):
         source = cell.get("source", "")
         if source.lstrip().startswith("%%"):
-            skipped.append((f"code cell {number}", f"a cell magic ({source.split()[0]})"))
+            magic = source.split()[0]
+            skipped.append((f"code cell {number}", f"a cell magic ({magic})"))
+            not_run.update(dict.fromkeys(_cell_magic_names(source.lstrip()),
+                                         f"code cell {number}, a {magic} cell"))
             continue
         cell_lines = _strip_magics(source).split("\n")
         try:
@@ -270,12 +311,15 @@ def to_module(nb: dict, run_all: bool = False) -> Module:
                                 "the grader runs"))
             elif _is_definition(stmt, names):
                 spans.append((first, stmt.end_lineno))
+                kept.append((where, stmt))
             elif not _is_silent(stmt):
                 skipped.append((where, _shorten(cell_lines[first - 1])))
+                not_run.update(dict.fromkeys(_bound_names(stmt), where))
         done = 0  # statements sharing a line (`a = 1; b = 2`) share it once
         for first, last in spans:
             for k in range(max(first, done + 1), last + 1):
                 lines.append(cell_lines[k - 1])
                 origins.append((number, k))
             done = max(done, last)
-    return Module("\n".join(lines) + "\n", origins, skipped)
+    return Module("\n".join(lines) + "\n", origins, skipped,
+                  _why_not_defined(not_run, kept))

@@ -4,6 +4,7 @@ points, a status and hints. Every kind plugs in here, the composition included.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,9 +29,14 @@ class ExerciseResult:
 PRINTED_LINES, PRINTED_CHARS = 20, 4000
 
 
+# The sandbox's temporary work folder, as a warning names the student's file in it.
+WORK_FOLDER = re.compile(r"(?:/[^\s/:]+)*/backprop-[a-z]+-\d+-[^/\s]+/")
+
+
 def printed_by(outcomes: list[Outcome]) -> str:
-    """The first lines the exercise's calls printed, and how much more was cut."""
-    text = "".join(o.printed for o in outcomes)
+    """The first lines the exercise's calls printed, and how much more was cut; a warning
+    names the student's file, not the folder it ran from (which changes every run)."""
+    text = WORK_FOLDER.sub("", "".join(o.printed for o in outcomes))
     dropped = sum(o.printed_dropped for o in outcomes) + max(len(text) - PRINTED_CHARS, 0)
     lines = text[:PRINTED_CHARS].splitlines()
     dropped += sum(len(line) + 1 for line in lines[PRINTED_LINES:])

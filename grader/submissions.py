@@ -44,6 +44,7 @@ class Prepared:
     error: str | None = None  # the submission is unreadable: score 0 with this message
     left_out: dict[str, str] = field(default_factory=dict)  # function -> why it is missing
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, what): not run
+    not_run: dict[str, str] = field(default_factory=dict)  # name -> why it is not defined
 
 
 @dataclass
@@ -332,7 +333,8 @@ def _prepare_file(name: str, data: bytes, run_all: bool) -> Prepared:
     if module is None:
         source, left_out = without_broken_blocks(source)
         return Prepared(name, source, _listed(list(left_out.values())), left_out=left_out)
-    return Prepared(name, source, [], module.where, skipped=module.skipped)
+    return Prepared(name, source, [], module.where, skipped=module.skipped,
+                    not_run=module.left_out)
 
 
 MAX_LISTED = 20  # blocks left out that are named one by one; the others are counted

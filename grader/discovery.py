@@ -19,6 +19,7 @@ stray: listed apart, never graded as a student.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import stat
@@ -29,7 +30,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from grader.exercises import SAFE_LOADER
-from grader.submissions import IGNORED_PARTS, SubmissionError
+from grader.submissions import IGNORED_PARTS, UNREADABLE, SubmissionError, unreadable
 
 MAX_ARCHIVE_BYTES = 4 << 30
 MAX_ARCHIVE_MEMBERS = 50_000
@@ -57,39 +58,70 @@ class Entry:
     late: bool | None = None  # the platform's own flag (Canvas)
     submitted: str | None = None  # ISO 8601 submission time, when the layout gives one
     note: str | None = None
+    sources: list[Path] = field(default_factory=list)  # what it was made of, in the class
 
 
 @dataclass
 class Class:
     layout: str
     entries: list[Entry]
-    strays: list[str] = field(default_factory=list)  # top-level names that are no student
+    strays: list[str] = field(default_factory=list)  # names that are no student, or why not
 
 
-def _safe_extract(archive: Path, target: Path) -> Path:
-    """Extract a class archive: regular files only, no links, no escaping paths, real byte
-    counts (a zip's header sizes may lie)."""
-    total = 0
+def _safe_extract(archive: Path, target: Path) -> dict[Path, str]:
+    """Unpack an archive into `target`: regular files only, no links, no escaping paths,
+    real byte counts (a zip's header sizes may lie). A member that cannot be unpacked
+    (its path collides with another's, it is damaged or encrypted, the file system refuses
+    its name) is left out: returns why, by where it would have gone. BadZipFile for no
+    zip; SubmissionError for one with too many members or bytes."""
+    problems: dict[Path, str] = {}
+    room = MAX_ARCHIVE_BYTES
     with zipfile.ZipFile(archive) as z:
         infos = z.infolist()
         if len(infos) > MAX_ARCHIVE_MEMBERS:
             raise SubmissionError(f"{archive.name} holds more than {MAX_ARCHIVE_MEMBERS} files")
         for info in infos:
-            name = PurePosixPath(info.filename)
-            if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
-                continue
-            if name.is_absolute() or ".." in name.parts or "__MACOSX" in name.parts:
-                continue
-            dest = target.joinpath(*name.parts)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(info) as src, open(dest, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    total += len(chunk)
-                    if total > MAX_ARCHIVE_BYTES:
-                        raise SubmissionError(f"{archive.name} unpacks to more than "
-                                              f"{MAX_ARCHIVE_BYTES >> 30} GiB")
-                    out.write(chunk)
-    return target
+            dest = _destination(info, target)
+            try:
+                room -= _unpack(z, info, dest, room) if dest else 0
+            except UNREADABLE as e:
+                problems[dest] = f"{info.filename} was not unpacked: {_why(e)}"
+            if room < 0:
+                raise SubmissionError(f"{archive.name} unpacks to more than "
+                                      f"{MAX_ARCHIVE_BYTES >> 30} GiB")
+    return problems
+
+
+def _destination(info: zipfile.ZipInfo, target: Path) -> Path | None:
+    """Where a member goes in `target`; None for folders, links, paths that leave it."""
+    name = PurePosixPath(info.filename)
+    if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16) or not name.parts:
+        return None
+    if name.is_absolute() or ".." in name.parts or "__MACOSX" in name.parts:
+        return None
+    return target.joinpath(*name.parts)
+
+
+def _unpack(z: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, room: int) -> int:
+    """Write one member to `dest` (a later member of the same name replaces it, as unzip
+    does): its real size, or past `room` as soon as it is, with what was written removed."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    with z.open(info) as src, open(dest, "wb") as out:
+        try:
+            while (chunk := src.read(1 << 20)) and size <= room:
+                size += len(chunk)
+                out.write(chunk)
+        except BaseException:
+            dest.unlink()
+            raise
+    return size
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, (FileExistsError, NotADirectoryError, IsADirectoryError)):
+        return "a file and a folder of that name in one archive"
+    return unreadable(error)
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -98,7 +130,13 @@ def _visible(folder: Path) -> list[Path]:
 
 
 def _is_submission(path: Path) -> bool:
-    return path.is_dir() or path.suffix.lower() in SUBMISSION_SUFFIXES
+    return _submission_name(path.name, path.is_dir())
+
+
+def _submission_name(name: str, folder: bool) -> bool:
+    """Does a plain folder's top-level entry of this name hold a student's work?"""
+    return not name.startswith((".", "__MACOSX")) and (
+        folder or PurePosixPath(name).suffix.lower() in SUBMISSION_SUFFIXES)
 
 
 def _when(path: Path) -> str | None:
@@ -157,7 +195,8 @@ def _gradescope(root: Path) -> Class:
             "listed in submission_metadata.yml but no files" if _plain_name(key) else
             f"its key {key!r} is not a folder name of this export: not graded")
         entries.append(Entry(key, student, root / key if found else None, ids, members,
-                             submitted=_timestamp(info.get(":created_at")), note=note))
+                             submitted=_timestamp(info.get(":created_at")), note=note,
+                             sources=[root / key]))
     strays = sorted(name for name in folders if name not in metadata and name != METADATA)
     return Class("gradescope", entries, strays)
 
@@ -189,14 +228,21 @@ def _canvas(folder: Path, staging: Path) -> Class:
     for user_id, files in sorted(groups.items()):
         student_dir = staging / f"canvas_{user_id}"
         student_dir.mkdir(parents=True)
+        problems = []
         for path, found in files:
             original = CANVAS_COPY_SUFFIX.sub("", found["filename"])
-            shutil.copyfile(path, student_dir / original)
+            try:
+                shutil.copyfile(path, student_dir / (original if _plain_name(original)
+                                                     else path.name))
+            except OSError as e:
+                problems.append(f"{path.name}: {_copy_problem(e)}")
         first = files[0][1]
         name = first.get("name") or f"anon_{user_id}"
         entries.append(Entry(f"canvas_{user_id}", name, student_dir, {"canvas_id": user_id},
                              [{"name": name, "canvas_id": user_id}],
-                             late=any(f["late"] for _, f in files)))
+                             late=any(f["late"] for _, f in files),
+                             note=_with_problems(None, problems),
+                             sources=[path for path, _ in files]))
     return Class("canvas", entries, strays)
 
 
@@ -204,24 +250,66 @@ def _canvas(folder: Path, staging: Path) -> Class:
 
 
 def _merge(name: str, paths: list[Path], staging: Path) -> Entry:
-    """One student's several entries, in one folder: `prepare` grades the best file."""
+    """One student's several entries, each copied (a zip unpacked) under its own name into
+    one folder: `prepare` grades the best file. What cannot be copied is left out, noted."""
     target = staging / "merged" / name
     target.mkdir(parents=True)
+    problems = []
     for path in paths:
-        if path.is_dir():
-            shutil.copytree(path, target / path.name, symlinks=True)
-        elif path.suffix.lower() == ".zip":
-            try:
-                _safe_extract(path, target / path.stem)
-            except zipfile.BadZipFile:
-                pass  # the other entries still count
-        else:
-            shutil.copyfile(path, target / path.name)
+        try:
+            problems += _copy_in(path, target / path.name)
+        except (SubmissionError, shutil.Error, *UNREADABLE) as e:
+            problems.append(f"{path.name}: {_copy_problem(e)}")
     names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in paths)
     when = max(filter(None, map(_when, paths)), default=None)
-    return Entry(name, name, target, submitted=when,
-                 note=f"{len(paths)} entries for one student ({names}): merged, and the file "
-                      "implementing the most of the assignment was graded")
+    return Entry(name, name, target, submitted=when, note=_with_problems(
+        f"{len(paths)} entries for one student ({names}): merged, and the file implementing "
+        "the most of the assignment was graded", problems), sources=paths)
+
+
+def _copy_in(path: Path, dest: Path) -> list[str]:
+    """Copy a file or folder (links as links, never followed; no pipes or devices, which
+    would block) or unpack a zip to `dest`; what was left out, and why."""
+    if path.is_dir():
+        shutil.copytree(path, dest, symlinks=True, ignore=_special)
+        return []
+    if path.suffix.lower() != ".zip":
+        shutil.copyfile(path, dest)
+        return []
+    try:
+        return [f"{path.name}: {why}" for why in _safe_extract(path, dest).values()]
+    except zipfile.BadZipFile:
+        return [f"{path.name}: left out: not a valid zip archive"]
+
+
+def _special(folder: str, names: list[str]) -> list[str]:
+    """What `copytree` must not copy: anything but files, folders and links."""
+    kinds = (stat.S_ISREG, stat.S_ISDIR, stat.S_ISLNK)
+    return [n for n in names if not any(
+        kind(os.lstat(os.path.join(folder, n)).st_mode) for kind in kinds)]
+
+
+def _copy_problem(error: BaseException) -> str:
+    if isinstance(error, shutil.Error):  # copytree copies what it can, then lists the rest
+        failed = error.args[0] if error.args and isinstance(error.args[0], list) else [0]
+        return f"{len(failed)} of its files could not be copied"
+    return f"left out: {error if isinstance(error, SubmissionError) else _why(error)}"
+
+
+MAX_PROBLEMS = 5  # listed in an entry's note; the others are counted
+
+
+def _with_problems(note: str | None, problems: list[str]) -> str | None:
+    if not problems:
+        return note
+    more = len(problems) - MAX_PROBLEMS
+    listed = "; ".join(problems[:MAX_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
+    return "; ".join(filter(None, [note, f"not graded: {listed}"]))
+
+
+def _group(name: str, folder: bool) -> str:
+    """A plain folder's entries of one student share this: `alice.py`, `Alice/`."""
+    return (name if folder else PurePosixPath(name).stem).casefold()
 
 
 def _plain(folder: Path, staging: Path) -> Class:
@@ -229,8 +317,7 @@ def _plain(folder: Path, staging: Path) -> Class:
     strays = []
     for path in _visible(folder):
         if _is_submission(path):
-            stem = path.name if path.is_dir() else path.stem
-            by_name.setdefault(stem.casefold(), []).append(path)
+            by_name.setdefault(_group(path.name, path.is_dir()), []).append(path)
         else:
             strays.append(path.name)
     entries = []
@@ -238,7 +325,7 @@ def _plain(folder: Path, staging: Path) -> Class:
         if len(paths) == 1:
             path = paths[0]
             entries.append(Entry(path.name, path.stem if path.is_file() else path.name, path,
-                                 submitted=_when(path)))
+                                 submitted=_when(path), sources=paths))
         else:
             name = paths[0].stem if paths[0].is_file() else paths[0].name
             entries.append(_merge(name, paths, staging))
@@ -259,19 +346,27 @@ def _unwrapped(folder: Path, extracted: bool) -> Path:
 
 
 def discover(path: Path, staging: Path) -> Class:
-    """The class at `path` (a folder or a .zip); `staging` receives what must be unpacked."""
+    """The class at `path` (a folder or a .zip); `staging` receives what must be unpacked.
+    A member of a class .zip that cannot be unpacked is noted on its student's entry."""
     path = Path(path)
     if not path.exists():
         raise SubmissionError(f"{path} does not exist")
-    extracted = path.is_file()
+    extracted, problems = path.is_file(), {}
     if extracted:
         if path.suffix.lower() != ".zip":
             raise SubmissionError(f"{path} is neither a folder nor a .zip of submissions")
         try:
-            path = _safe_extract(path, staging / "class")
+            problems = _safe_extract(path, staging / "class")
         except zipfile.BadZipFile:
             raise SubmissionError(f"{path} is not a valid zip archive") from None
+        path = staging / "class"
     root = _unwrapped(path, extracted)
+    found = _layout(root, staging, extracted)
+    _attribute(found, problems, root)
+    return found
+
+
+def _layout(root: Path, staging: Path, extracted: bool) -> Class:
     if (root / METADATA).is_file():
         return _gradescope(root)
     files = [p for p in _visible(root) if p.is_file()]
@@ -282,6 +377,34 @@ def discover(path: Path, staging: Path) -> Class:
         for entry in found.entries:
             entry.submitted = None
     return found
+
+
+def _attribute(found: Class, problems: dict[Path, str], root: Path) -> None:
+    """Note each member that could not be unpacked on the entry it belongs to: the one made
+    of a folder or file holding it, or in a plain folder the student of its name (with no
+    files, if none of theirs was unpacked). Others (outside the class's folder, a name no
+    layout grades) are listed with the strays."""
+    owners = {source: entry for entry in found.entries for source in entry.sources}
+    by_group = {_group(e.sources[0].name, e.sources[0].is_dir()): e
+                for e in found.entries if found.layout == "folder"}
+    noted: dict[str, list[str]] = {}
+    for dest, why in problems.items():
+        entry = next((owners[p] for p in (dest, *dest.parents) if p in owners), None)
+        parts = dest.relative_to(root).parts if root in dest.parents else ("",)
+        if entry is None and found.layout == "folder" and \
+                _submission_name(parts[0], len(parts) > 1):
+            key = _group(parts[0], len(parts) > 1)
+            if key not in by_group:
+                by_group[key] = Entry(parts[0], parts[0] if len(parts) > 1 else
+                                      PurePosixPath(parts[0]).stem, None)
+                found.entries.append(by_group[key])
+            entry = by_group[key]
+        if entry is None:
+            found.strays.append(why)
+        else:
+            noted.setdefault(entry.key, []).append(why)
+    for entry in found.entries:
+        entry.note = _with_problems(entry.note, noted.get(entry.key, []))
 
 
 __all__ = ["Class", "Entry", "discover"]

@@ -12,10 +12,12 @@ import ast
 import bisect
 import codeop
 import io
+import lzma
 import re
 import stat
 import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from collections.abc import Callable
@@ -31,6 +33,29 @@ MAX_ENTRIES = 10_000
 
 class SubmissionError(ValueError):
     """The path cannot be graded at all (missing, wrong kind of file): a usage error."""
+
+
+class Unreadable(SubmissionError):
+    """A file or archive member the student handed in cannot be read: their score is 0."""
+
+
+# What reading a student's file or archive member may raise: a file the grader may not
+# read (OSError), a damaged or truncated member (BadZipFile for a bad CRC, zlib, lzma,
+# EOFError), an encrypted one (RuntimeError), a compression method Python lacks.
+UNREADABLE = (OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+              zlib.error, lzma.LZMAError)
+
+
+def unreadable(error: BaseException) -> str:
+    """Why a file or member could not be read, and what to do (without the grader's own
+    paths)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    if isinstance(error, RuntimeError) and "encrypted" in str(error):
+        return "it is encrypted: make the archive without a password"
+    if isinstance(error, NotImplementedError):
+        return f"{error}: make the archive with ordinary (deflate) compression"
+    return f"it is damaged ({error or type(error).__name__}): make the archive again"
 
 
 @dataclass
@@ -109,7 +134,8 @@ def _block_starts(lines: list[bytes]) -> list[int]:
         if line.strip() and not line[:1].isspace() and not line.startswith(b"#"):
             if not (decorating or continued or line.startswith(CONTINUATIONS)):
                 starts.append(i)
-            decorating = line.startswith(b"@") or decorating and line.startswith(CONTINUATIONS)
+            decorating = line.startswith(b"@") or (decorating and
+                                                    line.startswith(CONTINUATIONS))
         # A backslash in a comment continues nothing; one after a `#` in a string is rare.
         continued = line.rstrip().endswith(b"\\") and b"#" not in line
     return starts
@@ -395,8 +421,16 @@ def _folder_candidates(folder: Path) -> list[_Candidate]:
             continue  # links to the solutions or /etc/shadow are not followed
         if info.st_size > MAX_FILE_BYTES:
             raise SubmissionError(f"{rel} is larger than {MAX_FILE_BYTES >> 20} MiB")
-        found.append(_Candidate(rel.as_posix(), path.read_bytes))
+        shown = rel.as_posix()
+        found.append(_Candidate(shown, lambda p=path, r=shown: _read_file(p, r)))
     return found
+
+
+def _read_file(path: Path, shown: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise Unreadable(f"{shown} cannot be read: {unreadable(e)}") from None
 
 
 def _zip_candidates(archive: zipfile.ZipFile, label: str) -> list[_Candidate]:
@@ -416,16 +450,27 @@ def _zip_candidates(archive: zipfile.ZipFile, label: str) -> list[_Candidate]:
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """Read one member, counting real bytes: the header's size may lie (zip bombs)."""
-    with archive.open(info) as f:
-        data = f.read(MAX_FILE_BYTES + 1)
+    try:
+        with archive.open(info) as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except UNREADABLE as e:
+        raise Unreadable(f"{info.filename} cannot be read from the archive: "
+                         f"{unreadable(e)}") from None
     if len(data) > MAX_FILE_BYTES:
         raise SubmissionError(f"{info.filename} is larger than {MAX_FILE_BYTES >> 20} MiB")
     return data
 
 
 def prepare(path: Path, wanted: set[str], run_all: bool = False) -> Prepared:
-    """What to run for `path`; SubmissionError for paths that cannot be graded at all."""
-    path = Path(path)
+    """What to run for `path`; SubmissionError for paths that cannot be graded at all. A
+    file or member that cannot be read gets a report with score 0 and the reason."""
+    try:
+        return _prepare(Path(path), wanted, run_all)
+    except Unreadable as e:
+        return Prepared(Path(path).name, error=str(e))
+
+
+def _prepare(path: Path, wanted: set[str], run_all: bool) -> Prepared:
     if not path.exists() and not path.is_symlink():
         raise SubmissionError(f"{path} does not exist")
     if path.is_symlink():
@@ -439,15 +484,16 @@ def prepare(path: Path, wanted: set[str], run_all: bool = False) -> Prepared:
         path = archives[0]  # a folder holding just an upload's .zip
     if path.suffix == ".zip":
         try:
-            with zipfile.ZipFile(path) as archive:
-                candidates = _zip_candidates(archive, path.name)
-                chosen = _choose(candidates, wanted, run_all, path.name)
+            archive = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
             return Prepared(path.name, error=f"{path.name} is not a valid zip archive")
-        return chosen
+        except OSError as e:
+            raise Unreadable(f"{path.name} cannot be read: {unreadable(e)}") from None
+        with archive:
+            return _choose(_zip_candidates(archive, path.name), wanted, run_all, path.name)
     if path.suffix not in SUFFIXES:
         raise SubmissionError(f"{path} is not a .py, .ipynb, .zip or folder")
     if path.stat().st_size > MAX_FILE_BYTES:
         return Prepared(path.name, error=f"{path.name} is larger than "
                                          f"{MAX_FILE_BYTES >> 20} MiB")
-    return _prepare_file(path.name, path.read_bytes(), run_all)
+    return _prepare_file(path.name, _read_file(path, path.name), run_all)

@@ -5,14 +5,22 @@ built to break discovery. Each becomes that student's own report, with a reason.
 from __future__ import annotations
 
 import ast
+import csv
+import io
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import nbformat
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import SOLUTION, check_json, run_cli
-from grader import notebooks, submissions
+from grader import batch, discovery, notebooks, submissions
 
 MUL = "def mul_backward(dout, x, y):\n    return dout * y, dout * x\n"
 DEEP_SUM = "x = " + "+".join(["1"] * 200_000)  # past the parser's recursion limit
@@ -183,3 +191,164 @@ def test_a_report_says_how_many_blocks_were_left_out_beyond_those_it_names(write
     table = _table(path, "--only", "mul")
     assert "and 10 more blocks with syntax errors were left out" in table
     assert table.count("so this block was left out") == 20
+
+
+# ---- discovery: archives and folders built to break it ----------------------------------
+
+
+WANTED = None  # the default assignment's functions, loaded once
+
+
+def _wanted() -> set[str]:
+    global WANTED
+    if WANTED is None:
+        from grader.exercises import load_assignment
+
+        WANTED = load_assignment().functions
+    return WANTED
+
+
+MEMBER_NAMES = ["backprop.py", "backprop.ipynb", "x", "x/y.py", "x/backprop.py", "/abs.py",
+                "../up.py", "a/../../b.py", "./c.py", "d/", ".", "__MACOSX/._backprop.py",
+                "s/s/s/deep.py", "n" * 300 + ".py", "back\\slash.py", "inner.zip", "C:/w.py"]
+MEMBER_KINDS = ["solution", "junk", "link", "encrypted", "unsupported", "corrupt", "nested"]
+MEMBERS = st.lists(st.tuples(st.sampled_from(MEMBER_NAMES), st.sampled_from(MEMBER_KINDS)),
+                   max_size=8)
+
+
+def _central(data: bytearray, name: str, offset: int, value: bytes) -> None:
+    """Overwrite a field of `name`'s central directory records (what zipfile trusts)."""
+    encoded, at = name.encode(), 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:
+        length = int.from_bytes(data[at + 28:at + 30], "little")
+        if data[at + 46:at + 46 + length] == encoded:
+            data[at + offset:at + offset + len(value)] = value
+        at += 4
+
+
+def _zip(members: list[tuple[str, str]], outside: str) -> bytes:
+    """A zip of `members`: links to `outside`, members marked encrypted or compressed by an
+    unknown method, one whose bytes do not match its CRC, a zip inside the zip."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for i, (name, kind) in enumerate(members):
+            info = zipfile.ZipInfo(name)
+            data = f"# member {i}\n{SOLUTION.read_text() if kind == 'solution' else 'x = (1,'}"
+            if kind == "link":
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                data = outside
+            elif kind == "nested":
+                data = _zip([("backprop.py", "solution")], outside)
+            z.writestr(info, data)
+    data = bytearray(buffer.getvalue())
+    for i, (name, kind) in enumerate(members):
+        if kind == "encrypted":
+            _central(data, name, 8, b"\x01\x00")
+        elif kind == "unsupported":
+            _central(data, name, 10, b"\x63\x00")
+        elif kind == "corrupt":
+            data = data.replace(f"# member {i}\n".encode(), f"# member {i}!".encode(), 1)
+    return bytes(data)
+
+
+STUDENTS = st.lists(st.tuples(st.sampled_from(["alice", "Alice", "bob", "carol"]),
+                              st.sampled_from(["py", "ipynb", "folder", "zip"]), MEMBERS),
+                    min_size=1, max_size=6)
+
+
+def _class(folder: Path, students, outside: Path) -> set[str]:
+    """A plain class folder; the students it holds, by the name their entries share."""
+    folder.mkdir()
+    for name, kind, members in students:
+        if kind == "folder":
+            (folder / name).mkdir(exist_ok=True)
+            (folder / name / "backprop.py").write_text(SOLUTION.read_text())
+            (folder / name / "inner.zip").write_bytes(_zip(members, str(outside)))
+            for link, target in [("up.py", outside / "secret.py"), ("out", outside)]:
+                if not (folder / name / link).is_symlink():
+                    (folder / name / link).symlink_to(target)
+            if not (folder / name / "pipe.py").exists():
+                os.mkfifo(folder / name / "pipe.py")  # copied, read or hashed, it would block
+        elif kind == "zip":
+            (folder / f"{name}.zip").write_bytes(_zip(members, str(outside)))
+        else:
+            (folder / f"{name}.{kind}").write_text(SOLUTION.read_text())
+    return {name.casefold() for name, _, _ in students}
+
+
+def _snapshot(root: Path, skip: Path) -> dict[str, tuple]:
+    return {str(p): (p.is_symlink(), p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in root.rglob("*") if skip not in (p, *p.parents)}
+
+
+ISSUE_18 = [("alice", "py", []), ("alice", "zip", [("x", "junk"), ("x/y.py", "solution")])]
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # duplicate members are the point
+@settings(max_examples=40, deadline=None)
+@given(STUDENTS, MEMBERS, st.booleans())
+@example(ISSUE_18, [], False)
+@example(ISSUE_18, [("x", "junk"), ("x/y.py", "junk"), ("x", "encrypted")], True)
+def test_discovery_never_raises_leaves_no_student_out_and_writes_only_in_staging(
+        students, class_members, zipped):
+    """Archives with colliding, absolute, `..`, link, duplicate, encrypted, damaged and
+    nested members; one student's .py, .ipynb, folder and .zip clashing by name; the class
+    as a folder or as a .zip: discovery and what the batch then does with each entry
+    (hash it, prepare it) never raise but SubmissionError, which the batch turns into that
+    student's report; every student has an entry, and nothing outside the staging folder
+    changes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        top = Path(tmp)
+        outside = top / "outside"
+        outside.mkdir()
+        (outside / "secret.py").write_text(SOLUTION.read_text())
+        expected = _class(top / "class", students, outside)
+        path = top / "class"
+        if zipped:
+            path = top / "class.zip"
+            shutil.make_archive(str(top / "class"), "zip", top, "class")
+            with zipfile.ZipFile(path, "a") as z:  # and the class's own odd members
+                for name, data in zip(["class/" + n for n, _ in class_members],
+                                      [_zip([m], str(outside)) for m in class_members]):
+                    z.writestr(name, data)
+        staging = top / "staging"
+        staging.mkdir()
+        before = _snapshot(top, staging)
+        found = discovery.discover(path, staging)
+        for entry in found.entries:
+            if entry.path is not None and entry.path.exists():
+                batch.content_hash(entry.path)
+                try:
+                    submissions.prepare(entry.path, _wanted())
+                except submissions.SubmissionError:
+                    pass
+        assert _snapshot(top, staging) == before
+        assert expected <= {PurePosixPath(e.key).stem.casefold() for e in found.entries}
+
+
+def test_a_batch_grades_every_student_whatever_their_archives_hold(tmp_path):
+    """The issue's class: `alice.py` next to an `alice.zip` whose members collide (`x`,
+    then `x/y.py`) aborted the batch before anyone was graded."""
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "alice.py").write_text(SOLUTION.read_text())
+    (cls / "alice.zip").write_bytes(_zip([("x", "junk"), ("x/y.py", "junk")], "/"))
+    (cls / "bob.zip").write_bytes(_zip([("backprop.py", "encrypted")], "/"))
+    (cls / "carol").mkdir()
+    (cls / "carol" / "backprop.py").write_text(SOLUTION.read_text())
+    (cls / "carol" / "up.py").symlink_to(tmp_path)
+    os.mkfifo(cls / "carol" / "pipe.py")
+    (cls / "carol.zip").write_bytes(_zip([("backprop.py", "corrupt")], "/"))
+    (cls / "dave.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    out = tmp_path / "out"
+    result = run_cli("grade", cls, "-o", out)
+    assert result.exit_code == 0, result.output
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
+        book = {row["student"]: row for row in csv.DictReader(f)}
+    assert sorted(book) == ["alice", "bob", "carol", "dave"]
+    assert float(book["alice"]["total"]) == 100 and float(book["carol"]["total"]) == 100
+    assert "x/y.py was not unpacked: a file and a folder of that name" in \
+        book["alice"]["remarks"]
+    assert "carol.zip: backprop.py was not unpacked: it is damaged" in book["carol"]["remarks"]
+    assert float(book["bob"]["total"]) == 0 and "it is encrypted" in book["bob"]["remarks"]
+    assert float(book["dave"]["total"]) == 0 and "not a valid zip" in book["dave"]["remarks"]

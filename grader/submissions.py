@@ -351,14 +351,15 @@ def _give_up(blocks: _Blocks, start: int) -> None:
                            f"{len(blocks.lines)} were left out unread: fix those errors first")
 
 
-def _prepare_file(name: str, data: bytes, run_all: bool) -> Prepared:
+def _prepare_file(name: str, data: bytes, run_all: bool, wanted: set[str]) -> Prepared:
     try:
         source, module = _module_source(name, data, run_all)
     except notebooks.NotebookError as e:
         return Prepared(name, error=f"{name} cannot be graded: {e}")
     if module is None:
         source, left_out = without_broken_blocks(source)
-        return Prepared(name, source, _listed(list(left_out.values())), left_out=left_out)
+        return Prepared(name, source, _listed(list(left_out.values())),
+                        left_out=_named(left_out, wanted))
     return Prepared(name, source, [], module.where, skipped=module.skipped,
                     not_run=module.left_out)
 
@@ -372,13 +373,20 @@ def _listed(notes: list[str]) -> list[str]:
         f"and {more} more blocks with syntax errors were left out"]
 
 
+def _named(left_out: dict[str, str], wanted: set[str]) -> dict[str, str]:
+    """The blocks left out that reports name (each platform's list of syntax errors): the
+    first few, and every one defining a function or answer of the assignment."""
+    return {key: why for i, (key, why) in enumerate(left_out.items())
+            if i < MAX_LISTED or key in wanted}
+
+
 def _choose(candidates: list[_Candidate], wanted: set[str], run_all: bool, where: str
             ) -> Prepared:
     if not candidates:
         raise SubmissionError(f"{where} holds no backprop.py or backprop.ipynb")
     if len(candidates) == 1:
         (only,) = candidates
-        prepared = _prepare_file(PurePosixPath(only.name).name, only.read(), run_all)
+        prepared = _prepare_file(PurePosixPath(only.name).name, only.read(), run_all, wanted)
         if PurePosixPath(only.name).name not in PREFERRED:
             prepared.notes.insert(0, f"graded {only.name}: the only Python file or notebook "
                                      f"in {where} (expected backprop.py or backprop.ipynb)")
@@ -395,7 +403,7 @@ def _choose(candidates: list[_Candidate], wanted: set[str], run_all: bool, where
                        c, data))
     scored.sort(key=lambda s: (-s[0], not s[1], not s[2], s[3].name))
     count, _, _, best, data = scored[0]
-    prepared = _prepare_file(PurePosixPath(best.name).name, data, run_all)
+    prepared = _prepare_file(PurePosixPath(best.name).name, data, run_all, wanted)
     others = ", ".join(s[3].name for s in scored[1:])
     prepared.notes.insert(0, f"graded {best.name} ({count} of {len(wanted)} functions and "
                              f"answers implemented) rather than {others}: it implements the "
@@ -496,4 +504,4 @@ def _prepare(path: Path, wanted: set[str], run_all: bool) -> Prepared:
     if path.stat().st_size > MAX_FILE_BYTES:
         return Prepared(path.name, error=f"{path.name} is larger than "
                                          f"{MAX_FILE_BYTES >> 20} MiB")
-    return _prepare_file(path.name, _read_file(path, path.name), run_all)
+    return _prepare_file(path.name, _read_file(path, path.name), run_all, wanted)

@@ -21,6 +21,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import SOLUTION, check_json, run_cli
 from grader import batch, discovery, notebooks, submissions
+from grader.grading import grade
 
 MUL = "def mul_backward(dout, x, y):\n    return dout * y, dout * x\n"
 DEEP_SUM = "x = " + "+".join(["1"] * 200_000)  # past the parser's recursion limit
@@ -187,10 +188,16 @@ def test_statements_sharing_a_line_are_kept_once():
 
 
 def test_a_report_says_how_many_blocks_were_left_out_beyond_those_it_names(write):
-    path = write("".join(f"def f{i}(:\n" for i in range(30)) + MUL)
+    """Named: the first 20, and any function of the assignment (its exercise says why it is
+    missing); the others counted. What a platform lists as syntax errors stays short."""
+    junk = "".join(f"def f{i}(:\n" for i in range(30))
+    path = write(junk + "def relu_backward(dout, x) return dout\n" + MUL)
     table = _table(path, "--only", "mul")
-    assert "and 10 more blocks with syntax errors were left out" in table
+    assert "and 11 more blocks with syntax errors were left out" in table
     assert table.count("so this block was left out") == 20
+    report, _ = check_json(path, "--only", "relu")
+    assert "line 31: SyntaxError at line 31" in report["exercises"][0]["hints"][0]
+    assert len(grade(path).syntax_errors) == 21
 
 
 # ---- discovery: archives and folders built to break it ----------------------------------

@@ -359,3 +359,33 @@ def test_a_batch_grades_every_student_whatever_their_archives_hold(tmp_path):
     assert "carol.zip: backprop.py was not unpacked: it is damaged" in book["carol"]["remarks"]
     assert float(book["bob"]["total"]) == 0 and "it is encrypted" in book["bob"]["remarks"]
     assert float(book["dave"]["total"]) == 0 and "not a valid zip" in book["dave"]["remarks"]
+
+
+def test_a_file_the_grader_cannot_read_costs_its_student_not_the_batch(tmp_path,
+                                                                       monkeypatch):
+    """For a TA who is not root, a student's file of mode 000 aborted the batch before
+    anyone was graded (PermissionError while noting what changed since the last run), and
+    a link in a student's folder was read through (`/proc/kcore` never ends). Simulated, as
+    the tests may run as root: reading that file fails."""
+    cls = tmp_path / "class"
+    (cls / "alice").mkdir(parents=True)
+    (cls / "alice" / "backprop.py").write_text(SOLUTION.read_text())
+    (cls / "alice" / "locked.bin").write_bytes(b"x")
+    (tmp_path / "outside.bin").write_bytes(b"y")
+    (cls / "alice" / "outside.bin").symlink_to(tmp_path / "outside.bin")
+    (cls / "bob.py").write_text(SOLUTION.read_text())
+    read, seen = Path.read_bytes, []
+
+    def guarded(self):
+        seen.append(self.name)
+        if self.name == "locked.bin":
+            raise PermissionError(13, "Permission denied", str(self))
+        return read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", guarded)
+    result = run_cli("grade", cls, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "out" / "gradebook.csv", newline="", encoding="utf-8") as f:
+        assert {row["student"]: float(row["total"]) for row in csv.DictReader(f)} == {
+            "alice": 100, "bob": 100}
+    assert "locked.bin" in seen and "outside.bin" not in seen

@@ -36,6 +36,11 @@ def random_dims(gate: Gate, rng: np.random.Generator) -> dict[str, tuple[int, ..
                       if s != "..."} | {d.split(":")[1] for d in gate.domains if ":" in d})
     ndim = int(rng.integers(1, 4))
     sizes = distinct_sizes(rng, len(letters) + ndim)
+    labels = {d.split(":")[1] for d in gate.domains if d.startswith("label:")}
+    for k, letter in enumerate(letters):  # class counts take the largest sizes (>= 3): see
+        if letter in labels:              # `sample`, which needs two classes and one spare
+            top = k + int(np.argmax(sizes[k:len(letters)]))
+            sizes[k], sizes[top] = sizes[top], sizes[k]
     dims: dict[str, tuple[int, ...] | int] = dict(zip(letters, sizes))
     dims["..."] = tuple(sizes[len(letters):])
     return dims
@@ -56,11 +61,21 @@ def sample(domain: str, shape: tuple[int, ...], rng: np.random.Generator,
     if domain == "nonzero":
         return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
     if domain.startswith("label:"):
-        # One class is never a label: `p[:, y] -= 1` then differs from `p -= 1`.
-        classes = dims[domain.split(":")[1]]
-        labels, left_out = rng.integers(0, classes - 1, size=shape), rng.integers(0, classes)
-        return labels + (labels >= left_out)
+        return _labels(dims[domain.split(":")[1]], shape, rng)
     return rng.normal(0.0, 1.0, size=shape)
+
+
+def _labels(classes: int, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Class labels where one class is never a label and, with two rows or more, two
+    classes are: otherwise `p[:, y] -= 1` (every row at every label's column) equals the
+    true gradient by chance, and a score would depend on the seed."""
+    left_out = int(rng.integers(0, classes))
+    used = np.array([c for c in range(classes) if c != left_out])
+    labels = rng.choice(used, size=shape)
+    flat = labels.reshape(-1)
+    if flat.size >= 2 and len(used) >= 2 and np.all(flat == flat[0]):
+        flat[int(rng.integers(0, flat.size))] = rng.choice(used[used != flat[0]])
+    return labels
 
 
 def gate_inputs(gate: Gate, dims: dict, rng: np.random.Generator,

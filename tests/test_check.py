@@ -151,3 +151,15 @@ def test_a_raising_function_shows_the_students_line(tmp_path):
     report, _ = check_json(path, "--only", "exp")
     hint = report["exercises"][0]["hints"][0]
     assert "raised ValueError" in hint and "in exp_backward" in hint and "@ x" in hint
+
+
+def test_a_correct_formula_that_overflows_prints_nothing(tmp_path):
+    """1 / (1 + exp(-x)) is right at x = -750 although exp overflows: numpy's warning is
+    not shown to the student as something their function printed."""
+    report, code = check_json(compose(tmp_path, (
+        "def sigmoid_backward(dout, x):\n"
+        "    s = 1 / (1 + np.exp(-x))\n"
+        "    return dout * s * (1 - s)\n")), "--only", "sigmoid")
+    sigmoid = report["exercises"][0]
+    assert code == 0 and sigmoid["status"] == "passed"
+    assert not sigmoid.get("printed"), sigmoid.get("printed")

@@ -138,3 +138,15 @@ def test_the_reference_self_check_catches_one_wrong_entry_of_a_small_gate():
     assert gradcheck.reference_gate_error(broken, [x], [], dout, rng) > 1e3 * \
         gradcheck.REFERENCE_RTOL
     assert gradcheck.reference_gate_error(right, [x], [], dout, rng) < gradcheck.REFERENCE_RTOL
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_labels_always_tell_one_row_from_every_row(seed):
+    """Two classes used and one never: `p[:, y] -= 1` can never equal the true gradient
+    by chance, so its score does not depend on the seed."""
+    gate = GATES["softmax_ce"]
+    rng = np.random.default_rng(seed)
+    dims = cases.random_dims(gate, rng)
+    _, y = cases.gate_inputs(gate, dims, rng)
+    assert 2 <= len(set(y.tolist())) < dims["C"]

@@ -377,6 +377,10 @@ def main(request_fd, result_fd):
     submission = request["submission"]
     sys.argv = [submission]
     sys.meta_path.insert(0, ForbiddenModules(request.get("forbidden", [])))
+    # The extreme-input cases overflow exp in correct code too (1 / (1 + exp(-x)) at
+    # x = -750 is right): numpy's warning would read as a fault under "printed". A wrong
+    # value still shows, and the hints name nan and inf.
+    np.seterr(over="ignore", under="ignore")
     faulthandler.enable()
     auditor = audit.install([sys.prefix, sys.base_prefix, sys.exec_prefix,
                              os.path.dirname(np.__file__), os.path.dirname(__file__)])

@@ -17,6 +17,7 @@ import importlib.util
 import io
 import json
 import re
+import sys
 import tokenize
 from dataclasses import dataclass, field
 
@@ -33,10 +34,42 @@ PURE_BUILTINS = frozenset({
 
 
 TOO_COMPLEX = (RecursionError, MemoryError)  # the parser's own limits, not a syntax error
+# Python 3.10 has no such limit where it turns a parse into the syntax tree: a chain of
+# about 100 000 binary operators, attributes, calls or subscripts (`1+1+…`, `a.b.b…`)
+# overflows its C stack, and the grader dies. (Other chains stop in the parser itself.)
+MAX_CHAIN = 50_000  # such operators in one statement, past which 3.10 raises as 3.11 does
 
 
 class NotebookError(ValueError):
     """The notebook cannot be read; the message says why."""
+
+
+def parse(source: str | bytes, flags: int = 0) -> ast.Module:
+    """ast.parse for a student's code (`flags` as compile takes them), with the parser's
+    limits raised as TOO_COMPLEX on every Python."""
+    if sys.version_info < (3, 11) and _chained_too_deep(source):
+        raise RecursionError("maximum recursion depth exceeded during ast construction")
+    return compile(source, "<unknown>", "exec", ast.PyCF_ONLY_AST | flags, dont_inherit=True)
+
+
+def _chained_too_deep(source: str | bytes) -> bool:
+    """Does a statement hold more than MAX_CHAIN operators that may chain? Conservative:
+    every operator but a separator or a closing bracket counts."""
+    text = source.decode(errors="replace") if isinstance(source, bytes) else source
+    if sum(map(text.count, "+-*/%@&|^<>.([")) < MAX_CHAIN:
+        return False  # not even in the whole text: the usual case
+    chain = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.NEWLINE:
+                chain = 0
+            elif token.type == tokenize.OP and token.string not in ",:;=)]}":
+                chain += 1
+                if chain > MAX_CHAIN:
+                    return True
+    except (tokenize.TokenError, SyntaxError):
+        pass  # what follows does not parse, so no tree is built
+    return False
 
 
 def unparsable(error: Exception) -> str:
@@ -252,7 +285,7 @@ def _bound_names(stmt: ast.stmt) -> set[str]:
 def _cell_magic_names(source: str) -> set[str]:
     """What a `%%` cell would define if it ran (its body is Python for `%%time`)."""
     try:
-        body = ast.parse(source.split("\n", 1)[1] if "\n" in source else "")
+        body = parse(source.split("\n", 1)[1] if "\n" in source else "")
     except (SyntaxError, ValueError, *TOO_COMPLEX):
         return set()
     return {name for stmt in body.body for name in _bound_names(stmt)}
@@ -293,7 +326,7 @@ def to_module(nb: dict, run_all: bool = False) -> Module:
             continue
         cell_lines = _strip_magics(source).split("\n")
         try:
-            tree = None if run_all else ast.parse("\n".join(cell_lines))
+            tree = None if run_all else parse("\n".join(cell_lines))
         except (SyntaxError, ValueError, *TOO_COMPLEX) as e:  # ValueError: a NUL character
             skipped.append((f"code cell {number}", f"{unparsable(e)}, so nothing in it "
                                                    "was run"))

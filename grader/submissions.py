@@ -81,7 +81,7 @@ class _Candidate:
 def _parsed(source: bytes) -> ast.Module:
     """The module's syntax tree; an empty one if Python cannot parse it."""
     try:
-        return ast.parse(source)
+        return notebooks.parse(source)
     except (SyntaxError, ValueError, *notebooks.TOO_COMPLEX):
         return ast.Module([], [])
 
@@ -259,9 +259,8 @@ def _coding_line(data: bytes) -> bytes:
 
 def _parse_error(piece: _Piece) -> Exception | None:
     """Why `piece` does not parse: a SyntaxError or one of TOO_COMPLEX; None if it does."""
-    flags = ast.PyCF_ONLY_AST | (INCOMPLETE if piece.more else 0)
     try:
-        compile(piece.text, "<submission>", "exec", flags, dont_inherit=True)
+        notebooks.parse(piece.text, INCOMPLETE if piece.more else 0)
     except (SyntaxError, *TOO_COMPLEX) as e:
         return e
     return None
@@ -282,7 +281,7 @@ def without_broken_blocks(data: bytes) -> tuple[bytes, dict[str, str]]:
     kept, and everything else is graded. Returns the source and, per block left out, why
     (keyed by the name it defines). Linear in the file's size (`_leave_out_broken`)."""
     try:
-        ast.parse(data)
+        notebooks.parse(data)
         return data, {}
     except (SyntaxError, *TOO_COMPLEX):
         pass

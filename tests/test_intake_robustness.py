@@ -13,6 +13,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -159,6 +160,23 @@ def test_a_notebook_cell_the_parser_refuses_is_skipped_with_its_reason(tmp_path,
     assert "code cell 2" in table and "so nothing in it was run" in table
     if statement != "x = 1\0":
         assert "too complex for Python's parser" in table
+
+
+@pytest.mark.parametrize("chain", ["+".join(["1"] * 60_000), "a" + ".b" * 60_000,
+                                   "f" + "()" * 60_000, "a" + "[0]" * 60_000])
+def test_python_3_10_never_builds_a_tree_deep_enough_to_crash_the_grader(chain, monkeypatch):
+    """3.10 has no recursion limit where it builds the syntax tree: about 100 000 chained
+    operators overflow its C stack (a segfault, in `check` or a batch worker). Such a
+    statement is refused before the tree is built, as 3.11 refuses it."""
+    built = []  # what reached the parser
+    monkeypatch.setattr(notebooks, "sys", SimpleNamespace(version_info=(3, 10)))
+    monkeypatch.setattr(notebooks, "compile", lambda *args, **kw: built.append(args[0]),
+                        raising=False)
+    with pytest.raises(RecursionError):
+        notebooks.parse(f"x = 1\ny = {chain}\n")
+    flat = "x = [" + "-1.5, " * 30_000 + "]"  # as long, but not chained
+    notebooks.parse(flat)
+    assert built == [flat]
 
 
 def test_a_statement_python_parses_but_cannot_compile_is_skipped_not_fatal(write):

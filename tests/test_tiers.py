@@ -484,21 +484,18 @@ def test_a_killed_batch_leaves_nothing_behind_in_every_environment(env, place, r
     out = place / "out"
     out.mkdir()
     os.chmod(out, 0o777)
-    before = set(Path("/tmp").glob("backprop-batch-*"))
     command, environment = grader_command(env, ["grade", students, "-o", out, "-j", "2",
                                                 "--assignment", course], request)
     launcher = subprocess.Popen(command, env=environment, cwd="/", stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     try:
+        # Killed while the daemon runs: it lives as long as its student's gate that never
+        # returns, whenever the workers come to that student on a busy machine.
         deadline = time.monotonic() + 120
-        journal = out / "journal.jsonl"
-        while not (journal.exists() and journal.read_text().count("\n") >= 3):
-            assert time.monotonic() < deadline and launcher.poll() is None, "nothing graded"
-            time.sleep(0.02)
-        family = set(processes.descendants({launcher.pid}))
-        deadline = time.monotonic() + 30
+        family = set()
         while not any(_is_daemon(p) for p in family):  # a forked harness, in its own session
-            assert time.monotonic() < deadline, "the daemon never ran"
+            assert time.monotonic() < deadline and launcher.poll() is None, \
+                "the daemon never ran"
             time.sleep(0.02)
             family = set(processes.descendants({launcher.pid}))
         main = next(p for p in sorted(family)  # python -m grader, under runuser or setpriv
@@ -506,12 +503,15 @@ def test_a_killed_batch_leaves_nothing_behind_in_every_environment(env, place, r
                     [b"-m", b"grader", b"grade"])
         os.kill(main, signal.SIGKILL)
         launcher.wait(timeout=30)
-        deadline = time.monotonic() + 5
+        # Its own scratch folder only (named with its pid): other graders on this machine,
+        # another test session among them, make and remove theirs meanwhile.
+        scratch = f"backprop-batch-{main}-*"
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (
                 any(p in processes.descendants({p}) for p in family) or
-                set(Path("/tmp").glob("backprop-batch-*")) - before):
+                list(Path("/tmp").glob(scratch))):
             time.sleep(0.05)
         assert not [p for p in family if p in processes.descendants({p})]
-        assert not set(Path("/tmp").glob("backprop-batch-*")) - before
+        assert not list(Path("/tmp").glob(scratch))
     finally:
         launcher.kill()

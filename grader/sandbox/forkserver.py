@@ -6,6 +6,7 @@ core while the grader loads, and the first child is a fork away when the grader 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
@@ -116,5 +117,8 @@ def start_early() -> None:
     try:
         if not tiers.current().portable:
             early = Zygote()
+            # Gone when `check` is: it would otherwise see the end of its socket a moment
+            # later, a process of the user's still alive after the command returned.
+            atexit.register(early.close)
     except (OSError, RuntimeError):
         early = None

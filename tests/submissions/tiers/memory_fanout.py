@@ -1,7 +1,7 @@
 # threat: eight forked children of 400 MB each: every process under its own limit
 # exercise: linear
 # status: (error|failed)
-# message: (more than \d+ MiB of memory|Resource temporarily unavailable|MemoryError)
+# message: (more than \d+ MiB of memory|Resource temporarily unavailable|MemoryError|timed out)
 import os
 import time
 

@@ -273,6 +273,8 @@ def _copy_in(path: Path, dest: Path) -> list[str]:
     if path.is_dir():
         shutil.copytree(path, dest, symlinks=True, ignore=_special)
         return []
+    if not path.is_file():
+        return [f"{path.name}: left out: not a regular file"]
     if path.suffix.lower() != ".zip":
         shutil.copyfile(path, dest)
         return []
@@ -324,10 +326,10 @@ def _plain(folder: Path, staging: Path) -> Class:
     for paths in by_name.values():
         if len(paths) == 1:
             path = paths[0]
-            entries.append(Entry(path.name, path.stem if path.is_file() else path.name, path,
+            entries.append(Entry(path.name, path.name if path.is_dir() else path.stem, path,
                                  submitted=_when(path), sources=paths))
         else:
-            name = paths[0].stem if paths[0].is_file() else paths[0].name
+            name = paths[0].name if paths[0].is_dir() else paths[0].stem
             entries.append(_merge(name, paths, staging))
     return Class("folder", entries, strays)
 

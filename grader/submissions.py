@@ -489,6 +489,8 @@ def _prepare(path: Path, wanted: set[str], run_all: bool) -> Prepared:
         if candidates or len(archives) != 1:
             return _choose(candidates, wanted, run_all, str(path))
         path = archives[0]  # a folder holding just an upload's .zip
+    if not path.is_file():  # a pipe or a device: reading it would block or never end
+        raise Unreadable(f"{path.name} is not a regular file: hand in the file itself")
     if path.suffix == ".zip":
         try:
             archive = zipfile.ZipFile(path)

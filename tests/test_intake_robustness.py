@@ -365,18 +365,22 @@ def test_a_batch_grades_every_student_whatever_their_archives_hold(tmp_path):
     os.mkfifo(cls / "carol" / "pipe.py")
     (cls / "carol.zip").write_bytes(_zip([("backprop.py", "corrupt")], "/"))
     (cls / "dave.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    os.mkfifo(cls / "eve.py")  # reading it would block the worker for good
+    os.mkfifo(cls / "eve.zip")
     out = tmp_path / "out"
     result = run_cli("grade", cls, "-o", out)
     assert result.exit_code == 0, result.output
     with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
         book = {row["student"]: row for row in csv.DictReader(f)}
-    assert sorted(book) == ["alice", "bob", "carol", "dave"]
+    assert sorted(book) == ["alice", "bob", "carol", "dave", "eve"]
     assert float(book["alice"]["total"]) == 100 and float(book["carol"]["total"]) == 100
     assert "x/y.py was not unpacked: a file and a folder of that name" in \
         book["alice"]["remarks"]
     assert "carol.zip: backprop.py was not unpacked: it is damaged" in book["carol"]["remarks"]
     assert float(book["bob"]["total"]) == 0 and "it is encrypted" in book["bob"]["remarks"]
     assert float(book["dave"]["total"]) == 0 and "not a valid zip" in book["dave"]["remarks"]
+    assert float(book["eve"]["total"]) == 0 and "eve.zip: left out: not a regular file" in \
+        book["eve"]["remarks"]
 
 
 def test_a_file_the_grader_cannot_read_costs_its_student_not_the_batch(tmp_path,

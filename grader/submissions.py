@@ -82,7 +82,7 @@ def _parsed(source: bytes) -> ast.Module:
     """The module's syntax tree; an empty one if Python cannot parse it."""
     try:
         return notebooks.parse(source)
-    except (SyntaxError, ValueError, *notebooks.TOO_COMPLEX):
+    except (SyntaxError, ValueError, *TOO_COMPLEX):
         return ast.Module([], [])
 
 

@@ -29,10 +29,11 @@ from test_tiers import (ENVIRONMENTS, TA_USER, TA_VENV, TIERS_CORPUS, checked, c
 pytestmark = pytest.mark.linux
 
 
-def _site_packages(env: str) -> Path:
+def _site_packages(env: str, request) -> Path:
     if env == "full":
         import numpy
         return Path(numpy.__file__).resolve().parents[1]
+    request.getfixturevalue("ta")  # the session's venv, built on first use
     return next((TA_VENV / "lib").glob("python3*/site-packages"))
 
 
@@ -63,7 +64,7 @@ def _starts(forbidden: list[Path], env: str) -> list[str]:
 def test_nothing_of_the_grader_is_readable_by_any_path(env, place, request):
     """A walk of everything the child can read, following every link, finds no file of the
     grader, the reference, the course, a secret or another student."""
-    site = _site_packages(env)
+    site = _site_packages(env, request)
     course = _generous(course_in(place))
     secret = place / "source" / "grading.json"
     secret.parent.mkdir()

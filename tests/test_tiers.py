@@ -67,20 +67,32 @@ def ta() -> pwd.struct_passwd:
         user = _ta_account()
         _build_base(system_python)
         _sweep_session_venvs()
-    shutil.copytree(TA_BASE, TA_VENV, symlinks=True)
-    from grader.platforms import build_wheel
-
+    # Modules that import this fixture each hold a session-scoped copy of it: the first
+    # builds the session's venv, the last one to finish removes it.
+    if not _users_of_venv:
+        _install_session_venv(user)
+    _users_of_venv.append(user)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            wheel = build_wheel(Path(tmp), ROOT / "exercises")
-            subprocess.run([str(TA_VENV / "bin" / "python"), "-m", "pip", "install",
-                            "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
-                           check=True)
-        subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(TA_VENV)],
-                       check=True)
         yield user
     finally:
-        shutil.rmtree(TA_VENV, ignore_errors=True)
+        _users_of_venv.pop()
+        if not _users_of_venv:
+            shutil.rmtree(TA_VENV, ignore_errors=True)
+
+
+_users_of_venv: list[pwd.struct_passwd] = []
+
+
+def _install_session_venv(user: pwd.struct_passwd) -> None:
+    from grader.platforms import build_wheel
+
+    shutil.rmtree(TA_VENV, ignore_errors=True)
+    shutil.copytree(TA_BASE, TA_VENV, symlinks=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = build_wheel(Path(tmp), ROOT / "exercises")
+        subprocess.run([str(TA_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                        "--no-deps", "--force-reinstall", str(wheel)], check=True)
+    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(TA_VENV)], check=True)
 
 
 @contextlib.contextmanager

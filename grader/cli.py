@@ -16,7 +16,7 @@ import click
 from grader.exercises import ExerciseError, load_assignment
 from grader.grading import grade
 from grader.submissions import SubmissionError
-from grader.reports import render_table, report_json
+from grader.reports import render_table, report_json, terminal_safe
 from grader.sandbox import ConfinementError, Limits
 from grader.validation import validate as validate_exercises
 
@@ -29,6 +29,12 @@ class ConfigError(click.ClickException):
     hides it."""
 
     exit_code = EXIT_USAGE
+
+
+def echo(message: str = "", **options) -> None:
+    """click.echo of text that may hold what students chose (names, prints, messages),
+    with what would drive the terminal taken out (`reports.terminal_safe`)."""
+    click.echo(terminal_safe(message), **options)
 
 
 class Unprotected(click.ClickException):
@@ -129,9 +135,9 @@ def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
     except ConfinementError as e:
         raise Unprotected(e) from None
     if as_json:
-        click.echo(json.dumps(report_json(report), indent=2))
+        echo(json.dumps(report_json(report), indent=2))
     else:
-        click.echo(render_table(report, color=sys.stdout.isatty()), nl=False)
+        echo(render_table(report, color=sys.stdout.isatty()), nl=False)
     if save_cases is not None:
         _save_cases(report, save_cases)
     sys.exit(EXIT_FULL_MARKS if report.score >= report.max_score else EXIT_NOT_FULL)
@@ -146,15 +152,15 @@ def _save_cases(report, folder: Path) -> None:
     except OSError as e:
         raise click.FileError(str(folder), f"cannot save the cases there: {e.strerror}")
     if not written:
-        click.echo(f"no failing case to save in {folder}", err=True)
+        echo(f"no failing case to save in {folder}", err=True)
         return
-    click.echo(f"saved {len(written)} failing case(s) in {folder}:", err=True)
+    echo(f"saved {len(written)} failing case(s) in {folder}:", err=True)
     for path, case in written:
         gate = case.context.gate if case.context else None  # None: not a gate's backward
         rerun = (f'check_case("{path}", {case.call.function}, {gate}_forward)' if gate
                  else f'np.load("{path}")')
-        click.echo(f"  {path.name}: {rerun}", err=True)
-    click.echo("check_case and the *_forward functions are at the end of the template "
+        echo(f"  {path.name}: {rerun}", err=True)
+    echo("check_case and the *_forward functions are at the end of the template "
                "(`backprop template`).", err=True)
 
 
@@ -168,18 +174,18 @@ def validate(targets: tuple[str, ...]) -> None:
     """
     done = validate_exercises(list(targets))
     for assignment in done.assignments:
-        click.echo(f"{assignment.source}: assignment {assignment.title!r}, "
+        echo(f"{assignment.source}: assignment {assignment.title!r}, "
                    f"{len(assignment.exercises)} exercises, {assignment.max_score:g} points"
                    + (f", late policy due {assignment.late['due']}" if assignment.late else ""))
     for problem in done.problems:
-        click.echo(f"error: {problem}", err=True)
+        echo(f"error: {problem}", err=True)
     if done.problems:
-        click.echo(f"{len(done.problems)} problem(s) found.", err=True)
+        echo(f"{len(done.problems)} problem(s) found.", err=True)
         sys.exit(EXIT_USAGE)
     if not done.exercises:
-        click.echo("nothing to validate: no exercise or assignment file was named", err=True)
+        echo("nothing to validate: no exercise or assignment file was named", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"{len(done.exercises)} exercise(s) valid: schema, graphs and shapes checked; "
+    echo(f"{len(done.exercises)} exercise(s) valid: schema, graphs and shapes checked; "
                "expected numbers and reference gradients agree with the numbers.")
 
 
@@ -231,11 +237,11 @@ def show(exercise: str, fmt: str, output: Path | None, answers: bool) -> None:
                 raise click.ClickException(str(e)) from None
     if output:
         output.write_bytes(data if isinstance(data, bytes) else data.encode())
-        click.echo(f"wrote {output}")
+        echo(f"wrote {output}")
     elif isinstance(data, bytes) and fmt == "png":
         raise click.UsageError("--format png needs -o FILE")
     else:
-        click.echo(data if isinstance(data, str) else data.decode(), nl=False)
+        echo(data if isinstance(data, str) else data.decode(), nl=False)
 
 
 @main.command()
@@ -251,7 +257,7 @@ def variant(student: str, assignment: Path | None) -> None:
 
     loaded = _load(assignment, ())
     if loaded.variant_seed is None:
-        click.echo("This assignment uses the lecture's numbers for everyone (no "
+        echo("This assignment uses the lecture's numbers for everyone (no "
                    "policy.variant_seed): see `backprop show simple_graph`.")
         return
     for ex in loaded.exercises:
@@ -261,7 +267,7 @@ def variant(student: str, assignment: Path | None) -> None:
         graph = ex.graph()
         values = graph.forward(ex.graph_inputs(drawn))
         numbers = ", ".join(f"{k} = {v:g}" for k, v in drawn.items())
-        click.echo(render.text(graph, values, None, f"{ex.title} ({ex.id}): {numbers}; "
+        echo(render.text(graph, values, None, f"{ex.title} ({ex.id}): {numbers}; "
                                f"fill in {ex.spec['answer']}"))
 
 
@@ -326,29 +332,29 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
     except ConfinementError as e:
         raise Unprotected(e) from None
     except Interrupted as e:
-        click.echo(f"\n{e}", err=True)
+        echo(f"\n{e}", err=True)
         sys.exit(128 + e.signum)
     except KeyboardInterrupt as e:  # before grading began, or while writing the outputs
-        click.echo("\ninterrupted; the journal keeps every finished grade: run the same "
+        echo("\ninterrupted; the journal keeps every finished grade: run the same "
                    "command again to finish", err=True)
         sys.exit(143 if isinstance(e, Terminated) else 130)
-    click.echo(f"{len(result.records)} submissions ({result.layout} layout): "
+    echo(f"{len(result.records)} submissions ({result.layout} layout): "
                f"{result.graded} graded now, {result.reused} already in the journal.")
     if result.strays:
-        click.echo(f"not submissions, not graded: {', '.join(result.strays)}")
+        echo(f"not submissions, not graded: {', '.join(result.strays)}")
     for warning in result.warnings:
-        click.echo(f"warning: no student matches {warning}", err=True)
+        echo(f"warning: no student matches {warning}", err=True)
     for line in result.overview:
-        click.echo(line)
+        echo(line)
     if result.retried:
-        click.echo(f"a grading worker died (out of memory?): {len(result.retried)} "
+        echo(f"a grading worker died (out of memory?): {len(result.retried)} "
                    f"submission(s) were graded again by a fresh one: "
                    f"{', '.join(result.retried)}", err=True)
     if result.records:
-        click.echo(f"wrote {outdir / 'gradebook.csv'}, {outdir / 'summary.md'}, "
+        echo(f"wrote {outdir / 'gradebook.csv'}, {outdir / 'summary.md'}, "
                    f"{outdir / 'feedback'}/ and {outdir / 'results.json'}")
     if result.failed:
-        click.echo(f"{len(result.failed)} submission(s) could NOT be graded (the grader "
+        echo(f"{len(result.failed)} submission(s) could NOT be graded (the grader "
                    f"failed; see {outdir / 'grading.log'}): run the same command again to "
                    "retry them.", err=True)
         sys.exit(1)
@@ -395,14 +401,14 @@ def export(outdir: Path, target: str, output: Path, column: str | None,
         raise ConfigError(str(e)) from None
     made = export_rows(records, grades, target, column or data["assignment"], people)
     write_csv(output, made.header, made.rows)
-    click.echo(f"wrote {output}: {len(made.rows)} row(s) for {target}")
+    echo(f"wrote {output}: {len(made.rows)} row(s) for {target}")
     if made.absent:
-        click.echo(f"in the roster but not graded (no row: the LMS keeps what it has), "
+        echo(f"in the roster but not graded (no row: the LMS keeps what it has), "
                    f"{len(made.absent)}: {'; '.join(made.absent)}", err=True)
     for line in made.left_out:
-        click.echo(f"left out: {line}", err=True)
+        echo(f"left out: {line}", err=True)
     if made.left_out:
-        click.echo(f"{len(made.left_out)} graded student(s) have no row in {output}: enter "
+        echo(f"{len(made.left_out)} graded student(s) have no row in {output}: enter "
                    "their grades by hand" + ("" if roster else ", or join the class to the "
                    "LMS's roster with --roster FILE"), err=True)
         sys.exit(EXIT_NOT_FULL)
@@ -421,8 +427,8 @@ def template(directory: Path, force: bool) -> None:
     except FileExistsError as e:
         raise click.UsageError(f"{e} already exist(s); use --force to overwrite") from None
     for path in written:
-        click.echo(f"wrote {path}")
-    click.echo("Next: implement the functions, then run `backprop check "
+        echo(f"wrote {path}")
+    echo("Next: implement the functions, then run `backprop check "
                f"{written[0]}` (or check() inside the notebook).")
 
 
@@ -446,7 +452,7 @@ def gradescope_build(output: Path, assignment: Path | None, secret: str | None) 
 
     _load(assignment, ())
     path, secret = build_gradescope(output, assignment, secret)
-    click.echo(f"wrote {path} (secret grading seed {secret}; keep it to rebuild with the "
+    echo(f"wrote {path} (secret grading seed {secret}; keep it to rebuild with the "
                "same inputs per student)")
 
 
@@ -456,7 +462,7 @@ def _refusal_exits(entrypoint, root: Path, **options) -> dict:
     try:
         return entrypoint(root, **options)
     except GradingRefused as e:
-        click.echo(f"refused to grade: {e}", err=True)
+        echo(f"refused to grade: {e}", err=True)
         sys.exit(1)
 
 
@@ -470,7 +476,7 @@ def gradescope_run(root: Path, allow_unconfined: bool) -> None:
     from grader.platforms import run_gradescope
 
     results = _refusal_exits(run_gradescope, root, allow_unconfined=allow_unconfined)
-    click.echo(f"score {results.get('score', 0):g}; wrote {root / 'results' / 'results.json'}")
+    echo(f"score {results.get('score', 0):g}; wrote {root / 'results' / 'results.json'}")
 
 
 @main.group()
@@ -493,7 +499,7 @@ def prairielearn_build(output: Path, secret: str | None) -> None:
         raise click.UsageError(f"{output} exists: keep it (changing it changes every "
                                "student's inputs), or pass --secret to overwrite it")
     write_secret(output, secret)
-    click.echo(f"wrote {output}; keep it out of anything students can see")
+    echo(f"wrote {output}; keep it out of anything students can see")
 
 
 @prairielearn.command("run")
@@ -511,7 +517,7 @@ def prairielearn_run(root: Path, assignment: Path | None, allow_unconfined: bool
 
     results = _refusal_exits(run_prairielearn, root, assignment=assignment,
                              allow_unconfined=allow_unconfined)
-    click.echo(f"gradable {results.get('gradable')}, score {results.get('score', 0):g}")
+    echo(f"gradable {results.get('gradable')}, score {results.get('score', 0):g}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -89,6 +90,20 @@ def confinement_line(confinement: dict) -> str:
     if confinement.get("missing"):
         text += f"; not available here: {', '.join(confinement['missing'])}"
     return text
+
+
+# Everything that drives a terminal but a color: escape sequences (OSC sets the title,
+# hyperlinks or the clipboard; CSI moves the cursor and can overwrite lines), C0 controls
+# but newline and tab (a carriage return overwrites too), DEL and C1 controls. Students'
+# prints, error messages, file and function names all reach the TA's terminal.
+_UNSAFE = re.compile(r"\x1b(?!\[[0-9;]*m)(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                     r"|[PX^_][^\x1b]*(?:\x1b\\)?|.?)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]",
+                     re.DOTALL)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with only printable characters, newlines, tabs and color codes left."""
+    return _UNSAFE.sub("", text)
 
 
 def advisory_note(confinement: dict) -> str:
@@ -182,7 +197,7 @@ def render_table(report: Report, color: bool = False) -> str:
     if report.dropped_output_bytes:
         lines.append(f"(the submission printed {report.dropped_output_bytes} more bytes than "
                      "the grader keeps; they were dropped)")
-    return "\n".join(lines).rstrip() + "\n"
+    return terminal_safe("\n".join(lines).rstrip() + "\n")
 
 
 PUBLIC_NOTE = ("These are the public checks, on the course's public seed. Your grade comes "
@@ -256,7 +271,7 @@ def render_markdown(report: dict, notes: list[str] = (), student: str | None = N
             lines += [f"**{e['id']}**", "", "```", e["printed"], "```", ""]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines).rstrip() + "\n"
+    return terminal_safe("\n".join(lines).rstrip() + "\n")
 
 
 def save_failing_cases(report: Report, folder: Path) -> list[tuple[Path, Probe]]:

@@ -163,3 +163,30 @@ def test_a_correct_formula_that_overflows_prints_nothing(tmp_path):
     sigmoid = report["exercises"][0]
     assert code == 0 and sigmoid["status"] == "passed"
     assert not sigmoid.get("printed"), sigmoid.get("printed")
+
+
+ESCAPES = (
+    "def mul_backward(dout, x, y):\n"
+    "    print('\\x1b]0;PWNED-TITLE\\x07 \\x1b]8;;http://evil/\\x07link\\x1b]8;;\\x07')\n"
+    "    print('fake\\r  mul  5/5  passed\\x1b[2K\\x9b31m')\n"
+    "    return dout * y, dout * x\n"
+    "\n"
+    "def exp_backward(dout, x):\n"
+    "    raise RuntimeError('\\x1b]52;c;cGF5bG9hZA==\\x07clipboard')\n")
+
+
+def test_nothing_a_student_prints_or_raises_drives_the_terminal(tmp_path):
+    """Titles, hyperlinks, the clipboard, cursor moves and carriage returns from student
+    text never reach the TA's terminal, in the table or in batch feedback."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    path = compose(folder, ESCAPES)
+    table = run_cli("check", path).output
+    assert "link" in table and "clipboard" in table  # the text stays, its escapes go
+    for bad in ("\x1b]", "\x1b[2K", "\r", "\x9b", "PWNED-TITLE"):
+        assert bad not in table, repr(bad)
+    out = tmp_path / "out"
+    grade = run_cli("grade", folder, "-o", out, "--seed", "1")
+    assert grade.exit_code == 0, grade.output
+    feedback = "".join(p.read_text() for p in (out / "feedback").glob("*.md"))
+    assert "clipboard" in feedback and "\x1b" not in feedback and "\r" not in feedback

@@ -23,6 +23,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -520,15 +521,20 @@ def _grade_and_journal(todo: list[tuple[Entry, dict]], outdir: Path,
 def _signals_deferred():
     """Ctrl-C and SIGTERM wait until a record is both journaled and counted: stopped in
     between (in the journal's fsync, on a busy machine), the batch said it had graded one
-    fewer than its journal holds. Where signals cannot be blocked (Windows), as before."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
+    fewer than its journal holds. A signal that came meanwhile is raised again after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    came: list[int] = []
+    held = {s: signal.signal(s, lambda signum, _: came.append(signum))
+            for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
+        for signum in came[:1]:
+            signal.raise_signal(signum)
 
 
 def content_hash(path: Path) -> str:

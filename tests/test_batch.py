@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -282,3 +284,29 @@ def test_the_summary_chart_with_and_without_matplotlib(tmp_path, monkeypatch):
     assert not summary.write_chart(tmp_path / "none.png", scores, assignment)
     text = summary.summary_markdown(records, grades, assignment, "folder")
     assert "## Score distribution" in text and "█" in text
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a SIGTERM sent to itself")
+def test_a_signal_waits_until_the_record_is_journaled_and_counted():
+    """SIGTERM in the middle of journaling a record is raised once the record is both in
+    the journal and counted, so that the batch's message matches its journal."""
+    from grader.batch import Terminated, _signals_deferred
+
+    def stop(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    done, idle = [], threading.Event()
+    helper = threading.Thread(target=idle.wait)  # as the pool's threads: the kernel may
+    helper.start()  # hand a process's signal to any thread that does not block it
+    try:
+        with pytest.raises(Terminated):
+            with _signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                done.append("journaled")
+                done.append("counted")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        idle.set()
+        helper.join()
+    assert done == ["journaled", "counted"]

@@ -366,6 +366,10 @@ class _Session:
             for fd in fds:
                 os.close(fd)
         self.result_fd, self.out_fd, self.err_fd = res_r, out_r, err_r
+        # Orphans of the child go to a subreaper: their memory and number count too.
+        zygote = getattr(self.proc, "zygote", None)
+        self.reaper = zygote.proc.pid if zygote else os.getpid()
+        self.known = processes.children_of(self.reaper) - {self.proc.pid}
         self.pipes = (_ThreadedPipes if self.plan.tier.portable else _SelectedPipes)(
             (res_r, out_r, err_r))
 
@@ -460,7 +464,7 @@ class _Session:
         if self.plan.uid is not None:
             pids = processes.live_processes(self.plan.uid)
         else:
-            pids = processes.descendants({self.proc.pid})
+            pids = processes.of_session(self.proc.pid, self.reaper, self.known)
         limits = self.limits
         if processes.resident_bytes(pids) > limits.memory_bytes:
             self.fault = {"type": "memory", "message": "its processes together used more than "

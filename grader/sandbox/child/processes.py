@@ -69,7 +69,28 @@ def live_uids() -> set[int]:
 
 def descendants(roots: set[int]) -> list[int]:
     """Live processes below `roots` (the roots included), by parent links."""
-    parents = {int(pid): stat[1] for pid in _pids() if (stat := _alive(pid))}
+    return _below(roots, _parents())
+
+
+def of_session(child: int, reaper: int, known: set[int]) -> list[int]:
+    """Every live process of a session run under our own uid: the child's tree, and the
+    trees of orphans it left, which the subreaper `reaper` (this process, or the fork
+    server) adopted; `known` are the reaper's children that are not the session's."""
+    parents = _parents()
+    adopted = {p for p, parent in parents.items() if parent == reaper} - known
+    return _below({child} | adopted, parents)
+
+
+def children_of(pid: int) -> set[int]:
+    """The live children of `pid` (for `of_session`'s `known`)."""
+    return {p for p, parent in _parents().items() if parent == pid}
+
+
+def _parents() -> dict[int, int]:
+    return {int(pid): stat[1] for pid in _pids() if (stat := _alive(pid))}
+
+
+def _below(roots: set[int], parents: dict[int, int]) -> list[int]:
     found, frontier = set(), set(roots) & set(parents)
     while frontier:
         found |= frontier

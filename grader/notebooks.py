@@ -273,7 +273,7 @@ def _shorten(text: str) -> str:
     return text[:60] + ("…" if len(text) > 60 else "")
 
 
-def _bound_names(stmt: ast.stmt) -> set[str]:
+def bound_names(stmt: ast.stmt) -> set[str]:
     """The top-level names a statement defines or assigns."""
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {stmt.name}
@@ -288,21 +288,21 @@ def _cell_magic_names(source: str) -> set[str]:
         body = parse(source.split("\n", 1)[1] if "\n" in source else "")
     except (SyntaxError, ValueError, *TOO_COMPLEX):
         return set()
-    return {name for stmt in body.body for name in _bound_names(stmt)}
+    return {name for stmt in body.body for name in bound_names(stmt)}
 
 
 def _why_not_defined(not_run: dict[str, str], kept: list[tuple[str, ast.stmt]]
                      ) -> dict[str, str]:
     """Names that only statements that did not run define, and names whose kept
     definition uses one of them: so that "defines no X" can say why."""
-    defined = {name for _, stmt in kept for name in _bound_names(stmt)}
+    defined = {name for _, stmt in kept for name in bound_names(stmt)}
     absent = {name: where for name, where in not_run.items() if name not in defined}
     why = {name: f"{name} is defined at {where}, which was not run" + (
         ": the grader runs no %% cell, so move the definition to a plain cell"
         if "%%" in where else "") for name, where in absent.items()}
     for where, stmt in kept:
         used = sorted({n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & set(absent))
-        for name in _bound_names(stmt) if used else ():
+        for name in bound_names(stmt) if used else ():
             why[name] = (f"{name} ({where}) uses {used[0]}, defined at {absent[used[0]]}, "
                          "which was not run")
     return why
@@ -347,7 +347,7 @@ def to_module(nb: dict, run_all: bool = False) -> Module:
                 kept.append((where, stmt))
             elif not _is_silent(stmt):
                 skipped.append((where, _shorten(cell_lines[first - 1])))
-                not_run.update(dict.fromkeys(_bound_names(stmt), where))
+                not_run.update(dict.fromkeys(bound_names(stmt), where))
         done = 0  # statements sharing a line (`a = 1; b = 2`) share it once
         for first, last in spans:
             for k in range(max(first, done + 1), last + 1):

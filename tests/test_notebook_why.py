@@ -46,20 +46,32 @@ def test_check_in_a_kernel_says_what_the_terminal_says_once_and_cleanly(tmp_path
                                                                         monkeypatch):
     """After a restart nothing is defined: one message, not one per exercise. A stub is
     "not started", the sandbox tier is named, a long note is shown once per session, and
-    the cell's output is the table alone."""
+    the cell's output is the table alone. Cells are named as the saved notebook numbers
+    them, and check() warns when the kernel's functions are not the saved file's."""
     nbclient = pytest.importorskip("nbclient")
     mul = next(c for c in solution_cells() if "def mul_backward" in c)
-    cells = [new_code_cell("from grader import check\ncheck('mul')"),
-             new_code_cell("import numpy as np\n" + mul + "\ndef relu_backward(dout, x):\n"
-                           "    raise NotImplementedError\n\nprint('training')"),
-             new_code_cell("check('mul', 'relu')"), new_code_cell("check('mul', 'relu')")]
-    nb = new_notebook(cells=cells)
+    relu = next(c for c in solution_cells() if "def relu_backward" in c)
+    gates = new_code_cell("import numpy as np\n" + mul + "\ndef relu_backward(dout, x):\n"
+                          "    raise NotImplementedError\n\nprint('training')")
+    saved = [new_code_cell("from grader import check\ncheck('mul')"), gates,
+             new_code_cell("check('mul', 'relu')"), new_code_cell("check('mul', 'relu')"),
+             new_code_cell(relu)]
+    path = tmp_path / "work.ipynb"
+    nbformat.write(new_notebook(cells=saved), str(path))
+    edited = mul.replace("return dout * y, dout * x", "return dout * x, dout * y")
+    assert edited != mul
+    # run as a student would: the saved cells, then the stub's cell again (out of order),
+    # then an edit of mul_backward in a cell that is not saved, then check()
+    ran = saved + [new_code_cell(gates.source), new_code_cell(edited + "\n\nprint('edited')"),
+                   new_code_cell("check('mul', 'relu')")]
+    nb = new_notebook(cells=ran)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the kernel imports this grader
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))  # as Jupyter names the kernel's file
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
-    restarted, first, second = (
+    restarted, first, second, last = (
         "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
-        for cell in (nb.cells[0], nb.cells[2], nb.cells[3]))
+        for cell in (nb.cells[0], nb.cells[2], nb.cells[3], nb.cells[-1]))
     assert restarted.count("run the cells above first") == 1, restarted
     assert "defines no" not in restarted
     assert "not started" in first and "sandbox: " in first
@@ -67,3 +79,11 @@ def test_check_in_a_kernel_says_what_the_terminal_says_once_and_cleanly(tmp_path
     for cell in nb.cells[2:]:
         assert [o.get("data", {}).get("text/plain") for o in cell.outputs
                 if o.get("output_type") == "execute_result"] == []
+    # one numbering: the saved notebook's, where a kernel cell is one of its cells
+    assert "code cell 2, line 7" in first and "In [2]" not in first, first
+    assert last.count("code cell 2, line 7") == 1 and "In [6]" not in last, last
+    assert "In [7], line 4" in last  # a cell that is not in the saved file
+    assert "kernel&#x27;s mul_backward differs from work.ipynb as saved" in last
+    assert "save the notebook" in last and "save the notebook" not in first
+    assert "kernel&#x27;s relu_backward is not the last definition in work.ipynb" in last
+    assert "re-run the cells top to bottom" in last

@@ -9,6 +9,7 @@ the reference.
 from __future__ import annotations
 
 import datetime
+import difflib
 import hashlib
 import json
 import os
@@ -129,8 +130,11 @@ class Assignment:
         for ex in self.exercises:
             if ex.id == exercise_id:
                 return ex
-        known = ", ".join(ex.id for ex in self.exercises)
-        raise KeyError(f"no exercise {exercise_id!r} in this assignment; it has: {known}")
+        ids = [ex.id for ex in self.exercises]
+        close = difflib.get_close_matches(exercise_id, ids, n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        raise KeyError(f"no exercise {exercise_id!r} in this assignment; {guess}it has: "
+                       f"{', '.join(ids)}")
 
     @property
     def max_score(self) -> float:

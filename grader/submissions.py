@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import bisect
 import codeop
+import difflib
 import io
 import lzma
 import re
@@ -468,6 +469,16 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return data
 
 
+def _did_you_mean(path: Path) -> str:
+    """The file a typo most likely meant (`backprpo.py` for `backprop.py`), in its folder."""
+    try:
+        names = [p.name for p in path.parent.iterdir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=1)
+    return f"; did you mean {path.parent / close[0]}?" if close else ""
+
+
 def prepare(path: Path, wanted: set[str], run_all: bool = False) -> Prepared:
     """What to run for `path`; SubmissionError for paths that cannot be graded at all. A
     file or member that cannot be read gets a report with score 0 and the reason."""
@@ -479,7 +490,7 @@ def prepare(path: Path, wanted: set[str], run_all: bool = False) -> Prepared:
 
 def _prepare(path: Path, wanted: set[str], run_all: bool) -> Prepared:
     if not path.exists() and not path.is_symlink():
-        raise SubmissionError(f"{path} does not exist")
+        raise SubmissionError(f"{path} does not exist{_did_you_mean(path)}")
     if path.is_symlink():
         raise SubmissionError(f"{path} is a link; hand in the file itself")
     if path.is_dir():

@@ -79,6 +79,15 @@ def test_usage_errors_exit_2(args, message):
     assert result.exit_code == 2 and message in result.output
 
 
+def test_a_typo_gets_did_you_mean(tmp_path):
+    path = compose(tmp_path, "")
+    result = run_cli("check", tmp_path / "backprpo.py")
+    assert result.exit_code == 2 and f"does not exist; did you mean {path}?" in result.output
+    result = run_cli("check", path, "--only", "relu_jacobain")
+    assert result.exit_code == 2 and "did you mean relu_jacobian?" in result.output
+    assert "did you mean" not in run_cli("check", tmp_path / "essay.py").output
+
+
 def test_folder_submission_and_default_name(tmp_path, monkeypatch):
     compose(tmp_path, "")
     report, code = check_json(tmp_path)

@@ -19,6 +19,7 @@ import json
 import re
 import sys
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -154,7 +155,9 @@ def _validated(text: str) -> dict:
     import nbformat  # only such notebooks need it, and it is slow to import
 
     try:
-        return nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():  # its warnings (a cell with no id) are not the
+            warnings.simplefilter("ignore")  # student's to act on, and would top the report
+            return nbformat.reads(text, as_version=4)
     except Exception as e:  # nbformat raises several types for malformed notebooks
         raise NotebookError(f"the notebook is malformed ({type(e).__name__}); open it in "
                             "Jupyter, save it again and resubmit") from None

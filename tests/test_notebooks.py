@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -119,6 +120,23 @@ def test_code_cells_read_without_validation_are_what_nbformat_reads():
     assert not isinstance(fast, nbformat.NotebookNode)  # nbformat was not needed
     for run_all in (False, True):
         assert notebooks.to_module(fast, run_all) == notebooks.to_module(nb, run_all)
+
+
+def test_nbformat_warnings_never_print_above_the_report(tmp_path):
+    """A cell nbformat must repair (here, one with no type and no id) is read without its
+    MissingIDFieldWarning: the report is the first thing the student sees."""
+    nb = json.loads(nbformat.writes(new_notebook(cells=[new_code_cell(
+        "def add_backward(dout, x, y):\n    return dout, dout")])))
+    nb["cells"].append({"metadata": {}, "source": "words"})
+    for cell in nb["cells"]:
+        cell.pop("id", None)
+    path = tmp_path / "work.ipynb"
+    path.write_text(json.dumps(nb))
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = run_cli("check", path, "--only", "add")
+    assert [str(w.message) for w in shown] == []
+    assert result.output.startswith("backprop-grader")
 
 
 @pytest.mark.parametrize("content, message", [

@@ -300,7 +300,10 @@ def _first_fault(check, weight, pairs, unpacked, limits) -> CheckResult | None:
 def _form_failure(check, weight, probe, arrays) -> CheckResult | None:
     problem = _form_problem(probe, arrays)
     if problem:
-        return CheckResult(check, weight, False, f"{probe.label}: {problem}", problem,
+        # a gate's hint names its arguments' shapes; other calls (relu's Jacobian at an x of
+        # length 1, a graph) have only the label to say which shape was expected and why
+        hint = problem if probe.context else f"{probe.label}: {problem}"
+        return CheckResult(check, weight, False, f"{probe.label}: {problem}", hint,
                            case=probe)
     return None
 

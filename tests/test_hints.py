@@ -90,6 +90,9 @@ TABLE = [
      "import numpy as np\ndef relu_jacobian(x):\n"
      "    return np.tile((x > 0).astype(float), (x.size, 1))\n",
      ["nonzero entries off the diagonal"], ["times the right value"]),
+    ("Jacobian as its diagonal alone", "relu_jacobian",
+     "import numpy as np\ndef relu_jacobian(x):\n    return (x > 0).astype(float)\n",
+     [("x of length 1: J has shape (1,); expected (1, 1)", "np.diag")], ["wrong at"]),
     ("identity Jacobian", "relu_jacobian",
      "import numpy as np\ndef relu_jacobian(x):\n    return np.eye(x.size)\n",
      ["J is the identity"], ["is wrong at"]),

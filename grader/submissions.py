@@ -356,12 +356,32 @@ def _prepare_file(name: str, data: bytes, run_all: bool, wanted: set[str]) -> Pr
         source, module = _module_source(name, data, run_all)
     except notebooks.NotebookError as e:
         return Prepared(name, error=f"{name} cannot be graded: {e}")
+    if module is None and b"\0" in source:
+        return Prepared(name, error=_not_python(name, "SyntaxError: it holds NUL bytes, as binary files do"))
     if module is None:
         source, left_out = without_broken_blocks(source)
+        if left_out and _runs_nothing(source):
+            return Prepared(name, error=_not_python(name, next(iter(left_out.values()))))
         return Prepared(name, source, _listed(list(left_out.values())),
                         left_out=_named(left_out, wanted))
     return Prepared(name, source, [], module.where, skipped=module.skipped,
                     not_run=module.left_out)
+
+
+def _runs_nothing(source: bytes) -> bool:
+    """Is what is left of a file, its broken blocks out, without a single statement?"""
+    try:
+        return not notebooks.parse(source).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True
+
+
+def _not_python(name: str, first: str) -> str:
+    """One message for a file no line of which is Python (a binary, a letter, a notebook
+    saved as .py): not one 'defines no ...' per exercise with the cause in a note."""
+    return (f"{name} is not Python: no statement in it could be read ({first}). Is it the "
+            "file you meant to hand in? Save your code as plain text with a .py name (or "
+            "hand in the .ipynb itself).")
 
 
 MAX_LISTED = 20  # blocks left out that are named one by one; the others are counted

@@ -199,3 +199,19 @@ def test_nothing_a_student_prints_or_raises_drives_the_terminal(tmp_path):
     assert grade.exit_code == 0, grade.output
     feedback = "".join(p.read_text() for p in (out / "feedback").glob("*.md"))
     assert "clipboard" in feedback and "\x1b" not in feedback and "\r" not in feedback
+
+
+@pytest.mark.parametrize("content", [
+    b"Dear TA,\nplease find my answers attached.\nThanks!\n",
+    bytes(range(256)) * 8,
+])
+def test_a_file_that_is_not_python_gets_one_message(tmp_path, content):
+    """A letter or a binary saved as backprop.py: one message that says so, not one
+    'defines no ...' per exercise with the cause hidden in a note."""
+    path = tmp_path / "backprop.py"
+    path.write_bytes(content)
+    report, code = check_json(path)
+    assert code == 1 and report["score"] == 0
+    assert report["error"].startswith("backprop.py is not Python")
+    hints = [h for e in report["exercises"] for h in e["hints"]]
+    assert not any("defines no" in h for h in hints), hints

@@ -23,8 +23,8 @@ for name in ("fork", "killpg"):  # neither exists on Windows
     os.__dict__.pop(name, None)
 import grader.sandbox.child.processes as processes
 processes.HAVE_PROC = False  # no /proc on macOS or Windows
+sys.platform = "darwin"  # what the tier probe sees, from the first import of the CLI on
 from grader.cli import main
-sys.platform = "darwin"  # what the tier probe sees (modules are loaded by now)
 main()
 """
 

@@ -215,3 +215,15 @@ def test_a_file_that_is_not_python_gets_one_message(tmp_path, content):
     assert report["error"].startswith("backprop.py is not Python")
     hints = [h for e in report["exercises"] for h in e["hints"]]
     assert not any("defines no" in h for h in hints), hints
+
+
+@pytest.mark.parametrize("body, most", [("return {}", 1), ("return {n: 0.0 for n in nodes}", 3)])
+def test_backprop_says_each_kind_of_mistake_once(tmp_path, body, most):
+    """Every graph of the backprop exercise would repeat the same form problem, or the same
+    plain 'dx is 0; expected ...' of another node: each is said once."""
+    report, _ = check_json(compose(tmp_path, f"def backprop(nodes, local_grads, output):\n"
+                                             f"    {body}\n"), "--only", "backprop")
+    hints = report["exercises"][0]["hints"]
+    assert 1 <= len(hints) <= most, hints
+    assert sum(" is " in h and "; expected " in h for h in hints) <= 1, hints
+    assert sum("returned no gradient" in h for h in hints) <= 1, hints

@@ -142,8 +142,12 @@ class Assignment:
 
     @property
     def functions(self) -> set[str]:
-        """The names the submission must define: functions and answer dicts."""
-        return {ex.function for ex in self.exercises if ex.function}
+        """The names the submission must define: functions and answer dicts, and the
+        gates a composed exercise (the two-layer net) chains."""
+        names = {ex.function for ex in self.exercises if ex.function}
+        for ex in self.exercises:
+            names |= set((ex.spec.get("functions") or {}).values())
+        return names
 
     @property
     def variant_seed(self) -> int | None:

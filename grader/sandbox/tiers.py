@@ -90,9 +90,9 @@ class Tier:
         return lacks
 
     def describe(self) -> dict:
+        lacks = self.shortfall()
         return {"tier": self.name, "description": DESCRIPTION[self.name],
-                "missing": list(self.missing), "advisory": bool(self.shortfall()),
-                "lacks": self.shortfall()}
+                "missing": list(self.missing), "advisory": bool(lacks), "lacks": lacks}
 
 
 def _is_root() -> bool:
@@ -289,7 +289,7 @@ def exposed() -> list[str]:
     """System and Python directories to bind read-only in the jail, outermost first."""
     kept: list[str] = []
     for p in sorted(set(SYSTEM_DIRS) | _python_dirs() | {harness_dir()}, key=len):
-        if os.path.lexists(p) and not any(p == k or p.startswith(k + "/") for k in kept):
+        if os.path.lexists(p) and not _beneath(p, set(kept)):
             kept.append(p)
     return kept
 

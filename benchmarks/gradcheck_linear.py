@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from grader.gradcheck import adjoint_error, gate_loss, numerical_gradients, relative_error
-from reference import GATES
+from reference import OPS
 
 
 def timed(fn):
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=128)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    gate = GATES["linear"]
+    gate = OPS["linear"]
     x, w = rng.normal(size=(args.n, args.d)), rng.normal(size=(args.d, args.m))
     b, dout = rng.normal(size=args.m), rng.normal(size=(args.n, args.m))
     grads = gate.grads(dout, x, w, b)

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from reference import Gate
+from grader.authoring import Labels, Op, check_constraints, dim_range
 from reference.graph import Graph
 
 H = 1e-5  # central-difference step
@@ -30,20 +30,68 @@ def distinct_sizes(rng: np.random.Generator, count: int, low: int = 2,
     return [int(v) for v in rng.choice(np.arange(low, high + 1), size=count, replace=False)]
 
 
-def random_dims(gate: Gate, rng: np.random.Generator) -> dict[str, tuple[int, ...] | int]:
-    """Sizes for every symbol of the gate's shape signature, all different from each other."""
-    letters = sorted({s for sig in gate.shapes + (gate.output,) for s in sig.split()
-                      if s != "..."} | {d.split(":")[1] for d in gate.domains if ":" in d})
+def _letters(op: Op) -> list[str]:
+    return sorted({s for sig in op.shapes for s in sig.split() if s != "..."} |
+                  {d.dim for d in op.domains if isinstance(d, Labels)})
+
+
+def random_dims(op: Op, rng: np.random.Generator) -> dict[str, tuple[int, ...] | int]:
+    """Sizes for every symbol of an op's shape signature, all different from each other
+    (the lecture's ops: no ranges or constraints declared)."""
+    letters = _letters(op)
     ndim = int(rng.integers(1, 4))
     sizes = distinct_sizes(rng, len(letters) + ndim)
-    labels = {d.split(":")[1] for d in gate.domains if d.startswith("label:")}
+    labels = {d.dim for d in op.domains if isinstance(d, Labels)}
     for k, letter in enumerate(letters):  # class counts take the largest sizes (>= 3): see
-        if letter in labels:              # `sample`, which needs two classes and one spare
+        if letter in labels:              # `Labels`, which needs two classes and one spare
             top = k + int(np.argmax(sizes[k:len(letters)]))
             sizes[k], sizes[top] = sizes[top], sizes[k]
     dims: dict[str, tuple[int, ...] | int] = dict(zip(letters, sizes))
     dims["..."] = tuple(sizes[len(letters):])
     return dims
+
+
+def declared_dims(op: Op, rng: np.random.Generator, params: list) -> dict | None:
+    """Sizes within each dimension's declared range that satisfy the op's constraints,
+    distinct from each other where the ranges allow (None: not found this time)."""
+    letters = _letters(op)
+    labels = {d.dim for d in op.domains if isinstance(d, Labels)}
+    named = dict(zip(op.param_names, params))
+    for distinct in (True, False):
+        for _ in range(MAX_RESAMPLES // 2):
+            dims: dict = {}
+            for letter in letters:
+                low, high = dim_range(op, letter)
+                low = max(low, 3) if letter in labels else low
+                free = [v for v in range(low, high + 1) if v not in dims.values()]
+                pool = free if distinct and free else list(range(low, high + 1))
+                dims[letter] = int(rng.choice(pool))
+            dims["..."] = tuple(distinct_sizes(rng, int(rng.integers(1, 4))))
+            if check_constraints(op, dims, named):
+                return dims
+    return None
+
+
+def draw_case(op: Op, rng: np.random.Generator, dims: dict | None = None,
+              scalar: bool = False, extreme: dict | None = None) -> tuple[list, list]:
+    """(inputs, params) of one fair case: sizes within range and constraints, inputs in
+    their domains and clear of every kink and tie."""
+    if op.dims or op.constraints or op.params and op.kinks:  # parameters first: constraints
+        # and kinks may involve them (the lecture's ops draw them last, as they always did)
+        for _ in range(MAX_RESAMPLES):
+            params = gate_params(op, rng)
+            found = dims or declared_dims(op, rng, params)
+            if found is not None:
+                break
+        else:
+            raise RuntimeError(f"no sizes of {op.name} satisfy its constraints "
+                               f"({'; '.join(op.constraints)}) within its dimension ranges")
+    else:
+        found, params = dims or random_dims(op, rng), None
+    if scalar:
+        found = {**found, "...": ()}
+    inputs = gate_inputs(op, found, rng, extreme, params)
+    return inputs, params if params is not None else gate_params(op, rng)
 
 
 def shape_of(signature: str, dims: dict) -> tuple[int, ...]:
@@ -53,39 +101,14 @@ def shape_of(signature: str, dims: dict) -> tuple[int, ...]:
     return shape
 
 
-def sample(domain: str, shape: tuple[int, ...], rng: np.random.Generator,
-           dims: dict) -> np.ndarray:
-    """Values from a gate input's domain."""
-    if domain == "positive":
-        return rng.uniform(0.5, 2.5, size=shape)
-    if domain == "nonzero":
-        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
-    if domain.startswith("label:"):
-        return _labels(dims[domain.split(":")[1]], shape, rng)
-    return rng.normal(0.0, 1.0, size=shape)
-
-
-def _labels(classes: int, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Class labels where one class is never a label and, with two rows or more, two
-    classes are: otherwise `p[:, y] -= 1` (every row at every label's column) equals the
-    true gradient by chance, and a score would depend on the seed."""
-    left_out = int(rng.integers(0, classes))
-    used = np.array([c for c in range(classes) if c != left_out])
-    labels = rng.choice(used, size=shape)
-    flat = labels.reshape(-1)
-    if flat.size >= 2 and len(used) >= 2 and np.all(flat == flat[0]):
-        flat[int(rng.integers(0, flat.size))] = rng.choice(used[used != flat[0]])
-    return labels
-
-
-def gate_inputs(gate: Gate, dims: dict, rng: np.random.Generator,
-                extreme: dict | None = None) -> list[np.ndarray]:
-    """Inputs for a gate, resampled until they lie clear of every kink and tie."""
+def gate_inputs(op: Op, dims: dict, rng: np.random.Generator, extreme: dict | None = None,
+                params: list | None = None) -> list[np.ndarray]:
+    """Inputs for an op, resampled until they lie clear of every kink and tie."""
     for _ in range(MAX_RESAMPLES):
         inputs = []
-        for name, sig, domain in zip(gate.inputs, gate.shapes, gate.domains):
+        for name, sig, domain in zip(op.inputs, op.shapes, op.domains):
             shape = shape_of(sig, dims)
-            value = sample(domain, shape, rng, dims)
+            value = domain.draw(shape, rng, dims)
             spec = (extreme or {}).get(name)
             if spec and "magnitude" in spec:
                 low, high = spec["magnitude"]
@@ -93,9 +116,9 @@ def gate_inputs(gate: Gate, dims: dict, rng: np.random.Generator,
             if spec and "offset" in spec:
                 value = value + _offsets(spec["offset"], shape)
             inputs.append(np.asarray(value))
-        if gate.kink_distance is None or gate.kink_distance(*inputs) > KINK_MARGIN:
+        if op.kinks is None or op.kinks(*inputs, *(params or [])) > KINK_MARGIN:
             return inputs
-    raise RuntimeError(f"could not sample inputs for {gate.name} away from its kinks")
+    raise RuntimeError(f"could not sample inputs for {op.name} away from its kinks")
 
 
 def _both_signs(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -113,9 +136,10 @@ def _offsets(offset: float | list[float], shape: tuple[int, ...]) -> np.ndarray 
     return rows.reshape(shape[:1] + (1,) * (len(shape) - 1)) if shape else rows[0]
 
 
-def gate_params(gate: Gate, rng: np.random.Generator) -> list[float]:
-    """Float parameters such as c in c * x: never 0 or ±1, so forgetting them shows."""
-    return [float(rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0)) for _ in gate.params]
+def gate_params(op: Op, rng: np.random.Generator) -> list:
+    """The op's parameters, each drawn from its declared values (the lecture's constants
+    are never 0 or ±1, so forgetting them shows)."""
+    return [param.draw(rng) for _, param in op.params]
 
 
 def upstream(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

@@ -47,6 +47,36 @@ class Unprotected(click.ClickException):
                          f"{error}\nThis is a problem of the machine, not of the submission.")
 
 
+PACK_HELP = ("A course pack: its folder (with pack.yaml) or the name of an installed pack "
+             "[default: the lecture]. Its own assignment is used unless --assignment names "
+             "another assignment of that pack.")
+pack_option = click.option("--pack", metavar="DIR|NAME", help=PACK_HELP)
+
+
+def _with_pack(assignment: Path | None, pack: str | None) -> Path | None:
+    """The assignment to load: the pack's own, or the one named, which must belong to the
+    pack (lie in its folder, or name it with `pack:`)."""
+    if pack is None:
+        return assignment
+    from grader import packs
+
+    try:
+        chosen = packs.load(packs.find(pack))
+    except packs.PackError as e:
+        raise ConfigError(f"the course pack cannot be used:\n{e}") from None
+    if assignment is None:
+        if not chosen.assignment.is_file():
+            raise ConfigError(f"pack {chosen.name!r} has no assignment file "
+                              f"{chosen.assignment}: name one with --assignment")
+        return chosen.assignment
+    owner = _load(assignment, ()).pack
+    if owner is not chosen:
+        raise ConfigError(f"{assignment} belongs to pack {owner.name!r} ({owner.root}), not "
+                          f"to {chosen.name!r}: put it in the pack's folder, or name the "
+                          f"pack in it (pack: {chosen.root})")
+    return assignment
+
+
 def _load(assignment: Path | None, only: tuple[str, ...]):
     try:
         loaded = load_assignment(assignment)
@@ -99,7 +129,7 @@ RUN_ALL_HELP = ("Run every notebook cell top to bottom (default: only definition
 
 
 @main.command()
-@click.argument("submission", type=click.Path(path_type=Path), default="backprop.py")
+@click.argument("submission", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random test cases; the same seed gives the same report.")
@@ -107,6 +137,7 @@ RUN_ALL_HELP = ("Run every notebook cell top to bottom (default: only definition
               help="Grade only this exercise (repeatable), e.g. --only mul --only relu.")
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An assignment.yaml other than the default one.")
+@pack_option
 @click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
 @click.option("--student", metavar="ID", help="Your identity (e.g. your university email) "
               "when the course gives each student their own worked-example numbers; see "
@@ -115,14 +146,16 @@ RUN_ALL_HELP = ("Run every notebook cell top to bottom (default: only definition
               help="Save the inputs of each failing case to DIR as .npz (arrays named as "
               "your function's arguments), to rerun with check_case() from the template.")
 def check(submission: Path, as_json: bool, seed: int, only: tuple[str, ...],
-          assignment: Path | None, run_all: bool, student: str | None,
+          assignment: Path | None, pack: str | None, run_all: bool, student: str | None,
           save_cases: Path | None) -> None:
     """Grade SUBMISSION: a .py file, a notebook (.ipynb), or a folder or .zip holding
-    backprop.py or backprop.ipynb (default: ./backprop.py).
+    backprop.py or backprop.ipynb (default: ./backprop.py; with a pack, its template's
+    name, e.g. layers.py).
 
     Exit status: 0 with full marks, 1 otherwise, 2 on a usage or configuration error.
     """
-    loaded = _load(assignment, only)
+    loaded = _load(_with_pack(assignment, pack), only)
+    submission = submission or Path(loaded.student_file)
     try:
         limits = Limits.from_spec(loaded.limits)
     except (TypeError, ValueError) as e:
@@ -166,13 +199,29 @@ def _save_cases(report, folder: Path) -> None:
 
 @main.command()
 @click.argument("targets", nargs=-1)
-def validate(targets: tuple[str, ...]) -> None:
+@click.option("--pack", "pack_dirs", multiple=True, metavar="DIR|NAME",
+              help="Also prove this course pack (like naming its folder as a TARGET).")
+def validate(targets: tuple[str, ...], pack_dirs: tuple[str, ...]) -> None:
     """Check exercise files: schema, ops, graphs, shapes, and every number against the
     reference (TARGETS: YAML files, folders or exercise ids; default: the bundled ones).
 
+    A TARGET that is a course pack's folder is proved whole: its imports, each op over
+    several seeds (constraints, finite values, central differences, determinism, its
+    mistake signatures), its assignment, every solution at full marks and every buggy
+    file losing its own exercise with its hint, through the real sandbox.
+
     Exit status: 0 when everything is valid, 2 otherwise.
     """
-    done = validate_exercises(list(targets))
+    from grader import packs
+
+    try:
+        named = [str(packs.find(p)) for p in pack_dirs]
+    except packs.PackError as e:
+        raise ConfigError(str(e)) from None
+    done = validate_exercises(list(targets) + named)
+    for pack in done.packs:
+        echo(f"{pack.root}: pack {pack.name!r} {pack.version} ({pack.describe()['hash']}), "
+             f"{len(pack.ops)} op(s)")
     for assignment in done.assignments:
         echo(f"{assignment.source}: assignment {assignment.title!r}, "
                    f"{len(assignment.exercises)} exercises, {assignment.max_score:g} points"
@@ -249,13 +298,14 @@ def show(exercise: str, fmt: str, output: Path | None, answers: bool) -> None:
               help="Your identity as the course knows it (e.g. your university email).")
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An assignment.yaml other than the default one.")
-def variant(student: str, assignment: Path | None) -> None:
+@pack_option
+def variant(student: str, assignment: Path | None, pack: str | None) -> None:
     """Print your own numbers for the worked examples (graphs with their forward values;
     the gradients are yours to compute). Grading uses the same numbers when the course
     enables variants; check with `backprop check --student ID`."""
     from grader import cases, render
 
-    loaded = _load(assignment, ())
+    loaded = _load(_with_pack(assignment, pack), ())
     if loaded.variant_seed is None:
         echo("This assignment uses the lecture's numbers for everyone (no "
                    "policy.variant_seed): see `backprop show simple_graph`.")
@@ -293,6 +343,7 @@ def variant(student: str, assignment: Path | None) -> None:
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An assignment.yaml other than the default one (its `late:` section "
                    "sets the late policy).")
+@pack_option
 @click.option("--run-all", is_flag=True, help=RUN_ALL_HELP)
 @click.option("--release", multiple=True, type=click.Choice(["after_due_date",
                                                              "after_published"]),
@@ -305,8 +356,9 @@ def variant(student: str, assignment: Path | None) -> None:
 @allow_unconfined_option
 def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | None,
                 force: bool, only: tuple[str, ...], overrides: Path | None,
-                assignment: Path | None, run_all: bool, release: tuple[str, ...],
-                group_readable: bool, allow_unconfined: bool) -> None:
+                assignment: Path | None, pack: str | None, run_all: bool,
+                release: tuple[str, ...], group_readable: bool,
+                allow_unconfined: bool) -> None:
     """Grade a whole class: SUBMISSIONS is a folder with one entry per student (a .py,
     .ipynb, folder or .zip), a Gradescope "Export Submissions" zip or folder, or a Canvas
     "Download Submissions" zip or folder.
@@ -321,6 +373,7 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
     from grader.batch import Busy, Interrupted, Terminated, run_batch, sigterm_like_ctrl_c
     from grader.gradebook import GradebookError
 
+    assignment = _with_pack(assignment, pack)
     _load(assignment, ())  # a broken assignment is reported before any work starts
     try:
         with sigterm_like_ctrl_c():
@@ -443,13 +496,16 @@ def gradescope() -> None:
               default="autograder.zip", show_default=True, help="Where to write the zip.")
 @click.option("--assignment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An assignment.yaml other than the default one (its folder is shipped).")
+@pack_option
 @click.option("--secret", help="The secret grading seed [default: a fresh random one]. "
                                "Rebuilding with the same secret keeps every student's inputs.")
-def gradescope_build(output: Path, assignment: Path | None, secret: str | None) -> None:
+def gradescope_build(output: Path, assignment: Path | None, pack: str | None,
+                     secret: str | None) -> None:
     """Write the autograder zip to upload on Gradescope (setup.sh and run_autograder at
     its root, the grader and the assignment inside)."""
     from grader.platforms import build_gradescope
 
+    assignment = _with_pack(assignment, pack)
     _load(assignment, ())
     path, secret = build_gradescope(output, assignment, secret)
     echo(f"wrote {path} (secret grading seed {secret}; keep it to rebuild with the "
@@ -509,13 +565,15 @@ def prairielearn_build(output: Path, secret: str | None) -> None:
               help="The course's assignment.yaml, e.g. "
                    "/grade/serverFilesCourse/backprop/assignment.yaml [default: the bundled "
                    "one]. A missing or broken one is reported as an internal error.")
+@pack_option
 @allow_unconfined_option
-def prairielearn_run(root: Path, assignment: Path | None, allow_unconfined: bool) -> None:
+def prairielearn_run(root: Path, assignment: Path | None, pack: str | None,
+                     allow_unconfined: bool) -> None:
     """Grade ROOT/student and write ROOT/results/results.json. Exit 0, or 1 when the
     grader could not protect the run (PrairieLearn then counts no attempt)."""
     from grader.platforms import run_prairielearn
 
-    results = _refusal_exits(run_prairielearn, root, assignment=assignment,
+    results = _refusal_exits(run_prairielearn, root, assignment=_with_pack(assignment, pack),
                              allow_unconfined=allow_unconfined)
     echo(f"gradable {results.get('gradable')}, score {results.get('score', 0):g}")
 

@@ -17,7 +17,6 @@ from grader.gradcheck import REFERENCE_RTOL, CountingLoss, gradient_error
 from grader.judging import CHECK_TITLES, CheckResult, fault_message, judge_values, unpack
 from grader.planning import InternalError, Probe, gate_probe
 from grader.sandbox import Call, Limits, Outcome
-from reference import get_gate
 
 CHECK_TITLES.update({
     "softmax_ce": "your softmax_ce_backward inside the net (fed the true upstream)",
@@ -30,15 +29,15 @@ CHECK_TITLES.update({
 
 
 NET_PARAMS = ("W1", "b1", "W2", "b2")
-linear_ref, relu_ref, softmax_ref = get_gate("linear"), get_gate("relu"), get_gate("softmax_ce")
 
 
-def _net_forward(x, y, w1, b1, w2, b2):
-    """Reference forward: every intermediate value, and the loss."""
-    h1 = linear_ref.forward(x, w1, b1)
-    a1 = relu_ref.forward(h1)
-    s = linear_ref.forward(a1, w2, b2)
-    return h1, a1, s, float(softmax_ref.forward(s, y))
+def _net_forward(ops, x, y, w1, b1, w2, b2):
+    """Reference forward (the pack's linear, relu and softmax_ce): every intermediate
+    value, and the loss."""
+    h1 = ops["linear"].forward(x, w1, b1)
+    a1 = ops["relu"].forward(h1)
+    s = ops["linear"].forward(a1, w2, b2)
+    return h1, a1, s, float(ops["softmax_ce"].forward(s, y))
 
 
 def _net_data(exercise: Exercise, rng: np.random.Generator):
@@ -48,8 +47,8 @@ def _net_data(exercise: Exercise, rng: np.random.Generator):
         x, y = rng.normal(size=(n, d)), rng.integers(0, c, size=n)
         weights = [rng.normal(size=(d, h)) / np.sqrt(d), rng.normal(size=h) * 0.1,
                    rng.normal(size=(h, c)) / np.sqrt(h), rng.normal(size=c) * 0.1]
-        h1 = linear_ref.forward(x, *weights[:2])
-        if relu_ref.kink_distance(h1) > cases.KINK_MARGIN:
+        h1 = exercise.pack.ops["linear"].forward(x, *weights[:2])
+        if exercise.pack.ops["relu"].kinks(h1) > cases.KINK_MARGIN:
             return x, y, weights
     raise InternalError("could not draw a network clear of ReLU kinks")
 
@@ -86,26 +85,28 @@ def plan_two_layer_net(exercise: Exercise, seed: int) -> list[Probe]:
     then the student's gates run chained, and drive a few SGD steps."""
     rng = cases.rng_for(seed, exercise.id)
     names = exercise.spec["functions"]
+    ops = exercise.pack.ops
     x, y, (w1, b1, w2, b2) = _net_data(exercise, rng)
-    h1, a1, s, _ = _net_forward(x, y, w1, b1, w2, b2)
+    h1, a1, s, _ = _net_forward(ops, x, y, w1, b1, w2, b2)
     one = np.asarray(1.0)
-    (ds,) = softmax_ref.grads(one, s, y)
-    da1, dw2, db2 = linear_ref.grads(ds, a1, w2, b2)
-    (dh1,) = relu_ref.grads(da1, h1)
-    dx, dw1, db1 = linear_ref.grads(dh1, x, w1, b1)
+    (ds,) = ops["softmax_ce"].grads(one, s, y)
+    da1, dw2, db2 = ops["linear"].grads(ds, a1, w2, b2)
+    (dh1,) = ops["relu"].grads(da1, h1)
+    dx, dw1, db1 = ops["linear"].grads(dh1, x, w1, b1)
     probes = [
         gate_probe(exercise, "softmax_ce", [s, y], [], one, "the loss gate", rng,
-                    "softmax_ce", names["softmax_ce"]),
-        gate_probe(exercise, "linear2", [a1, w2, b2], [], ds, "layer 2", rng, "linear",
+                    ops["softmax_ce"], names["softmax_ce"]),
+        gate_probe(exercise, "linear2", [a1, w2, b2], [], ds, "layer 2", rng, ops["linear"],
                     names["linear"]),
-        gate_probe(exercise, "relu", [h1], [], da1, "the ReLU", rng, "relu", names["relu"]),
-        gate_probe(exercise, "linear1", [x, w1, b1], [], dh1, "layer 1", rng, "linear",
+        gate_probe(exercise, "relu", [h1], [], da1, "the ReLU", rng, ops["relu"],
+                    names["relu"]),
+        gate_probe(exercise, "linear1", [x, w1, b1], [], dh1, "layer 1", rng, ops["linear"],
                     names["linear"])]
     chain, _ = _sgd_program(x, y, [w1, b1, w2, b2], 1, 0.0, names)
     end_to_end = Call(exercise.id, names["linear"], [], form="program", program=chain[:9],
                       returns=[(8, 1), (8, 2), (6, 1), (6, 2), (8, 0)])
     expected = [dw1, db1, dw2, db2, dx]
-    loss = CountingLoss(lambda *p: np.asarray(_net_forward(p[4], y, *p[:4])[3]), one)
+    loss = CountingLoss(lambda *p: np.asarray(_net_forward(ops, p[4], y, *p[:4])[3]), one)
     if gradient_error(loss, [w1, b1, w2, b2, x], expected, rng) > REFERENCE_RTOL:
         raise InternalError("the reference network gradient disagrees with the numbers")
     probes.append(Probe("end_to_end", end_to_end, expected, "the whole net, your gates chained",
@@ -113,7 +114,7 @@ def plan_two_layer_net(exercise: Exercise, seed: int) -> list[Probe]:
     sgd = exercise.spec["sgd"]
     program, returns = _sgd_program(x, y, [w1, b1, w2, b2], sgd["steps"],
                                     sgd["learning_rate"], names)
-    before = _net_forward(x, y, w1, b1, w2, b2)[3]
+    before = _net_forward(ops, x, y, w1, b1, w2, b2)[3]
     probes.append(Probe("sgd", Call(exercise.id, names["linear"], [], form="program",
                                     program=program, returns=returns),
                         {"loss_before": before, "data": (x, y)},
@@ -133,7 +134,7 @@ def judge_two_layer_net(exercise: Exercise, probes: list[Probe], outcomes: list[
         if check in ("sgd", "end_to_end") and blocked:
             result = CheckResult(check, weight, False, blocked, blocked)
         elif check == "sgd":
-            result = _judge_sgd(weight, *pairs["sgd"], limits)
+            result = _judge_sgd(exercise, weight, *pairs["sgd"], limits)
         else:
             result = judge_values(check, weight, [pairs[check]], unpacked, limits,
                                   exercise.tolerance)
@@ -179,7 +180,8 @@ def _blocked(probes: list[Probe], outcomes: list[Outcome], unpacked: dict) -> st
     return None
 
 
-def _judge_sgd(weight: float, probe: Probe, outcome: Outcome, limits: Limits) -> CheckResult:
+def _judge_sgd(exercise: Exercise, weight: float, probe: Probe, outcome: Outcome,
+               limits: Limits) -> CheckResult:
     if outcome.status != "ok":
         message = fault_message(outcome, limits, probe.call.function)
         return CheckResult("sgd", weight, False, message, message)
@@ -191,7 +193,7 @@ def _judge_sgd(weight: float, probe: Probe, outcome: Outcome, limits: Limits) ->
     x, y = probe.expected["data"]
     try:
         with np.errstate(all="ignore"):
-            after = _net_forward(x, y, *[a.astype(float) for a in arrays])[3]
+            after = _net_forward(exercise.pack.ops, x, y, *[a.astype(float) for a in arrays])[3]
     except ValueError:
         after = float("nan")
     before = probe.expected["loss_before"]

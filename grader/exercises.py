@@ -22,25 +22,24 @@ from collections.abc import Iterable
 import numpy as np
 import yaml
 
-from reference import FUNCTIONS, GATES
+from grader import packs
+from grader.authoring import Op
+from grader.packs import PACKAGE_DIR, Pack, PackError, data_dir
 from reference.graph import Graph, GraphError, Node, topological_order
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 ASSIGNMENT_FILE = "assignment.yaml"
 # Modules that would compute gradients for the student; an assignment's policy may override.
 DEFAULT_FORBIDDEN_MODULES = ("torch", "jax", "tensorflow", "autograd")
 
 
-def data_dir(name: str) -> Path:
-    """A data folder shipped with the grader: inside the wheel, or at the checkout's top."""
-    for candidate in (PACKAGE_DIR / "_data" / name, PACKAGE_DIR.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"the grader's {name}/ folder is missing: reinstall backprop-grader")
-
-
 def default_assignment_path() -> Path:
     return data_dir("exercises") / ASSIGNMENT_FILE
+
+
+def exercise_files_in(folder: Path) -> list[Path]:
+    """The exercise files of a folder: its YAML files but the assignment and pack.yaml."""
+    return sorted(p for p in folder.glob("*.yaml")
+                  if p.name not in (ASSIGNMENT_FILE, packs.PACK_FILE))
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,7 @@ class Exercise:
     kind: str
     source: Path
     spec: dict[str, Any]
+    pack: Pack
     checks: dict[str, float] = field(default_factory=dict)
     tolerance: Tolerance = Tolerance()
     points: float = 0.0
@@ -102,12 +102,24 @@ class Exercise:
     def function(self) -> str | None:
         return self.spec.get("function") or self.spec.get("answer")
 
+    @property
+    def functions(self) -> list[str]:
+        """Every student function this exercise calls: its own, the forward that makes a
+        backward's cache, the gates a composition chains."""
+        names = [self.function, self.spec.get("forward"),
+                 *(self.spec.get("functions") or {}).values()]
+        return list(dict.fromkeys(n for n in names if n))
+
+    @property
+    def op(self) -> Op:
+        return self.pack.ops[self.spec["gate"]]
+
     def graph(self) -> Graph:
         g = self.spec["graph"]
         nodes = {name: Node(n["op"], list(n["args"]),
                             {k: v for k, v in n.items() if k not in ("op", "args")})
                  for name, n in g["nodes"].items()}
-        return Graph(list(g["inputs"]), nodes, g["output"])
+        return Graph(list(g["inputs"]), nodes, g["output"], self.pack.ops)
 
     def graph_inputs(self, overrides: dict | None = None) -> dict[str, np.ndarray]:
         inputs = {**self.spec["graph"]["inputs"], **(overrides or {})}
@@ -125,6 +137,7 @@ class Assignment:
     limits: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
     late: dict[str, Any] = field(default_factory=dict)  # the late policy (`gradebook`)
+    pack: Pack | None = None  # the course pack the assignment belongs to
 
     def get(self, exercise_id: str) -> Exercise:
         for ex in self.exercises:
@@ -144,10 +157,13 @@ class Assignment:
     def functions(self) -> set[str]:
         """The names the submission must define: functions and answer dicts, and the
         gates a composed exercise (the two-layer net) chains."""
-        names = {ex.function for ex in self.exercises if ex.function}
-        for ex in self.exercises:
-            names |= set((ex.spec.get("functions") or {}).values())
-        return names
+        return {name for ex in self.exercises for name in ex.functions}
+
+    @property
+    def student_file(self) -> str:
+        """The name of the student's file: the pack's template's (backprop.py)."""
+        template = self.pack.template if self.pack else None
+        return template.name if template else "backprop.py"
 
     @property
     def variant_seed(self) -> int | None:
@@ -162,7 +178,16 @@ class Assignment:
         (unknown ids raise KeyError)."""
         wanted = {self.get(i).id for i in ids}
         chosen = [ex for ex in self.exercises if ex.id in wanted]
-        return Assignment(self.title, self.source, chosen, self.limits, self.policy, self.late)
+        return Assignment(self.title, self.source, chosen, self.limits, self.policy, self.late,
+                          self.pack)
+
+    @property
+    def staff_paths(self) -> list[Path]:
+        """What a submission must never see: the assignment's folder and every pack's."""
+        paths = [self.source.parent]
+        for pack in dict.fromkeys([self.pack, *(ex.pack for ex in self.exercises)]):
+            paths += pack.staff_paths if pack else []
+        return list(dict.fromkeys(paths))
 
 
 @cache
@@ -270,24 +295,23 @@ def _graph_problems(ex: Exercise) -> list[Problem]:
         where = f"graph.nodes.{name}"
         if name in inputs:
             problems.append(problem(where, f"{name!r} is both an input and a node"))
-        gate = GATES.get(node["op"])
+        gate = ex.pack.ops.get(node["op"])
         if gate is None:
-            problems.append(problem(f"{where}.op", f"unknown op {node['op']!r}; known ops: "
-                                                   f"{', '.join(sorted(GATES))}"))
+            problems.append(problem(f"{where}.op", _unknown_op(ex, node["op"])))
             continue
         if len(node["args"]) != len(gate.inputs):
             problems.append(problem(f"{where}.args", f"{gate.name} takes {len(gate.inputs)} "
                                                      f"input(s), got {len(node['args'])}"))
         params = {k for k in node if k not in ("op", "args")}
-        if params != set(gate.params):
-            want = ", ".join(gate.params) or "none"
+        if params != set(gate.param_names):
+            want = ", ".join(gate.param_names) or "none"
             problems.append(problem(where, f"{gate.name} takes parameters: {want}; "
                                            f"got: {', '.join(sorted(params)) or 'none'}"))
         for arg, domain in zip(node["args"], gate.domains):
             if arg not in inputs and arg not in nodes:
                 problems.append(problem(f"{where}.args", f"missing input {arg!r}: it is neither "
                                                          "a graph input nor a node"))
-            if domain.startswith("label"):
+            if not domain.differentiable:
                 problems.append(problem(f"{where}.args", f"{arg!r} is where {gate.name} takes "
                                         "integer class labels; a worked example's values are "
                                         "real numbers: grade this op in a gate exercise"))
@@ -314,7 +338,7 @@ def _evaluation_problems(ex: Exercise, graph: Graph, problem) -> list[Problem]:
         args = [values[a] for a in node.args]
         try:
             with np.errstate(all="raise"):
-                values[name] = np.asarray(GATES[node.op].forward(*args, **node.params))
+                values[name] = np.asarray(ex.pack.ops[node.op].forward(*args, **node.params))
         except (ValueError, FloatingPointError, IndexError, TypeError) as e:
             shapes = ", ".join(str(a.shape) for a in args)
             return [problem(f"graph.nodes.{name}", f"{node.op} cannot take inputs of shapes "
@@ -354,37 +378,92 @@ def extreme_specs(extreme: dict | list[dict]) -> list[dict]:
     return extreme if isinstance(extreme, list) else [extreme]
 
 
+def _unknown_op(ex: Exercise, name: str) -> str:
+    return (f"unknown op {name!r} in pack {ex.pack.name!r}; its ops: "
+            f"{', '.join(sorted(ex.pack.ops))}")
+
+
 def _kind_problems(ex: Exercise) -> list[Problem]:
     spec, src = ex.spec, str(ex.source)
-    if ex.kind == "gate":
-        gate = GATES.get(spec["gate"])
+    if ex.kind in ("gate", "forward"):
+        gate = ex.pack.ops.get(spec["gate"])
         if gate is None:
-            return [Problem(src, ex.id, "gate", f"unknown op {spec['gate']!r}; known ops: "
-                                                f"{', '.join(sorted(GATES))}")]
-        bad = [k for extreme in extreme_specs(spec.get("extreme", {})) for k in extreme
-               if k not in gate.inputs]
-        problems = [Problem(src, ex.id, f"extreme.{k}", f"{gate.name} has no input {k!r}; its "
-                                                        f"inputs: {', '.join(gate.inputs)}")
-                    for k in bad]
-        if "extreme" in ex.checks and not spec.get("extreme"):
-            problems.append(Problem(src, ex.id, "extreme",
-                                    "the 'extreme' check needs an 'extreme' section"))
-        if "scalar" in ex.checks and gate.shapes != ("...",) * len(gate.inputs):
-            problems.append(Problem(src, ex.id, "checks.scalar",
-                                    f"{gate.name} is not elementwise: no 0-d scalar case"))
-        return problems
-    if ex.kind == "function" and spec["reference"] not in FUNCTIONS:
+            return [Problem(src, ex.id, "gate", _unknown_op(ex, spec["gate"]))]
+        return _op_problems(ex, gate)
+    if ex.kind == "function" and spec["reference"] not in ex.pack.ops.functions:
         return [Problem(src, ex.id, "reference", f"unknown reference function "
                                                  f"{spec['reference']!r}; known: "
-                                                 f"{', '.join(sorted(FUNCTIONS))}")]
+                                                 f"{', '.join(sorted(ex.pack.ops.functions))}")]
     if ex.kind == "graph":
         return _graph_problems(ex)
     return []
 
 
+# The checks that each convention's backward (kind gate) and forward (kind forward) allow.
+UPSTREAM_CHECKS = {"zero_upstream", "linear_upstream"}
+FORWARD_CHECKS = {"outputs", "values", "untouched", "extreme", "state", "kept", "expectation",
+                  "test_mode"}
+
+
+def _op_problems(ex: Exercise, gate: Op) -> list[Problem]:
+    spec, src = ex.spec, str(ex.source)
+    problems = []
+
+    def problem(where: str, message: str) -> None:
+        problems.append(Problem(src, ex.id, where, message))
+
+    for k in [k for extreme in extreme_specs(spec.get("extreme", {})) for k in extreme
+              if k not in gate.inputs]:
+        problem(f"extreme.{k}", f"{gate.name} has no input {k!r}; its inputs: "
+                                f"{', '.join(gate.inputs)}")
+    if "extreme" in ex.checks and not spec.get("extreme"):
+        problem("extreme", "the 'extreme' check needs an 'extreme' section")
+    if "scalar" in ex.checks and not gate.elementwise:
+        problem("checks.scalar", f"{gate.name} is not elementwise: no 0-d scalar case")
+    needs_forward = ex.kind == "gate" and gate.convention in ("cache", "stochastic")
+    if needs_forward and not spec.get("forward"):
+        problem("forward", f"{gate.name} is a {gate.convention}-convention op: its backward "
+                           "takes the cache of the student's own forward; name that forward "
+                           "function here (e.g. forward: affine_forward)")
+    if spec.get("forward") and not needs_forward:
+        problem("forward", f"{gate.name}'s backward takes the inputs themselves (convention "
+                           f"{gate.convention}): remove 'forward'")
+    if ex.kind == "gate" and gate.convention == "loss":
+        for check in sorted(UPSTREAM_CHECKS & set(ex.checks)):
+            problem(f"checks.{check}", f"{gate.name} returns (loss, gradients) with no "
+                                       "upstream gradient: remove this check")
+    if ex.kind == "forward":
+        for check in sorted(set(ex.checks) - FORWARD_CHECKS):
+            problem(f"checks.{check}", f"a forward exercise has no {check!r} check; its "
+                                       f"checks: {', '.join(sorted(FORWARD_CHECKS))}")
+        statistical = {"kept", "expectation", "test_mode"} & set(ex.checks)
+        if statistical and gate.stochastic is None:
+            problem("checks", f"{', '.join(sorted(statistical))}: only for a stochastic op")
+        if "state" in ex.checks and not gate.state:
+            problem("checks.state", f"{gate.name} declares no state (a dict parameter its "
+                                    "forward updates)")
+    elif {"state", "kept", "expectation", "test_mode"} & set(ex.checks):
+        problem("checks", "state, kept, expectation and test_mode are checks of a forward "
+                          "exercise (kind: forward)")
+    return problems
+
+
+def pack_for(path: Path) -> Pack:
+    """The pack a course file belongs to: pack.yaml beside it or one folder up, else the
+    built-in pack."""
+    folder = packs.of_assignment(path)
+    try:
+        return packs.load(folder) if folder else packs.builtin()
+    except PackError as e:
+        raise ExerciseError([Problem(line, None, None, "the course pack is broken")
+                             for line in e.problems]) from None
+
+
 def load_exercise(path: Path, default_tol: Tolerance = Tolerance(),
-                  graph_tol: Tolerance = Tolerance()) -> Exercise:
-    """Read and check one exercise file; raise ExerciseError with every problem found."""
+                  graph_tol: Tolerance = Tolerance(), pack: Pack | None = None) -> Exercise:
+    """Read and check one exercise file (its ops come from `pack`, by default the pack the
+    file lies in); raise ExerciseError with every problem found."""
+    pack = pack or pack_for(path)
     data, problems = _read_yaml(path)
     if problems:
         raise ExerciseError(problems)
@@ -397,7 +476,7 @@ def load_exercise(path: Path, default_tol: Tolerance = Tolerance(),
                                      f"the file must be named {ex_id}.yaml, after its id")])
     base = graph_tol if data["kind"] == "graph" else default_tol
     ex = Exercise(id=ex_id, title=data["title"], kind=data["kind"], source=path, spec=data,
-                  checks=dict(data.get("checks", {})),
+                  pack=pack, checks=dict(data.get("checks", {})),
                   tolerance=Tolerance.from_spec(data.get("tolerance"), base),
                   visibility=data.get("visibility", "visible"))
     problems = _kind_problems(ex)
@@ -406,19 +485,25 @@ def load_exercise(path: Path, default_tol: Tolerance = Tolerance(),
     return ex
 
 
-def exercise_path(folder: Path, ex_id: str) -> Path | None:
-    """An assignment's exercise: the file next to it, else the built-in exercise of that
-    id, so that a course can pick built-in exercises by id without copying them."""
+def exercise_path(folder: Path, ex_id: str, pack: Pack | None = None
+                  ) -> tuple[Path, Pack | None] | None:
+    """An assignment's exercise and the pack it belongs to: the file next to it, else in
+    its pack's exercises, else the built-in exercise of that id, so that a course can pick
+    built-in exercises by id without copying them."""
     if Path(ex_id).name != ex_id:
         return None  # a path, not an id
-    return next((candidate for candidate in (folder / f"{ex_id}.yaml",
-                                             data_dir("exercises") / f"{ex_id}.yaml")
-                 if candidate.is_file()), None)
+    places = [(folder, None)] + ([(pack.exercises_dir, pack)] if pack else []) + \
+        [(data_dir("exercises"), packs.builtin())]
+    return next(((place / f"{ex_id}.yaml", owner) for place, owner in places
+                 if (place / f"{ex_id}.yaml").is_file()), None)
 
 
-def load_assignment(path: Path | None = None) -> Assignment:
-    """Read an assignment file and the exercises it names from the same folder."""
-    path = Path(path) if path else default_assignment_path()
+def load_assignment(path: Path | None = None, pack: Pack | None = None) -> Assignment:
+    """Read an assignment file and the exercises it names (next to it, in its pack, or
+    built in). `pack` defaults to the pack the file lies in; with a pack and no path, the
+    pack's own assignment."""
+    path = Path(path) if path else pack.assignment if pack else default_assignment_path()
+    pack = pack or pack_for(path)
     data, problems = _read_yaml(path)
     if problems:
         raise ExerciseError(problems)
@@ -435,16 +520,16 @@ def load_assignment(path: Path | None = None) -> Assignment:
             problems.append(Problem(str(path), ex_id, f"exercises.{i}", "listed twice"))
             continue
         seen.add(ex_id)
-        ex_path = exercise_path(path.parent, ex_id)
-        if ex_path is None:
-            built_in = sorted(p.stem for p in data_dir("exercises").glob("*.yaml")
-                              if p.name != ASSIGNMENT_FILE)
+        found = exercise_path(path.parent, ex_id, pack)
+        if found is None:
+            built_in = [p.stem for p in exercise_files_in(data_dir("exercises"))]
             problems.append(Problem(str(path), ex_id, f"exercises.{i}",
                                     f"no exercise file {ex_id}.yaml next to the assignment, "
                                     f"and no built-in exercise of that id: {', '.join(built_in)}"))
             continue
+        ex_path, owner = found
         try:
-            ex = load_exercise(ex_path, default_tol, graph_tol)
+            ex = load_exercise(ex_path, default_tol, graph_tol, owner or pack)
         except ExerciseError as e:
             problems.extend(e.problems)
             continue
@@ -464,7 +549,8 @@ def load_assignment(path: Path | None = None) -> Assignment:
     if problems:
         raise ExerciseError(problems)
     return Assignment(title=data["title"], source=path, exercises=exercises,
-                      limits=data.get("limits", {}), policy=data.get("policy", {}), late=late)
+                      limits=data.get("limits", {}), policy=data.get("policy", {}), late=late,
+                      pack=pack)
 
 
 def _is_moment(value: Any) -> bool:

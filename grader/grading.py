@@ -17,7 +17,8 @@ from pathlib import Path
 
 from grader import judging, scoring
 from grader.exercises import Assignment, load_assignment
-from grader.planning import InternalError, Probe
+from grader import planning
+from grader.planning import Probe
 from grader.scoring import ExerciseResult
 from grader.sandbox import Limits, Outcome, SandboxRun, run_submission
 from grader.submissions import Prepared, SubmissionError, defined_names, prepare
@@ -39,6 +40,7 @@ class Report:
     confinement: dict = field(default_factory=dict)  # the sandbox tier and its layers
     syntax_errors: list[str] = field(default_factory=list)  # blocks left out of a .py
     skipped: list[str] = field(default_factory=list)  # "where: what", each statement once
+    pack: dict = field(default_factory=dict)  # the course pack: name, version, content hash
 
 
 def import_error_message(name: str, error: dict) -> str:
@@ -175,8 +177,8 @@ def plan_assignment(assignment: Assignment, seed: int, identity: str | None = No
             continue
         try:
             planned.append((ex, scoring.plan(ex, seed, variant), None))
-        except (InternalError, RuntimeError) as e:
-            planned.append((ex, [], str(e)))
+        except Exception as e:  # noqa: BLE001 - the exercise's own code (a pack's op) broke
+            planned.append((ex, [], planning.failure(e)))
     return planned
 
 
@@ -202,7 +204,7 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
         calls()
     else:
         run = run_submission(prepared.source, calls, limits,
-                             hidden=[assignment.source.parent, *hidden],
+                             hidden=[*assignment.staff_paths, *hidden],
                              forbidden=assignment.forbidden_modules,
                              module_name=Path(prepared.name).stem + ".py")
         for found in [run.import_error, *run.skipped, *(o.error for o in run.outcomes)]:
@@ -240,7 +242,8 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
                   skipped=not_run,
                   incidents=sorted(found),
                   confinement=run.confinement if run else {},
-                  syntax_errors=list(prepared.left_out.values()))
+                  syntax_errors=list(prepared.left_out.values()),
+                  pack=assignment.pack.describe() if assignment.pack else {})
 
 
 __all__ = ["Report", "SubmissionError", "grade", "grade_prepared", "Probe"]

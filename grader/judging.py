@@ -13,7 +13,7 @@ from grader import diagnosis
 from grader.exercises import Exercise, Tolerance
 from grader.planning import Probe
 from grader.sandbox import Limits, Outcome
-from reference import get_gate
+from grader.authoring import Op
 from reference.graph import topological_order
 
 CHECK_TITLES = {
@@ -85,7 +85,7 @@ def private_import_message(error: dict) -> str:
 
 
 def fault_message(outcome: Outcome, limits: Limits, function: str,
-                  gate: str | None = None) -> str:
+                  gate: Op | None = None) -> str:
     """What went wrong with a call that returned nothing usable; `gate` (when the call is
     a gate's backward) lets a failed matrix product say what fits that gate."""
     error = outcome.error or {}
@@ -122,12 +122,12 @@ def fault_message(outcome: Outcome, limits: Limits, function: str,
     return error.get("message") or outcome.status.replace("_", " ")
 
 
-def _matmul_advice(gate: str | None) -> str:
+def _matmul_advice(gate: Op | None) -> str:
     """What a failed `@` means in this gate: a wrong operand order or transpose, or `@`
     where an elementwise gate multiplies entries."""
-    if gate in diagnosis.MATMUL_ADVICE:
-        return f"; {diagnosis.MATMUL_ADVICE[gate]}"
-    if gate is not None and all(shape == "..." for shape in get_gate(gate).shapes):
+    if gate is not None and gate.matmul:
+        return f"; {gate.matmul}"
+    if gate is not None and gate.elementwise:
         return "; an elementwise gate multiplies with `*`"
     return ""
 
@@ -141,16 +141,8 @@ def within(s: np.ndarray, t: np.ndarray, tol: Tolerance) -> bool:
     return bool(np.all(np.isfinite(s)) and np.all(np.abs(s - t) <= tolerance_array(t, tol)))
 
 
-def _grad_inputs(probe: Probe) -> list[str]:
-    """Names of the inputs whose gradients a gate probe returns, in order."""
-    if probe.context is None:
-        return []
-    gate = get_gate(probe.context.gate)
-    return [n for n, d in zip(gate.inputs, gate.differentiable) if d]
-
-
 def _output_names(probe: Probe) -> list[str]:
-    return list(probe.output_names) or [f"d{n}" for n in _grad_inputs(probe)] or ["J"]
+    return list(probe.output_names)
 
 
 def unpack(probe: Probe, outcome: Outcome) -> tuple[list[np.ndarray] | None, str | None]:
@@ -178,9 +170,7 @@ def unpack(probe: Probe, outcome: Outcome) -> tuple[list[np.ndarray] | None, str
 
 def _owners(probe: Probe) -> list[str]:
     """What each output is the gradient of (its shape must be that one's)."""
-    if probe.output_names:
-        return [name[1:] for name in probe.output_names]
-    return _grad_inputs(probe) or ["the (n, n) Jacobian"]
+    return list(probe.owners) or [name[1:] for name in probe.output_names]
 
 
 def _form_problem(probe: Probe, arrays: list[np.ndarray]) -> str | None:
@@ -194,14 +184,14 @@ def _form_problem(probe: Probe, arrays: list[np.ndarray]) -> str | None:
     return None
 
 
-Wrong = tuple[str, str, str]  # (output name, its diagnosis, the plain facts)
+Wrong = tuple[str, list[str], str]  # (output name, what explains it, the plain facts)
 
 
 def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance) -> list[Wrong]:
-    """Every output that does not match: its diagnosis, and where and by how much it is
-    wrong (what is said when the cases disagree about the diagnosis)."""
+    """Every output that does not match: what explains it on this case, and where and by
+    how much it is wrong (what is said when the cases share no explanation)."""
     names = _output_names(probe)
-    owners = _grad_inputs(probe)
+    owners = _owners(probe)
     wrong = []
     for k, (name, s, t) in enumerate(zip(names, arrays, probe.expected)):
         s = s.astype(float)
@@ -209,13 +199,13 @@ def _compare_arrays(probe: Probe, arrays: list[np.ndarray], tol: Tolerance) -> l
             continue
         plain = diagnosis.where_wrong(name, s, t, tolerance_array(t, tol))
         if probe.context is None and name == "J":
-            hint = diagnosis.jacobian_hint(s, t, tolerance_array(t, tol), probe.call.args[0])
+            hints = [diagnosis.jacobian_hint(s, t, tolerance_array(t, tol), probe.call.args[0],
+                                             probe.mistakes)]
         elif probe.context is None:
-            hint = plain
+            hints = []
         else:
-            hint = diagnosis.diagnose(name, owners[k], s, t, tolerance_array(t, tol),
-                                      probe.context, names)
-        wrong.append((name, hint, plain))
+            hints = diagnosis.explanations(name, owners[k], s, t, probe.context, names)
+        wrong.append((name, hints, plain))
     return wrong
 
 
@@ -285,7 +275,7 @@ def _first_fault(check, weight, pairs, unpacked, limits) -> CheckResult | None:
     for probe, outcome in pairs:
         if outcome.status != "ok":
             message = fault_message(outcome, limits, probe.call.function,
-                                    probe.context and probe.context.gate)
+                                    probe.context and probe.context.op)
             crashed = outcome.status == "raised" and message != "not implemented yet"
             return CheckResult(check, weight, False, f"{probe.label}: {message}"
                                f"{called_as(probe)}",
@@ -354,16 +344,17 @@ def judge_values(check, weight, pairs, unpacked, limits, tol) -> CheckResult:
 
 
 def _unanimous(cases: list[list[Wrong]]) -> list[str]:
-    """One hint per wrong output: its diagnosis when every case where it is wrong agrees
-    on it, else only the facts of the first such case."""
+    """One hint per wrong output: the first explanation that every case where it is wrong
+    shares (numbers aside), else only the facts of the first such case."""
     by_output: dict[str, list[Wrong]] = {}
     for wrong in cases:
         for item in wrong:
             by_output.setdefault(item[0], []).append(item)
     hints = []
     for items in by_output.values():
-        agree = len({kind_of(hint) for _, hint, _ in items}) == 1
-        hints.append(items[0][1] if agree else items[0][2])
+        shared = set.intersection(*({kind_of(h) for h in hints_} for _, hints_, _ in items))
+        agreed = [h for h in items[0][1] if kind_of(h) in shared]
+        hints.append(agreed[0] if agreed else items[0][2])
     return hints
 
 
@@ -396,7 +387,8 @@ def _judge_untouched(weight, pairs, unpacked) -> CheckResult:
     for probe, outcome in answered:
         if outcome.args_after is None:
             continue
-        sent = [a for a in probe.call.args if isinstance(a, np.ndarray)]
+        sent = probe.sent if probe.sent is not None else \
+            [a for a in probe.call.args if isinstance(a, np.ndarray)]
         for name, before, after in zip(probe.arg_names, sent, outcome.args_after):
             if after is None or after.shape != before.shape or not np.array_equal(
                     after, before, equal_nan=True):
@@ -585,9 +577,8 @@ def _reaches(structure: dict, start: str, target: str, avoiding: str) -> bool:
 def _consumers(graph, key: str) -> str:
     """The gates an input enters, with the lecture's idea of each."""
     gates = [name for name, node in graph.nodes.items() if key in node.args]
-    parts = [_gate_text(graph, g) + (f", where {diagnosis.GATE_IDEAS[graph.nodes[g].op]}"
-                                     if graph.nodes[g].op in diagnosis.GATE_IDEAS else "")
-             for g in gates]
+    ideas = {g: graph.ops[graph.nodes[g].op].idea for g in gates}
+    parts = [_gate_text(graph, g) + (f", where {ideas[g]}" if ideas[g] else "") for g in gates]
     return "; ".join(parts) + ("; at fan-out the gradients of every path are added"
                                if len(gates) > 1 else "")
 

@@ -8,17 +8,18 @@ error, never the student's fault.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from grader import cases, diagnosis
+from grader.authoring import Op
 from grader.exercises import Exercise, extreme_specs
 from grader.gradcheck import (REFERENCE_RTOL, reference_backprop_error, reference_gate_error,
                               reference_jacobian_error)
 from grader.sandbox import Call
-from reference import FUNCTIONS, get_gate
 from reference.graph import backprop as reference_backprop
 
 VALUE_CASES = 3
@@ -26,6 +27,13 @@ VALUE_CASES = 3
 
 class InternalError(Exception):
     """The exercise, not the student, is wrong."""
+
+
+def failure(error: Exception) -> str:
+    """What broke while planning an exercise: its reference, or a pack's code."""
+    if isinstance(error, (InternalError, RuntimeError)):
+        return str(error)
+    return f"the exercise's reference code raised {type(error).__name__}: {error}"
 
 
 @dataclass
@@ -37,36 +45,125 @@ class Probe:
     context: diagnosis.Context | None = None
     arg_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()  # when not a single gate's (e.g. a whole network)
+    owners: tuple[str, ...] = ()  # what each output's shape must be that of
+    sent: list[np.ndarray] | None = None  # the arrays whose change `untouched` looks for
+    mistakes: tuple = ()  # a plain function's known (idea, wrong(*inputs)) pairs
+
+
+def _step(function: str | None, *args, op: str = "call") -> dict:
+    return {"op": op, "args": list(args), **({"function": function} if function else {})}
+
+
+def _ref(step: int, index: int = 0) -> dict:
+    return {"ref": [step, index]}
+
+
+def _watched(values: list) -> tuple[list[dict], list[dict]]:
+    """Program steps that hold each value, and references to them: the student's functions
+    get these very objects, so the grader sees what they did to them afterwards."""
+    return [_step(None, v, op="value") for v in values], [_ref(i) for i in range(len(values))]
+
+
+def gate_call(exercise: Exercise, op: Op, inputs: list, params: list, dout: np.ndarray,
+              function: str | None = None) -> tuple[Call, list[np.ndarray] | None]:
+    """The student's backward, called as the op's convention says: with the inputs
+    (plain), with the cache of the student's own forward (cache), or the loss function
+    itself (loss, which returns the loss and the gradients)."""
+    function = function or exercise.spec["function"]
+    arrays = [np.asarray(x) for x in inputs]
+    if op.convention == "loss":
+        return Call(exercise.id, function, arrays + list(params)), None
+    if op.convention == "plain":
+        return Call(exercise.id, function, [np.asarray(dout, dtype=float)] + arrays +
+                    list(params)), None
+    holders, refs = _watched(arrays)
+    forward = len(holders)
+    program = holders + [_step(exercise.spec["forward"], *refs, *params),
+                         _step(function, np.asarray(dout, dtype=float), _ref(forward, 1))]
+    grads = len(op.grad_inputs)
+    return Call(exercise.id, function, [], form="program", program=program,
+                returns=[(forward + 1, k) for k in range(grads)],
+                watch=[(i, 0) for i in range(forward)]), arrays
 
 
 def gate_probe(exercise: Exercise, check: str, inputs, params, dout, label: str,
-               rng: np.random.Generator, gate_name: str | None = None,
+               rng: np.random.Generator, op: Op | None = None,
                function: str | None = None) -> Probe:
-    gate = get_gate(gate_name or exercise.spec["gate"])
-    truths = [np.asarray(g, dtype=float) for g in gate.grads(dout, *inputs, *params)]
-    if np.any(dout) and reference_gate_error(gate, inputs, params, dout, rng) > REFERENCE_RTOL:
-        raise InternalError(f"the reference {gate.name} backward disagrees with the numerical "
+    op = op or exercise.op
+    truths = [np.asarray(g, dtype=float) for g in op.grads(dout, *inputs, *params)]
+    if np.any(dout) and reference_gate_error(op, inputs, params, dout, rng) > REFERENCE_RTOL:
+        raise InternalError(f"the reference {op.name} backward disagrees with the numerical "
                             f"gradient ({label})")
-    context = diagnosis.Context(gate.name, gate.inputs, list(inputs), list(params),
-                                np.asarray(dout), truths, exercise.reveal)
-    call = Call(exercise.id, function or exercise.spec["function"],
-                [np.asarray(dout, dtype=float)] + [np.asarray(x) for x in inputs] + list(params))
-    return Probe(check, call, truths, label, context, ("dout",) + gate.inputs + gate.params)
+    owners = op.grad_inputs
+    names = tuple(f"d{n}" for n in owners)
+    if op.convention == "loss":  # the loss itself comes first
+        truths.insert(0, np.asarray(op.forward(*inputs, *params), dtype=float))
+        names, owners = ("loss",) + names, ("the loss",) + owners
+    context = diagnosis.Context(op, list(inputs), list(params), np.asarray(dout), truths,
+                                exercise.reveal, names)
+    call, sent = gate_call(exercise, op, inputs, params, dout, function)
+    arg_names = op.inputs + op.param_names
+    return Probe(check, call, truths, label, context,
+                 arg_names if op.convention != "plain" else ("dout",) + arg_names,
+                 names, owners, sent)
+
+
+def forward_probe(exercise: Exercise, check: str, inputs, params, label: str) -> Probe:
+    """A student's forward: its output (the first of (out, cache) for a cache-convention
+    op) against the reference forward's."""
+    op = exercise.op
+    state = [copy.deepcopy(p) for p in params]
+    out = np.asarray(op.forward(*inputs, *state), dtype=float)
+    arrays = [np.asarray(x) for x in inputs]
+    expected, names, owners = [out], ("out",), ("the output",)
+    if op.convention == "plain" and not op.state:
+        call = Call(exercise.id, exercise.spec["function"], arrays + list(params), form="array")
+        return Probe(check, call, expected, label, None, op.inputs + op.param_names, names,
+                     owners)
+    holders, refs = _watched(arrays + list(params))
+    n = len(holders)
+    program = holders + [_step(exercise.spec["function"], *refs)]
+    returns = [(n, 0)]  # the output alone, or the first of (out, cache)
+    for name in op.state if check == "state" else ():
+        index = op.param_names.index(name)
+        for key, value in state[index].items():
+            if isinstance(value, np.ndarray):
+                program.append(_step(None, refs[len(arrays) + index], key, op="item"))
+                returns.append((len(program) - 1, 0))
+                expected.append(np.asarray(value, dtype=float))
+                names += (f"{name}[{key!r}]",)
+                owners += (f"{name}[{key!r}]",)
+    call = Call(exercise.id, exercise.spec["function"], [], form="program", program=program,
+                returns=returns, watch=[(i, 0) for i in range(len(arrays))])
+    return Probe(check, call, expected, label, None, op.inputs + op.param_names, names,
+                 owners, arrays)
+
+
+def _label_extreme(extreme: dict) -> str:
+    return "extreme inputs (" + ", ".join(
+        f"|{k}| in {v['magnitude']}" if "magnitude" in v else
+        f"{k} rows ≈ {', '.join(map(str, v['offset']))} in turn"
+        if isinstance(v["offset"], list) else f"{k} ≈ {v['offset']}"
+        for k, v in extreme.items()) + ")"
 
 
 def plan_gate(exercise: Exercise, seed: int) -> list[Probe]:
-    gate = get_gate(exercise.spec["gate"])
+    op = exercise.op
     rng = cases.rng_for(seed, exercise.id)
     checks = exercise.checks
 
-    def fresh(label, dims=None, extreme=None, dout_override=None):
-        dims = dims or cases.random_dims(gate, rng)
-        inputs = cases.gate_inputs(gate, dims, rng, extreme)
-        params = cases.gate_params(gate, rng)
-        out_shape = np.shape(gate.forward(*inputs, *params))
-        dout = cases.upstream(out_shape, rng) if dout_override is None else dout_override(out_shape)
+    def fresh(label, scalar=False, extreme=None, dout_override=None):
+        inputs, params = cases.draw_case(op, rng, scalar=scalar, extreme=extreme)
+        out_shape = np.shape(op.forward(*inputs, *copy.deepcopy(params)))
+        if op.convention == "loss":
+            dout = np.asarray(1.0)  # a loss function's own upstream is 1
+        else:
+            dout = cases.upstream(out_shape, rng) if dout_override is None else \
+                dout_override(out_shape)
         return inputs, params, dout, label
 
+    if exercise.kind == "forward":
+        return plan_forward(exercise, rng)
     probes = [gate_probe(exercise, "values", *fresh(f"random case {i + 1}"), rng)
               for i in range(VALUE_CASES)]
     if "zero_upstream" in checks:
@@ -81,31 +178,46 @@ def plan_gate(exercise: Exercise, seed: int) -> list[Probe]:
             probes.append(gate_probe(exercise, "linear_upstream", inputs, params, dout, label,
                                       rng))
     if "scalar" in checks:
-        dims = {**cases.random_dims(gate, rng), "...": ()}
-        probes.append(gate_probe(exercise, "scalar", *fresh("0-d inputs", dims=dims), rng))
+        probes.append(gate_probe(exercise, "scalar", *fresh("0-d inputs", scalar=True), rng))
     if "extreme" in checks:
         for extreme in extreme_specs(exercise.spec["extreme"]):
-            label = "extreme inputs (" + ", ".join(
-                f"|{k}| in {v['magnitude']}" if "magnitude" in v else
-                f"{k} rows ≈ {', '.join(map(str, v['offset']))} in turn"
-                if isinstance(v["offset"], list) else f"{k} ≈ {v['offset']}"
-                for k, v in extreme.items()) + ")"
-            probes.append(gate_probe(exercise, "extreme", *fresh(label, extreme=extreme), rng))
+            probes.append(gate_probe(exercise, "extreme",
+                                      *fresh(_label_extreme(extreme), extreme=extreme), rng))
+    return probes
+
+
+def plan_forward(exercise: Exercise, rng: np.random.Generator) -> list[Probe]:
+    """A forward exercise: its output on random cases (and extreme ones), and the state
+    its forward leaves in its dict parameter."""
+    op = exercise.op
+    probes = []
+    for i in range(VALUE_CASES):
+        inputs, params = cases.draw_case(op, rng)
+        probes.append(forward_probe(exercise, "values", inputs, params, f"random case {i + 1}"))
+    if "state" in exercise.checks:
+        inputs, params = cases.draw_case(op, rng)
+        probes.append(forward_probe(exercise, "state", inputs, params, "state after a forward"))
+    for extreme in extreme_specs(exercise.spec.get("extreme", [])) \
+            if "extreme" in exercise.checks else ():
+        inputs, params = cases.draw_case(op, rng, extreme=extreme)
+        probes.append(forward_probe(exercise, "extreme", inputs, params,
+                                    _label_extreme(extreme)))
     return probes
 
 
 def plan_function(exercise: Exercise, seed: int) -> list[Probe]:
-    function = FUNCTIONS[exercise.spec["reference"]]
-    gate = get_gate(function.jacobian_of)
+    function = exercise.pack.ops.functions[exercise.spec["reference"]]
+    gate = exercise.pack.ops[function.jacobian_of]
     rng = cases.rng_for(seed, exercise.id)
     probes = []
     for n in exercise.spec["lengths"]:
-        (x,) = cases.gate_inputs(gate, {"...": (n,)}, rng)
+        (x,), _ = cases.draw_case(gate, rng, dims={"...": (n,)})
         if reference_jacobian_error(function, gate, x) > REFERENCE_RTOL:
             raise InternalError(f"the reference {function.name} disagrees with the numbers")
         call = Call(exercise.id, exercise.spec["function"], [x], form="array")
         probes.append(Probe("values", call, [function.compute(x)], f"x of length {n}",
-                            arg_names=function.inputs))
+                            arg_names=function.inputs, output_names=("J",),
+                            owners=("the (n, n) Jacobian",), mistakes=function.mistakes))
     return probes
 
 

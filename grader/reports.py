@@ -28,6 +28,7 @@ def exercise_json(result: ExerciseResult) -> dict:
     ex = result.exercise
     return {"id": ex.id, "title": ex.title, "score": _num(result.score),
             "max_score": _num(ex.points), "status": result.status,
+            "functions": ex.functions,
             "checks": [{"name": c.title, "passed": c.passed, "message": c.message}
                        for c in result.checks],
             "hints": result.hints, "printed": result.printed}
@@ -40,7 +41,7 @@ def report_json(report: Report) -> dict:
             "max_score": _num(report.max_score), "elapsed_s": report.elapsed_s,
             "error": report.error, "exercises": [exercise_json(r) for r in report.exercises],
             "confinement": report.confinement, "notes": report.notes,
-            "not_run": report.skipped}
+            "not_run": report.skipped, "pack": report.pack}
 
 
 def stub_hint(hint: str) -> bool:

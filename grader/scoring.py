@@ -45,10 +45,12 @@ def printed_by(outcomes: list[Outcome]) -> str:
 
 
 PLANNERS: dict[str, Callable[[Exercise, int], list[Probe]]] = {
-    "gate": planning.plan_gate, "function": planning.plan_function,
+    "gate": planning.plan_gate, "forward": planning.plan_gate,
+    "function": planning.plan_function,
     "backprop": planning.plan_backprop, "composition": composition.plan_two_layer_net}
 JUDGES: dict[str, Callable[..., list[CheckResult]]] = {
-    "gate": judging.judge_arrays, "function": judging.judge_arrays,
+    "gate": judging.judge_arrays, "forward": judging.judge_arrays,
+    "function": judging.judge_arrays,
     "backprop": judging.judge_backprop, "graph": judging.judge_answer,
     "composition": composition.judge_two_layer_net}
 

@@ -14,9 +14,10 @@ import numpy as np
 import yaml
 
 from grader import scoring
-from grader.planning import InternalError
+from grader import planning
 from grader.exercises import (ASSIGNMENT_FILE, SAFE_LOADER, Assignment, Exercise, ExerciseError,
-                              Problem, data_dir, load_assignment, load_exercises)
+                              Problem, data_dir, exercise_files_in, load_assignment,
+                              load_exercises)
 from grader.gradcheck import REFERENCE_RTOL, numerical_gradients, relative_error
 from grader.gradebook import GradebookError, LatePolicy
 
@@ -40,8 +41,7 @@ def exercise_files(targets: list[str]) -> tuple[list[Path], list[Path], list[Pro
     exercise ids."""
     folder = data_dir("exercises")
     if not targets:
-        return [folder / ASSIGNMENT_FILE], sorted(p for p in folder.glob("*.yaml")
-                                                  if p.name != ASSIGNMENT_FILE), []
+        return [folder / ASSIGNMENT_FILE], exercise_files_in(folder), []
     assignments, exercises, missing = [], [], []
     for target in targets:
         path = Path(target)
@@ -105,8 +105,8 @@ def verify(ex: Exercise) -> list[Problem]:
     for seed in SEEDS:
         try:
             scoring.plan(ex, seed)
-        except (InternalError, RuntimeError) as e:
-            return [Problem(str(ex.source), ex.id, None, f"seed {seed}: {e}")]
+        except Exception as e:  # noqa: BLE001 - the exercise's own code (a pack's op) broke
+            return [Problem(str(ex.source), ex.id, None, f"seed {seed}: {planning.failure(e)}")]
     return []
 
 
@@ -127,14 +127,49 @@ class Validated:
     assignments: list[Assignment] = field(default_factory=list)
     exercises: list[Exercise] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    packs: list = field(default_factory=list)  # the course packs proved
+
+
+def _prove_packs(targets: list[str], done: Validated) -> list[str]:
+    """Prove each target that is a course pack (`packcheck`); the other targets remain."""
+    import tempfile
+
+    from grader import packcheck, packs
+
+    rest = []
+    for target in targets:
+        if not (Path(target) / packs.PACK_FILE).is_file() and \
+                not (Path(target).name == packs.PACK_FILE and Path(target).is_file()):
+            rest.append(target)
+            continue
+        try:
+            pack = packs.load(packs.find(target))
+        except packs.PackError as e:
+            done.problems += [Problem(line, None, None, "the pack cannot be loaded")
+                              for line in e.problems]
+            continue
+        with tempfile.TemporaryDirectory(prefix="backprop-validate-") as scratch:
+            assignment, problems = packcheck.prove(pack, Path(scratch))
+        done.problems += problems
+        done.packs.append(pack)
+        if assignment:
+            done.assignments.append(assignment)
+        done.exercises += load_exercises(exercise_files_in(pack.exercises_dir))[0]
+    return rest
 
 
 def validate(targets: list[str]) -> Validated:
-    """Load and verify every named exercise and assignment; an assignment's own exercises
-    are verified with it."""
-    assignment_files, files, missing = exercise_files(targets)
-    done = Validated(problems=missing)
-    done.exercises, problems = load_exercises(files)
+    """Load and verify every named exercise, assignment and course pack; an assignment's
+    own exercises are verified with it."""
+    done = Validated()
+    rest = _prove_packs(targets, done)
+    if targets and not rest:
+        assignment_files, files, missing = [], [], []
+    else:
+        assignment_files, files, missing = exercise_files(rest)
+    done.problems += missing
+    loaded, problems = load_exercises(files)
+    done.exercises += loaded
     done.problems += problems
     for path in assignment_files:
         try:

@@ -1,92 +1,22 @@
-"""Every gate as a forward and its local backward, side by side (micrograd style).
+"""Every gate of the lecture as a forward and its local backward, side by side (micrograd
+style), declared through the grader's authoring API like any course pack's ops.
 
 A backward receives the upstream gradient `dout` (shaped like the output) and the forward's
-inputs, and returns dL/d(input) for every differentiable input, in argument order.
-
-Each gate also states the facts a grader needs to build fair test inputs without knowing
-anything about grading: the shape signature of its inputs and output, the domain of each
-input, and how far an input lies from the gate's kinks.
+inputs, and returns dL/d(input) for every differentiable input, in argument order. Each gate
+also states what a fair case needs (shapes, domains, kinks) and the mistakes students make
+in it (`reference.mistakes`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from collections.abc import Callable
-
 import numpy as np
 
+from grader.authoring import Factor, Ops
+from reference import mistakes
+
 Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A differentiable gate.
-
-    `inputs` name the array arguments and `shapes` give each one's shape signature: "..." is
-    an arbitrary shape shared by every "..." input, letters are named dimensions.
-    `domains` says which values are legal ("real", "positive", "nonzero", "label:C").
-    `params` name the float arguments that follow the arrays (like `c` in c * x).
-    """
-
-    name: str
-    formula: str
-    forward: Callable[..., Array]
-    backward: Callable[..., Array | tuple[Array, ...]]
-    inputs: tuple[str, ...]
-    shapes: tuple[str, ...]
-    output: str
-    domains: tuple[str, ...] = ()
-    params: tuple[str, ...] = ()
-    differentiable: tuple[bool, ...] = ()
-    kink_distance: Callable[..., float] | None = None
-
-    def __post_init__(self) -> None:
-        n = len(self.inputs)
-        if not self.domains:
-            object.__setattr__(self, "domains", ("real",) * n)
-        if not self.differentiable:
-            diff = tuple(not d.startswith("label") for d in self.domains)
-            object.__setattr__(self, "differentiable", diff)
-
-    def grads(self, dout: Array, *args, **params) -> tuple[Array, ...]:
-        """The backward's result, always as a tuple (one entry per differentiable input)."""
-        out = self.backward(dout, *args, **params)
-        return out if isinstance(out, tuple) else (out,)
-
-
-@dataclass(frozen=True)
-class Function:
-    """A plain function whose whole output is compared (e.g. the ReLU Jacobian)."""
-
-    name: str
-    formula: str
-    compute: Callable[..., Array]
-    inputs: tuple[str, ...]
-    shapes: tuple[str, ...]
-    output: str
-    jacobian_of: str  # the gate whose Jacobian this is, for numerical checking
-    domains: tuple[str, ...] = field(default=())
-
-
-GATES: dict[str, Gate] = {}
-FUNCTIONS: dict[str, Function] = {}
-
-
-def gate(**spec) -> Callable[[Callable], Callable]:
-    """Register the decorated forward with the backward given in `spec`."""
-
-    def register(forward: Callable) -> Callable:
-        GATES[spec["name"]] = Gate(forward=forward, **spec)
-        return forward
-
-    return register
-
-
-def get_gate(name: str) -> Gate:
-    try:
-        return GATES[name]
-    except KeyError:
-        raise KeyError(f"unknown op {name!r}; known ops: {', '.join(sorted(GATES))}") from None
+OPS = Ops()
+gate = OPS.op
 
 
 def _sigmoid(x: Array) -> Array:
@@ -100,39 +30,49 @@ def _log_softmax(scores: Array) -> Array:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-ELEMENTWISE = ("...",)
-
 # ---- binary elementwise --------------------------------------------------------------
 
 
-@gate(name="add", formula="x + y", inputs=("x", "y"), shapes=ELEMENTWISE * 2, output="...",
+@gate(name="add",
+      idea="an add gate distributes: each input gets the upstream unchanged",
+      formula="x + y", inputs={"x": "...", "y": "..."},
       backward=lambda dout, x, y: (dout * np.ones_like(x), dout * np.ones_like(y)))
 def add(x, y):
     return x + y
 
 
-@gate(name="sub", formula="x - y", inputs=("x", "y"), shapes=ELEMENTWISE * 2, output="...",
+@gate(name="sub", formula="x - y", inputs={"x": "...", "y": "..."},
       backward=lambda dout, x, y: (dout * np.ones_like(x), -dout * np.ones_like(y)))
 def sub(x, y):
     return x - y
 
 
-@gate(name="mul", formula="x * y", inputs=("x", "y"), shapes=ELEMENTWISE * 2, output="...",
+@gate(name="mul",
+      idea="a multiply gate swaps: each input gets the upstream times the other input's "
+           "forward value",
+      swap_idea=("the multiply gate swaps its inputs: each input's gradient is the upstream "
+                 "times the other input", "dx = dout * y and dy = dout * x"),
+      formula="x * y", inputs={"x": "...", "y": "..."},
       backward=lambda dout, x, y: (dout * y, dout * x))
 def mul(x, y):
     return x * y
 
 
-@gate(name="div", formula="x / y", inputs=("x", "y"), shapes=ELEMENTWISE * 2, output="...",
-      domains=("real", "nonzero"),
+@gate(name="div",
+      idea="x/y's local gradients are 1/y and -x/y² at the forward values",
+      formula="x / y", inputs={"x": "...", "y": "..."},
+      domains={"y": "nonzero"},
       backward=lambda dout, x, y: (dout / y, -dout * x / y**2))
 def div(x, y):
     return x / y
 
 
-@gate(name="max", formula="max(x, y)", inputs=("x", "y"), shapes=ELEMENTWISE * 2, output="...",
+@gate(name="max",
+      idea="a max gate routes: the larger input gets the whole upstream, the other 0",
+      swap_idea=("the gradient is routed to the loser: max sends dout to the larger input", ""),
+      mistakes=mistakes.MAX, formula="max(x, y)", inputs={"x": "...", "y": "..."},
       backward=lambda dout, x, y: (dout * (x > y), dout * (x < y)),
-      kink_distance=lambda x, y: float(np.min(np.abs(x - y), initial=np.inf)))
+      kinks=lambda x, y: float(np.min(np.abs(x - y), initial=np.inf)))
 def maximum(x, y):
     return np.maximum(x, y)
 
@@ -140,69 +80,87 @@ def maximum(x, y):
 # ---- unary elementwise ---------------------------------------------------------------
 
 
-@gate(name="neg", formula="-x", inputs=("x",), shapes=ELEMENTWISE, output="...",
+@gate(name="neg", formula="-x", inputs={"x": "..."},
       backward=lambda dout, x: -dout * np.ones_like(x))
 def neg(x):
     return -x
 
 
-@gate(name="exp", formula="exp(x)", inputs=("x",), shapes=ELEMENTWISE, output="...",
+@gate(name="exp",
+      idea="exp's local gradient is its own output", mistakes=mistakes.EXP,
+      formula="exp(x)", inputs={"x": "..."},
       backward=lambda dout, x: dout * np.exp(x))
 def exp(x):
     return np.exp(x)
 
 
-@gate(name="log", formula="log(x)", inputs=("x",), shapes=ELEMENTWISE, output="...",
-      domains=("positive",), backward=lambda dout, x: dout / x)
+@gate(name="log", formula="log(x)", inputs={"x": "..."},
+      domains={"x": "positive"}, backward=lambda dout, x: dout / x)
 def log(x):
     return np.log(x)
 
 
-@gate(name="reciprocal", formula="1 / x", inputs=("x",), shapes=ELEMENTWISE, output="...",
-      domains=("nonzero",), backward=lambda dout, x: -dout / x**2)
+@gate(name="reciprocal",
+      idea="1/x's local gradient is -1/x² at the forward value",
+      mistakes=mistakes.RECIPROCAL, formula="1 / x", inputs={"x": "..."},
+      domains={"x": "nonzero"}, backward=lambda dout, x: -dout / x**2)
 def reciprocal(x):
     return 1.0 / x
 
 
-@gate(name="scale", formula="c * x", inputs=("x",), shapes=ELEMENTWISE, output="...",
-      params=("c",), backward=lambda dout, x, c: dout * c * np.ones_like(x))
+@gate(name="scale",
+      idea="a scale gate multiplies the upstream by its constant", mistakes=mistakes.SCALE,
+      formula="c * x", inputs={"x": "..."},
+      params={"c": Factor()}, backward=lambda dout, x, c: dout * c * np.ones_like(x))
 def scale(x, c):
     return c * x
 
 
-@gate(name="offset", formula="x + c", inputs=("x",), shapes=ELEMENTWISE, output="...",
-      params=("c",), backward=lambda dout, x, c: dout * np.ones_like(x))
+@gate(name="offset",
+      idea="an offset gate passes the upstream through unchanged", mistakes=mistakes.OFFSET,
+      formula="x + c", inputs={"x": "..."},
+      params={"c": Factor()}, backward=lambda dout, x, c: dout * np.ones_like(x))
 def offset(x, c):
     return x + c
 
 
-@gate(name="square", formula="x ** 2", inputs=("x",), shapes=ELEMENTWISE, output="...",
+@gate(name="square",
+      idea="x²'s local gradient is 2x at the forward value",
+      formula="x ** 2", inputs={"x": "..."},
       backward=lambda dout, x: dout * 2 * x)
 def square(x):
     return x**2
 
 
-@gate(name="pow", formula="x ** p", inputs=("x",), shapes=ELEMENTWISE, output="...",
-      domains=("positive",), params=("p",), backward=lambda dout, x, p: dout * p * x ** (p - 1))
+@gate(name="pow", formula="x ** p", inputs={"x": "..."},
+      domains={"x": "positive"}, params={"p": Factor()},
+      backward=lambda dout, x, p: dout * p * x ** (p - 1))
 def power(x, p):
     return x**p
 
 
-@gate(name="sigmoid", formula="1 / (1 + exp(-x))", inputs=("x",), shapes=ELEMENTWISE,
-      output="...", backward=lambda dout, x: dout * _sigmoid(x) * (1 - _sigmoid(x)))
+@gate(name="sigmoid",
+      idea="the sigmoid's local gradient is s(1 - s), from its output s",
+      mistakes=mistakes.SIGMOID,
+      overflow=("exp overflowed at a large |x|; compute the sigmoid so that exp never gets a "
+                "large positive argument (1 / (1 + exp(-x)) does not)"),
+      formula="1 / (1 + exp(-x))", inputs={"x": "..."},
+      backward=lambda dout, x: dout * _sigmoid(x) * (1 - _sigmoid(x)))
 def sigmoid(x):
     return _sigmoid(x)
 
 
-@gate(name="tanh", formula="tanh(x)", inputs=("x",), shapes=ELEMENTWISE, output="...",
+@gate(name="tanh", formula="tanh(x)", inputs={"x": "..."},
       backward=lambda dout, x: dout * (1 - np.tanh(x) ** 2))
 def tanh(x):
     return np.tanh(x)
 
 
-@gate(name="relu", formula="max(0, x)", inputs=("x",), shapes=ELEMENTWISE, output="...",
+@gate(name="relu",
+      idea="relu passes the upstream where its input is positive, 0 elsewhere",
+      mistakes=mistakes.RELU, formula="max(0, x)", inputs={"x": "..."},
       backward=lambda dout, x: dout * (x > 0),
-      kink_distance=lambda x: float(np.min(np.abs(x), initial=np.inf)))
+      kinks=lambda x: float(np.min(np.abs(x), initial=np.inf)))
 def relu(x):
     return np.maximum(0.0, x)
 
@@ -210,33 +168,42 @@ def relu(x):
 # ---- reductions and layers -----------------------------------------------------------
 
 
-@gate(name="sum", formula="sum(x)", inputs=("x",), shapes=ELEMENTWISE, output="",
+@gate(name="sum", formula="sum(x)", inputs={"x": "..."}, output="",
       backward=lambda dout, x: dout * np.ones_like(x))
 def total(x):
     return np.sum(x)
 
 
-@gate(name="mean", formula="mean(x)", inputs=("x",), shapes=ELEMENTWISE, output="",
+@gate(name="mean", formula="mean(x)", inputs={"x": "..."}, output="",
       backward=lambda dout, x: dout * np.ones_like(x) / x.size)
 def mean(x):
     return np.mean(x)
 
 
-@gate(name="matmul", formula="x @ w", inputs=("x", "w"), shapes=("N D", "D M"), output="N M",
+@gate(name="matmul",
+      idea="x @ w sends dout @ w.T to x and x.T @ dout to w",
+      formula="x @ w", inputs={"x": "N D", "w": "D M"}, output="N M",
       backward=lambda dout, x, w: (dout @ w.T, x.T @ dout))
 def matmul(x, w):
     return x @ w
 
 
-@gate(name="linear", formula="x @ w + b", inputs=("x", "w", "b"), shapes=("N D", "D M", "M"),
-      output="N M", backward=lambda dout, x, w, b: (dout @ w.T, x.T @ dout, dout.sum(axis=0)))
+@gate(name="linear",
+      batch="N",
+      swap_idea=("dx and dw use the wrong factors: each is the upstream times the other "
+                 "operand, transposed so that the shapes fit",
+                 "dx = dout @ w.T, dw = x.T @ dout"),
+      matmul=("each gradient has the shape of its own input, so check which operand needs a "
+              "transpose (.T) and on which side it goes"),
+      formula="x @ w + b", inputs={"x": "N D", "w": "D M", "b": "M"}, output="N M",
+      backward=lambda dout, x, w, b: (dout @ w.T, x.T @ dout, dout.sum(axis=0)))
 def linear(x, w, b):
     return x @ w + b
 
 
-@gate(name="mse", formula="mean((x - t) ** 2)", inputs=("x", "t"), shapes=ELEMENTWISE * 2,
-      output="", backward=lambda dout, x, t: (dout * 2 * (x - t) / x.size,
-                                              -dout * 2 * (x - t) / x.size))
+@gate(name="mse",
+      formula="mean((x - t) ** 2)", inputs={"x": "...", "t": "..."}, output="",
+      backward=lambda dout, x, t: (dout * 2 * (x - t) / x.size, -dout * 2 * (x - t) / x.size))
 def mse(x, t):
     return np.mean((x - t) ** 2)
 
@@ -248,8 +215,13 @@ def _softmax_ce_backward(dout, scores, y):
     return dout * dscores / n
 
 
-@gate(name="softmax_ce", formula="mean_i -log softmax(scores_i)[y_i]", inputs=("scores", "y"),
-      shapes=("N C", "N"), output="", domains=("real", "label:C"),
+@gate(name="softmax_ce",
+      batch="N", mistakes=mistakes.SOFTMAX_CE,
+      overflow=("exp overflowed (inf) or a row's sum underflowed (0 / 0); shift the scores "
+                "by each row's own maximum first: one maximum for the whole batch leaves "
+                "rows far below it at exp(-2000) = 0"),
+      formula="mean_i -log softmax(scores_i)[y_i]", inputs={"scores": "N C", "y": "N"},
+      output="", domains={"y": "label:C"},
       backward=_softmax_ce_backward)
 def softmax_ce(scores, y):
     return -np.mean(_log_softmax(scores)[np.arange(scores.shape[0]), y])
@@ -258,11 +230,8 @@ def softmax_ce(scores, y):
 # ---- plain functions -----------------------------------------------------------------
 
 
+@OPS.function(inputs={"x": "n"}, output="n n", jacobian_of="relu", formula="d relu(x) / dx",
+              mistakes=mistakes.RELU_JACOBIAN)
 def relu_jacobian(x: Array) -> Array:
     """d relu(x) / dx for a 1-D x: a diagonal indicator, never formed in practice."""
     return np.diag((x > 0).astype(float))
-
-
-FUNCTIONS["relu_jacobian"] = Function(
-    name="relu_jacobian", formula="d relu(x) / dx", compute=relu_jacobian, inputs=("x",),
-    shapes=("n",), output="n n", jacobian_of="relu")

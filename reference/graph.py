@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-
-from reference.gates import get_gate
 
 
 class GraphError(ValueError):
@@ -72,11 +71,12 @@ class Node:
 
 @dataclass
 class Graph:
-    """A computation graph of reference gates over named inputs."""
+    """A computation graph over named inputs, of the ops of one pack's table (`ops`)."""
 
     inputs: list[str]
     nodes: dict[str, Node]
     output: str
+    ops: Any  # the pack's Ops table: ops[name] has forward, grads and kinks
 
     def structure(self) -> dict[str, list[str]]:
         leaves = {name: [] for name in self.inputs}
@@ -87,7 +87,7 @@ class Graph:
         for name in topological_order(self.structure(), self.output):
             if name in self.nodes:
                 node = self.nodes[name]
-                fwd = get_gate(node.op).forward
+                fwd = self.ops[node.op].forward
                 values[name] = np.asarray(fwd(*(values[a] for a in node.args), **node.params))
         return values
 
@@ -100,7 +100,7 @@ class Graph:
             node = self.nodes.get(name)
             if node is None:
                 continue
-            gate = get_gate(node.op)
+            gate = self.ops[node.op]
             args = [values[a] for a in node.args]
             for arg, g in zip(node.args, gate.grads(grads[name], *args, **node.params)):
                 grads[arg] = grads[arg] + g  # accumulate: a value may feed several gates
@@ -112,7 +112,7 @@ class Graph:
         A value's total gradient is the sum over the wires leaving it."""
         wires = {}
         for name, node in self.nodes.items():
-            gate = get_gate(node.op)
+            gate = self.ops[node.op]
             args = [values[a] for a in node.args]
             for i, g in enumerate(gate.grads(grads[name], *args, **node.params)):
                 wires[(name, i)] = g
@@ -122,7 +122,7 @@ class Graph:
         """How far the evaluated graph lies from the nearest relu/max kink or tie."""
         distances = [np.inf]
         for node in self.nodes.values():
-            measure = get_gate(node.op).kink_distance
+            measure = self.ops[node.op].kinks
             if measure is not None:
-                distances.append(measure(*(values[a] for a in node.args)))
+                distances.append(measure(*(values[a] for a in node.args), **node.params))
         return float(min(distances))

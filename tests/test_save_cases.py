@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, SOLUTION, SUBMISSIONS, compose, header, run_cli
 
-from reference import GATES
+from reference import OPS
 
 TEMPLATE = ROOT / "student_template" / "backprop.py"
 GATE_EXERCISES = {"add", "mul", "max", "exp", "reciprocal", "scale", "offset", "sigmoid",
@@ -66,8 +66,8 @@ def test_each_failing_case_is_saved_and_reruns_at_home(path, tools, tmp_path):
         arrays = np.load(case)
         backward = getattr(student, f"{exercise}_backward")
         # Only what the function was given, named as its arguments: never an answer.
-        gate = GATES[exercise]
-        assert arrays.files == ["dout", *gate.inputs, *gate.params]
+        gate = OPS[exercise]
+        assert arrays.files == ["dout", *gate.inputs, *gate.param_names]
         forward = getattr(tools, f"{exercise}_forward")
         assert max(errors(rerun(tools, case, backward, forward))) > 1e-4, case.name
         right = getattr(load(SOLUTION, "solution_for_cases"), f"{exercise}_backward")
@@ -101,7 +101,7 @@ def test_the_forward_tools_agree_with_the_reference(tools):
     """The template's forwards are the lecture's gates: checked against the reference."""
     rng = np.random.default_rng(4)
     for name in GATE_EXERCISES:
-        gate = GATES[name]
+        gate = OPS[name]
         inputs = [rng.uniform(0.5, 2.0, size=(3, 4)) for _ in gate.inputs]
         if name == "linear":
             inputs = [rng.normal(size=(3, 4)), rng.normal(size=(4, 2)), rng.normal(size=2)]

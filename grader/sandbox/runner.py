@@ -76,6 +76,7 @@ class Call:
     form: str = "arrays"  # "arrays" (one or more), "array" (exactly one), "dict", "program"
     program: list[dict] = field(default_factory=list)
     returns: list[tuple[int, int]] = field(default_factory=list)
+    watch: list[tuple[int, int]] = field(default_factory=list)  # values whose change to report
 
 
 @dataclass
@@ -143,7 +144,8 @@ def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]
               "calls": [{"id": i, "function": c.function, "form": c.form,
                          "args": None if c.args is None else [arg(a) for a in c.args],
                          "program": [step(s) for s in c.program],
-                         "returns": [list(r) for r in c.returns]}
+                         "returns": [list(r) for r in c.returns],
+                         "watch": [list(r) for r in c.watch]}
                         for i, c in calls]}
     return wire.encode_frame(nonce, header, [wire.encode_array(a) for a in arrays])
 

@@ -170,31 +170,40 @@ def build_args(specs, arrays):
     return args
 
 
-# Array steps a program may interleave with the student's functions (e.g. an SGD loop).
+# Steps a program may interleave with the student's functions: array steps (an SGD loop),
+# a value held for the student's functions to share ("value"), an entry of a dict ("item").
 PRIMITIVES = {"matmul": lambda a, b: a @ b, "add": lambda a, b: a + b,
-              "relu": lambda a: np.maximum(a, 0.0), "axpy": lambda a, b, alpha: a + alpha * b}
+              "relu": lambda a: np.maximum(a, 0.0), "axpy": lambda a, b, alpha: a + alpha * b,
+              "value": lambda a: a,
+              "item": lambda d, key: d.get(key) if isinstance(d, dict) else None}
 
 
 def run_program(module, call, arrays):
-    """A dataflow of student calls and array steps: each step may take the outputs of
-    earlier ones ({"ref": [step, output]}); returns the outputs named in "returns"."""
-    results = []
+    """A dataflow of student calls and other steps: each step may take the outputs of
+    earlier ones ({"ref": [step, output]}), a student's cache among them; returns the
+    outputs named in "returns", and the values named in "watch" (to see what the student's
+    functions did to them)."""
+    results, steps = [], call["program"]
 
     def resolve(spec):
         if "ref" in spec:
             step, index = spec["ref"]
+            if index >= len(results[step]):
+                raise TypeError(f"{steps[step].get('function')} returned {len(results[step])} "
+                                f"value(s); the grader expected at least {index + 1} here (a "
+                                "forward returns (out, cache))")
             return results[step][index]
         return build_args([spec], arrays)[0]
 
-    for step in call["program"]:
+    for step in steps:
         args = [resolve(spec) for spec in step["args"]]
         if step["op"] == "call":
             out = getattr(module, step["function"])(*args)
-            out = list(out) if isinstance(out, (tuple, list)) else [out]
-            results.append([np.array(o, dtype=float, subok=False) for o in out])
+            results.append(list(out) if isinstance(out, (tuple, list)) else [out])
         else:
             results.append([PRIMITIVES[step["op"]](*args)])
-    return tuple(results[step][index] for step, index in call["returns"])
+    return (tuple(resolve({"ref": r}) for r in call["returns"]),
+            [resolve({"ref": r}) for r in call.get("watch", [])])
 
 
 class Printed:
@@ -252,7 +261,7 @@ def run_call(module, call, arrays, submission):
         with contextlib.redirect_stdout(Routed(printed, sys.stdout)), \
                 contextlib.redirect_stderr(Routed(printed, sys.stderr)):
             if call["form"] == "program":
-                value = run_program(module, call, arrays)
+                value, watched = run_program(module, call, arrays)
             else:
                 value = functions[0] if call["args"] is None else functions[0](*args)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt cost this call only
@@ -263,8 +272,9 @@ def run_call(module, call, arrays, submission):
     header["seconds"] = time.perf_counter() - start
     try:
         header["output"] = describe_output(value, call["form"], out_arrays)
+        after = watched if call["form"] == "program" else args
         header["args_after"] = [describe_output(a, "array", out_arrays)["items"][0]
-                                for a in args if isinstance(a, np.ndarray)]
+                                for a in after if isinstance(a, np.ndarray)]
     except BaseException as exc:
         header.update(status="raised", error=describe_error(exc, submission))
         return header, []

@@ -19,6 +19,7 @@ students make in it. This module imports nothing of the grader, so a pack loads 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -479,7 +480,13 @@ def check_constraints(op: Op, dims: Mapping[str, Any], params: Mapping[str, Any]
     for name, value in params.items():
         env.update(value if isinstance(value, dict) else {name: value})
     env.update({k: v for k, v in dims.items() if k != "..."})
-    return all(bool(eval(rule, {"__builtins__": {}}, env)) for rule in op.constraints)
+    return all(bool(eval(_compiled(rule), {"__builtins__": {}}, env))
+               for rule in op.constraints)
+
+
+@functools.cache
+def _compiled(rule: str):
+    return compile(rule, f"<constraint {rule!r}>", "eval")
 
 
 __all__ = ["Ops", "Op", "Function", "Mistake", "Stochastic", "Sampler", "sampler", "real",

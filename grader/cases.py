@@ -51,24 +51,25 @@ def random_dims(op: Op, rng: np.random.Generator) -> dict[str, tuple[int, ...] |
     return dims
 
 
-def declared_dims(op: Op, rng: np.random.Generator, params: list) -> dict | None:
-    """Sizes within each dimension's declared range that satisfy the op's constraints,
-    distinct from each other where the ranges allow (None: not found this time)."""
+def declared_dims(op: Op, rng: np.random.Generator, params: list, distinct: bool = True,
+                  tries: int = 20) -> dict | None:
+    """Sizes within each dimension's declared range that satisfy the op's constraints with
+    these parameters, distinct from each other if asked and the ranges allow (None: not
+    found in `tries`: the caller draws other parameters)."""
     letters = _letters(op)
     labels = {d.dim for d in op.domains if isinstance(d, Labels)}
     named = dict(zip(op.param_names, params))
-    for distinct in (True, False):
-        for _ in range(MAX_RESAMPLES // 2):
-            dims: dict = {}
-            for letter in letters:
-                low, high = dim_range(op, letter)
-                low = max(low, 3) if letter in labels else low
-                free = [v for v in range(low, high + 1) if v not in dims.values()]
-                pool = free if distinct and free else list(range(low, high + 1))
-                dims[letter] = int(rng.choice(pool))
-            dims["..."] = tuple(distinct_sizes(rng, int(rng.integers(1, 4))))
-            if check_constraints(op, dims, named):
-                return dims
+    ranges = [(max(low, 3) if letter in labels else low, high)
+              for letter, (low, high) in ((k, dim_range(op, k)) for k in letters)]
+    for _ in range(tries):
+        dims: dict = {}
+        for letter, (low, high) in zip(letters, ranges):
+            free = [v for v in range(low, high + 1) if v not in dims.values()]
+            pool = free if distinct and free else range(low, high + 1)
+            dims[letter] = int(pool[int(rng.integers(0, len(pool)))])
+        dims["..."] = tuple(distinct_sizes(rng, int(rng.integers(1, 4))))
+        if check_constraints(op, dims, named):
+            return dims
     return None
 
 
@@ -78,9 +79,9 @@ def draw_case(op: Op, rng: np.random.Generator, dims: dict | None = None,
     their domains and clear of every kink and tie."""
     if op.dims or op.constraints or op.params and op.kinks:  # parameters first: constraints
         # and kinks may involve them (the lecture's ops draw them last, as they always did)
-        for _ in range(MAX_RESAMPLES):
+        for attempt in range(MAX_RESAMPLES):
             params = gate_params(op, rng)
-            found = dims or declared_dims(op, rng, params)
+            found = dims or declared_dims(op, rng, params, attempt < MAX_RESAMPLES // 2)
             if found is not None:
                 break
         else:

@@ -16,6 +16,7 @@ import numpy as np
 
 from grader.authoring import Op
 
+FORWARD_OUTPUT = "out"  # a Mistake about the forward's output names this
 MATCH_RTOL = 1e-6  # a signature matches when it explains s to float rounding
 
 
@@ -30,6 +31,7 @@ class Context:
     truths: list[np.ndarray]  # the true value of each output
     reveal: str = "mistakes"  # the course's policy: formulas only with formula/answers
     names: tuple[str, ...] = ()  # each output's name (dx, ...)
+    forward: bool = False  # the outputs are a forward's (its output, its state)
 
     @property
     def gate(self) -> str:
@@ -77,6 +79,14 @@ def shape_hint(name: str, got: tuple, want: tuple, input_name: str) -> str:
         return f"{base}: it looks summed over the wrong axis"
     if got == (1,) + want[1:] or got == want[:1]:
         return f"{base}: it looks summed over the wrong axis"
+    if got and want and len(got) != len(want) and np.prod(got) == np.prod(want):
+        return (f"{base}: it has the right number of entries; reshape it to the shape of "
+                f"{input_name}")
+    extra = [g - w for g, w in zip(got, want)] if len(got) == len(want) else []
+    if extra and any(extra) and all(e in (0, extra[-1]) and e % 2 == 0 and e > 0 or e == 0
+                                    for e in extra):
+        return (f"{base}: it is {extra[-1] // 2} larger on each side, as if padded: crop the "
+                "padding off before returning it")
     return base
 
 
@@ -96,19 +106,19 @@ def _factor_name(alpha: float, context: Context) -> str | None:
     """Name a scale factor: -1, 1/2, 2, N, 1/N, a parameter, or 1/dout (forgotten
     upstream)."""
     if context.dout.size == 1 and abs(float(context.dout.reshape(())) * alpha - 1) < 1e-6 \
-            and context.op.convention != "loss":
+            and context.op.convention != "loss" and not context.forward:
         return ("ignores the upstream gradient: multiply the local gradient by dout "
                 f"(here dout = {float(context.dout.reshape(())):.3g})")
     if abs(alpha + 1) < 1e-6:
         return "has the wrong sign: check the sign of the local gradient"
-    for name, p in zip(context.op.param_names, context.params):
-        if not isinstance(p, (int, float)) or isinstance(p, bool) or p in (0, 1, -1):
-            continue
+    for name, p, member in _numbers(context):
         if abs(alpha - p) < 1e-9 * abs(p):
-            return (f"is {name} = {p:.4g} times the right value: {name} does not belong in "
-                    "this gradient")
+            return (f"is {name} = {p:.4g} times the right value: " +
+                    (f"check where {name} enters" if member else
+                     f"{name} does not belong in this gradient"))
         if abs(alpha * p - 1) < 1e-9:
-            return f"is 1/{name} of the right value ({name} = {p:.4g}): multiply by {name}"
+            return (f"is 1/{name} of the right value ({name} = {p:.4g}): " +
+                    (f"check where {name} enters" if member else f"multiply by {name}"))
     # N only where the op declares a batch to sum or average over; elsewhere a factor
     # equal to some size by chance (1/2 with an axis of 2) is just a factor.
     n = batch_size(context)
@@ -124,12 +134,27 @@ def _factor_name(alpha: float, context: Context) -> str | None:
     return f"is {alpha:.4g} times the right value: a constant factor is off"
 
 
+def _numbers(context: Context) -> list[tuple[str, float, bool]]:
+    """The case's numeric parameters (a dict parameter's entries too, marked as members),
+    but 0 and ±1, which explain nothing."""
+    found = []
+    for name, value in zip(context.op.param_names, context.params):
+        items = value.items() if isinstance(value, dict) else [(name, value)]
+        for key, number in items:
+            if isinstance(number, (int, float)) and not isinstance(number, bool) and \
+                    number not in (0, 1, -1):
+                found.append((key, float(number), isinstance(value, dict)))
+    return found
+
+
 def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
              other_names: list[str]) -> list[str]:
     """Every generic explanation that fits: zeros, swapped outputs, a transform of the case,
     a constant factor."""
     if s.size < 2:
         return []  # one number is a multiple of any other: no evidence of a pattern
+    if context.forward:
+        return _factor(name, s, t, context)
     if not np.any(s) and np.any(t):
         return [f"your {name} is zero everywhere: no gradient reaches {name[1:]} (every "
                 "input of a gate gets its own gradient, upstream times local)"]
@@ -139,13 +164,17 @@ def _generic(name: str, s: np.ndarray, t: np.ndarray, context: Context,
             why = context.explain(*(context.op.swap_idea or (
                 "the gradients of two inputs are swapped", "")))
             found.append(f"your {name} equals the true {other} at every entry: {why}")
-    found += _transformed(name, s, t, context, other_names)
+    return found + _transformed(name, s, t, context, other_names) + _factor(name, s, t, context)
+
+
+def _factor(name: str, s: np.ndarray, t: np.ndarray, context: Context) -> list[str]:
+    """s is the truth times a constant: which one."""
     tt = float(np.sum(t * t))
     if tt > 0:
         alpha = float(np.sum(s * t)) / tt
         if abs(alpha - 1) > 1e-6 and alpha != 0 and _same(s, alpha * t, 1e-6):
-            found.append(f"your {name} {_factor_name(alpha, context)}")
-    return found
+            return [f"your {name} {_factor_name(alpha, context)}"]
+    return []
 
 
 def _transformed(name: str, s: np.ndarray, t: np.ndarray, context: Context,
@@ -205,14 +234,17 @@ def _missing_term(name: str, s: np.ndarray, t: np.ndarray, context: Context,
 
 
 def _known(name: str, input_name: str, s: np.ndarray, context: Context) -> list[str]:
+    """The op's known mistakes that explain s; a forward's (output "out") are computed
+    from the inputs alone, a backward's from the upstream and the inputs."""
     if s.size < 2:
         return []  # one number matches many mistakes by chance
     found = []
+    upstream = [] if input_name == FORWARD_OUTPUT else [context.dout]
     for mistake in context.op.mistakes:
         if mistake.output != input_name:
             continue
         with np.errstate(all="ignore"):
-            candidate = mistake.wrong(context.dout, *context.inputs,
+            candidate = mistake.wrong(*upstream, *context.inputs,
                                       *copy.deepcopy(context.params))
         if candidate is not None and _same(s, candidate):
             found.append(f"your {name} matches a known mistake: "

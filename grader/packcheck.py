@@ -189,15 +189,19 @@ def _buggy_problems(path: Path, base: str | None, assignment: Assignment,
     if not exercise or not hint:
         return [Problem(str(path), None, None, "a buggy file starts with `# exercise: ID` and "
                         "`# hint: words its hint must contain`")]
-    if exercise not in {ex.id for ex in assignment.exercises}:
-        return [Problem(str(path), exercise, "exercise", "not an exercise of the assignment")]
+    # `also`: exercises that use this one's output (a backward on a wrong forward's cache)
+    also = {e.strip() for e in header.get("also", "").split(",") if e.strip()}
+    unknown = ({exercise} | also) - {ex.id for ex in assignment.exercises}
+    if unknown:
+        return [Problem(str(path), exercise, "exercise", f"{', '.join(sorted(unknown))}: not "
+                        "an exercise of the assignment")]
     composed = scratch / assignment.student_file
     composed.write_text((base or "") + "\n\n# ---- buggy ----\n" + path.read_text())
     for seed in FIXTURE_SEEDS:
         report = _grade(composed, assignment, seed)
         by_id = {r.exercise.id: r for r in report.exercises}
         mine = by_id[exercise]
-        others = [r for r in report.exercises if r.exercise.id != exercise and
+        others = [r for r in report.exercises if r.exercise.id not in {exercise, *also} and
                   r.score < r.exercise.points]
         said = " | ".join(mine.hints) or "no hint"
         if report.error:
@@ -208,7 +212,8 @@ def _buggy_problems(path: Path, base: str | None, assignment: Assignment,
         if others:
             return [Problem(str(path), exercise, None, f"seed {seed}: also costs "
                             f"{', '.join(r.exercise.id for r in others)}: a mistake must cost "
-                            "its own exercise only")]
+                            "its own exercise only (list the exercises that build on it "
+                            "with `# also: ID, ...`)")]
         if hint.lower() not in said.lower():
             return [Problem(str(path), exercise, "hint", f"seed {seed}: the hint is {said!r}; "
                             f"expected it to contain {hint!r}")]

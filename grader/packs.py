@@ -127,7 +127,7 @@ def builtin() -> Pack:
 
 def find(location: str | Path) -> Path:
     """A pack's folder from what a user typed: a folder with pack.yaml, its pack.yaml, or
-    the name of an installed pack."""
+    the name of a pack shipped with the grader (cs231n) or installed by pip."""
     path = Path(location)
     if path.is_file() and path.name == PACK_FILE:
         return path.parent.resolve()
@@ -135,11 +135,20 @@ def find(location: str | Path) -> Path:
         return path.resolve()
     if path.exists():
         raise PackError([f"{path}: not a course pack (no {PACK_FILE} in it)"])
-    installed = installed_packs()
+    installed = {**shipped_packs(), **installed_packs()}
     if str(location) in installed:
         return installed[str(location)]
     known = f"; installed packs: {', '.join(sorted(installed))}" if installed else ""
     raise PackError([f"{location}: no such folder, and no installed pack of that name{known}"])
+
+
+def shipped_packs() -> dict[str, Path]:
+    """The packs that come with the grader (packs/: cs231n), by folder name."""
+    try:
+        folder = data_dir("packs")
+    except FileNotFoundError:
+        return {}
+    return {p.name: p for p in sorted(folder.iterdir()) if (p / PACK_FILE).is_file()}
 
 
 def installed_packs() -> dict[str, Path]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -48,20 +49,23 @@ class Probe:
     owners: tuple[str, ...] = ()  # what each output's shape must be that of
     sent: list[np.ndarray] | None = None  # the arrays whose change `untouched` looks for
     mistakes: tuple = ()  # a plain function's known (idea, wrong(*inputs)) pairs
+    derive: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None  # the truth from
+    # what the student's own forward returned (`stochastic`), when it is not known before
+    forward_out: np.ndarray | None = None  # what the forward that made the cache must give
 
 
-def _step(function: str | None, *args, op: str = "call") -> dict:
+def step(function: str | None, *args, op: str = "call") -> dict:
     return {"op": op, "args": list(args), **({"function": function} if function else {})}
 
 
-def _ref(step: int, index: int = 0) -> dict:
+def ref(step: int, index: int = 0) -> dict:
     return {"ref": [step, index]}
 
 
-def _watched(values: list) -> tuple[list[dict], list[dict]]:
+def watched(values: list) -> tuple[list[dict], list[dict]]:
     """Program steps that hold each value, and references to them: the student's functions
     get these very objects, so the grader sees what they did to them afterwards."""
-    return [_step(None, v, op="value") for v in values], [_ref(i) for i in range(len(values))]
+    return [step(None, v, op="value") for v in values], [ref(i) for i in range(len(values))]
 
 
 def gate_call(exercise: Exercise, op: Op, inputs: list, params: list, dout: np.ndarray,
@@ -76,13 +80,13 @@ def gate_call(exercise: Exercise, op: Op, inputs: list, params: list, dout: np.n
     if op.convention == "plain":
         return Call(exercise.id, function, [np.asarray(dout, dtype=float)] + arrays +
                     list(params)), None
-    holders, refs = _watched(arrays)
+    holders, refs = watched(arrays)
     forward = len(holders)
-    program = holders + [_step(exercise.spec["forward"], *refs, *params),
-                         _step(function, np.asarray(dout, dtype=float), _ref(forward, 1))]
+    program = holders + [step(exercise.spec["forward"], *refs, *params),
+                         step(function, np.asarray(dout, dtype=float), ref(forward, 1))]
     grads = len(op.grad_inputs)
     return Call(exercise.id, function, [], form="program", program=program,
-                returns=[(forward + 1, k) for k in range(grads)],
+                returns=[(forward + 1, k) for k in range(grads)] + [(forward, 0)],
                 watch=[(i, 0) for i in range(forward)]), arrays
 
 
@@ -103,9 +107,12 @@ def gate_probe(exercise: Exercise, check: str, inputs, params, dout, label: str,
                                 exercise.reveal, names)
     call, sent = gate_call(exercise, op, inputs, params, dout, function)
     arg_names = op.inputs + op.param_names
+    forward_out = None
+    if op.convention == "cache":  # the cache's forward output comes back last
+        forward_out = np.asarray(op.forward(*inputs, *copy.deepcopy(params)), dtype=float)
     return Probe(check, call, truths, label, context,
                  arg_names if op.convention != "plain" else ("dout",) + arg_names,
-                 names, owners, sent)
+                 names, owners, sent, forward_out=forward_out)
 
 
 def forward_probe(exercise: Exercise, check: str, inputs, params, label: str) -> Probe:
@@ -115,27 +122,29 @@ def forward_probe(exercise: Exercise, check: str, inputs, params, label: str) ->
     state = [copy.deepcopy(p) for p in params]
     out = np.asarray(op.forward(*inputs, *state), dtype=float)
     arrays = [np.asarray(x) for x in inputs]
-    expected, names, owners = [out], ("out",), ("the output",)
+    expected, names, owners = [out], ("out",), ("out",)
+    context = diagnosis.Context(op, list(inputs), list(params), np.asarray(1.0), expected,
+                                exercise.reveal, names, forward=True)
     if op.convention == "plain" and not op.state:
         call = Call(exercise.id, exercise.spec["function"], arrays + list(params), form="array")
-        return Probe(check, call, expected, label, None, op.inputs + op.param_names, names,
+        return Probe(check, call, expected, label, context, op.inputs + op.param_names, names,
                      owners)
-    holders, refs = _watched(arrays + list(params))
+    holders, refs = watched(arrays + list(params))
     n = len(holders)
-    program = holders + [_step(exercise.spec["function"], *refs)]
+    program = holders + [step(exercise.spec["function"], *refs)]
     returns = [(n, 0)]  # the output alone, or the first of (out, cache)
     for name in op.state if check == "state" else ():
         index = op.param_names.index(name)
         for key, value in state[index].items():
             if isinstance(value, np.ndarray):
-                program.append(_step(None, refs[len(arrays) + index], key, op="item"))
+                program.append(step(None, refs[len(arrays) + index], key, op="item"))
                 returns.append((len(program) - 1, 0))
                 expected.append(np.asarray(value, dtype=float))
                 names += (f"{name}[{key!r}]",)
                 owners += (f"{name}[{key!r}]",)
     call = Call(exercise.id, exercise.spec["function"], [], form="program", program=program,
                 returns=returns, watch=[(i, 0) for i in range(len(arrays))])
-    return Probe(check, call, expected, label, None, op.inputs + op.param_names, names,
+    return Probe(check, call, expected, label, context, op.inputs + op.param_names, names,
                  owners, arrays)
 
 

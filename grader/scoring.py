@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from grader import composition, judging, planning
+from grader import cases, composition, judging, planning, stochastic
 from grader.exercises import Exercise
 from grader.judging import CheckResult, incidents, kind_of
 from grader.planning import Probe
@@ -61,7 +61,16 @@ def plan(exercise: Exercise, seed: int, variant: tuple[int, str] | None = None
     a worked example the student's own numbers."""
     if exercise.kind == "graph":
         return planning.plan_graph(exercise, variant)
+    if _stochastic(exercise):
+        rng = cases.rng_for(seed, exercise.id)
+        plan_random = stochastic.plan_forward if exercise.kind == "forward" else \
+            stochastic.plan_backward
+        return plan_random(exercise, rng)
     return PLANNERS[exercise.kind](exercise, seed)
+
+
+def _stochastic(exercise: Exercise) -> bool:
+    return exercise.kind in ("gate", "forward") and exercise.op.convention == "stochastic"
 
 
 def hints_of(checks: list[CheckResult]) -> list[str]:
@@ -79,7 +88,8 @@ def hints_of(checks: list[CheckResult]) -> list[str]:
 
 def judge(exercise: Exercise, probes: list[Probe], outcomes: list[Outcome],
           limits: Limits) -> ExerciseResult:
-    checks = JUDGES[exercise.kind](exercise, probes, outcomes, limits)
+    judge_kind = stochastic.judge if _stochastic(exercise) else JUDGES[exercise.kind]
+    checks = judge_kind(exercise, probes, outcomes, limits)
     total = sum(c.weight for c in checks)
     # Shapes, linearity, zero upstream, untouched arguments... are worth something only on
     # top of right values: an answer without the math earns nothing, whatever the cases.

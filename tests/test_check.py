@@ -26,18 +26,24 @@ def test_template_is_the_contract_with_nothing_solved(tmp_path):
 def test_json_report_follows_the_contract(tmp_path):
     report, _ = check_json(ROOT / "examples" / "buggy_backprop.py", "--seed", "3")
     assert list(report) == ["submission", "seed", "score", "max_score", "elapsed_s", "error",
-                            "exercises", "confinement", "notes", "not_run"]
+                            "exercises", "confinement", "notes", "not_run", "pack"]
+    assert report["pack"]["name"] == "lecture" and len(report["pack"]["hash"]) == 12
     assert report["confinement"]["tier"] in ("full", "container", "user", "unconfined")
     assert report["confinement"]["layers"] and report["confinement"]["description"]
     assert report["submission"] == "buggy_backprop.py" and report["seed"] == 3
     assert report["score"] == pytest.approx(sum(e["score"] for e in report["exercises"]))
     for ex in report["exercises"]:
-        assert list(ex) == ["id", "title", "score", "max_score", "status", "checks", "hints",
-                            "printed"]
+        assert list(ex) == ["id", "title", "score", "max_score", "status", "functions",
+                            "checks", "hints", "printed"]
         assert ex["status"] in STATUSES and 0 <= ex["score"] <= ex["max_score"]
         for check in ex["checks"]:
             assert list(check) == ["name", "passed", "message"]
             assert isinstance(check["passed"], bool) and isinstance(check["message"], str)
+    functions = {e["id"]: e["functions"] for e in report["exercises"]}
+    assert functions["mul"] == ["mul_backward"] and functions["simple_graph"] == [
+        "SIMPLE_GRAPH_GRADS"]
+    assert set(functions["two_layer_net"]) == {"linear_backward", "relu_backward",
+                                                "softmax_ce_backward"}
     statuses = {e["id"]: e["status"] for e in report["exercises"]}
     # Wrong math earns nothing, structure aside: the three mistaken gates score 0.
     assert statuses["mul"] == statuses["relu"] == statuses["linear"] == "failed"

@@ -15,6 +15,7 @@ import ast
 import contextlib
 import faulthandler
 import io
+import json
 import importlib.util
 import os
 import sys
@@ -165,8 +166,8 @@ def build_args(specs, arrays):
             args.append(arrays[spec["array"]].copy())
         elif "float" in spec:
             args.append(float(spec["float"]))
-        else:
-            args.append(spec["json"])
+        else:  # a fresh copy per call: one call's changes to a dict stay its own
+            args.append(json.loads(json.dumps(spec["json"])))
     return args
 
 

@@ -470,19 +470,25 @@ def export(outdir: Path, target: str, output: Path, column: str | None,
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-def template(directory: Path, force: bool) -> None:
-    """Write the student's starting files (backprop.py and backprop.ipynb) into DIRECTORY
-    (default: the current folder)."""
+@pack_option
+def template(directory: Path, force: bool, pack: str | None) -> None:
+    """Write the student's starting files (backprop.py and backprop.ipynb, or a course
+    pack's file, e.g. layers.py, and its notebook) into DIRECTORY (default: the current
+    folder)."""
     from grader.template import write_template
 
+    loaded = _load(_with_pack(None, pack), ()) if pack else None
+    if loaded is not None and loaded.pack.template is None:
+        raise ConfigError(f"pack {loaded.pack.name!r} names no student template "
+                          "(template: in its pack.yaml)")
     try:
-        written = write_template(directory, force)
+        written = write_template(directory, force, loaded, pack)
     except FileExistsError as e:
         raise click.UsageError(f"{e} already exist(s); use --force to overwrite") from None
     for path in written:
         echo(f"wrote {path}")
     echo("Next: implement the functions, then run `backprop check "
-               f"{written[0]}` (or check() inside the notebook).")
+         f"{written[0]}{f' --pack {pack}' if pack else ''}` (or check() inside the notebook).")
 
 
 @main.group()

@@ -33,7 +33,12 @@ DEFAULT_FORBIDDEN_MODULES = ("torch", "jax", "tensorflow", "autograd")
 
 
 def default_assignment_path() -> Path:
-    return data_dir("exercises") / ASSIGNMENT_FILE
+    """The bundled assignment: the built-in pack's (the lecture's, or in an autograder
+    built for a course pack, that pack's)."""
+    try:
+        return packs.builtin().assignment
+    except PackError:
+        return data_dir("exercises") / ASSIGNMENT_FILE
 
 
 def exercise_files_in(folder: Path) -> list[Path]:

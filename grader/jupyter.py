@@ -26,6 +26,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import notebooks
+from grader import packs
 from grader.exercises import load_assignment
 from grader.grading import VARIANT_NOTE, Report, grade_prepared
 from grader.reports import render_html, render_table
@@ -146,13 +147,14 @@ def _from_script(wanted: set[str], run_all: bool) -> Prepared:
 
 
 def check(*exercise_ids: str, seed: int = 0, run_all: bool = False,
-          student: str | None = None) -> Report:
+          student: str | None = None, pack: str | None = None) -> Report:
     """Grade the current notebook's functions and show a per-exercise table.
 
     run_all=True runs every cell you executed, not only definitions (as `--run-all`);
     student="your id" checks the worked examples against your own numbers when the
-    course gives each student theirs (as `--student`)."""
-    assignment = load_assignment()
+    course gives each student theirs (as `--student`); pack="cs231n" (a name or a folder)
+    grades against that course pack (as `--pack`)."""
+    assignment = load_assignment(pack=packs.load(packs.find(pack)) if pack else None)
     if exercise_ids:
         assignment = assignment.only(exercise_ids)
     shell = _ipython()

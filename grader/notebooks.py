@@ -260,14 +260,14 @@ def _missing_module(stmt: ast.stmt) -> str | None:
 
 def _is_silent(stmt: ast.stmt) -> bool:
     """Statements not worth reporting as skipped: docstrings, bare names, `pass`, and the
-    notebook's own `check(...)` cells."""
+    notebook's own `check(...)` and `use_pack(...)` calls."""
     if isinstance(stmt, ast.Pass):
         return True
     if isinstance(stmt, ast.Expr):
         value = stmt.value
         return isinstance(value, (ast.Constant, ast.Name)) or (
             isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and
-            value.func.id == "check")
+            value.func.id in ("check", "use_pack"))
     return False
 
 

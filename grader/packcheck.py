@@ -78,11 +78,12 @@ def op_problems(pack: Pack, op: Op) -> list[Problem]:
     for seed in SEEDS:
         rng = cases.rng_for(seed, f"validate/{op.name}")
         try:
-            inputs, params = cases.draw_case(op, rng)
-            out = op.forward(*inputs, *copy.deepcopy(params))
-            dout = cases.upstream(np.shape(out), rng)
-            grads = op.grads(dout, *inputs, *copy.deepcopy(params))
-            again = op.grads(dout, *inputs, *copy.deepcopy(params))
+            with np.errstate(all="ignore"):  # a nan is reported below, not warned about
+                inputs, params = cases.draw_case(op, rng)
+                out = op.forward(*inputs, *copy.deepcopy(params))
+                dout = cases.upstream(np.shape(out), rng)
+                grads = op.grads(dout, *inputs, *copy.deepcopy(params))
+                again = op.grads(dout, *inputs, *copy.deepcopy(params))
         except Exception as e:  # noqa: BLE001 - the pack's code, reported, never a traceback
             return [problem(f"seed {seed}: {type(e).__name__}: {e}")]
         if not _finite([out, *grads]):
@@ -195,10 +196,13 @@ def _buggy_problems(path: Path, base: str | None, assignment: Assignment,
     if unknown:
         return [Problem(str(path), exercise, "exercise", f"{', '.join(sorted(unknown))}: not "
                         "an exercise of the assignment")]
-    composed = scratch / assignment.student_file
+    composed = scratch / path.stem / assignment.student_file
+    composed.parent.mkdir()
     composed.write_text((base or "") + "\n\n# ---- buggy ----\n" + path.read_text())
     for seed in FIXTURE_SEEDS:
-        report = _grade(composed, assignment, seed)
+        # the whole assignment once (the mistake costs nothing else), then its own exercises
+        graded = assignment if seed == FIXTURE_SEEDS[0] else assignment.only({exercise, *also})
+        report = _grade(composed, graded, seed)
         by_id = {r.exercise.id: r for r in report.exercises}
         mine = by_id[exercise]
         others = [r for r in report.exercises if r.exercise.id not in {exercise, *also} and

@@ -21,6 +21,7 @@ is the built-in pack: `exercises/pack.yaml`, whose ops are the `reference` packa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -91,7 +92,7 @@ class Pack:
         """What a submission must never see: the pack's folder and its ops' code."""
         return [self.root] + ([self.ops_source.parent] if self.ops_source else [])
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         return content_hash([self.root] + ([self.ops_source.parent]
                                            if self.ops_source else []))

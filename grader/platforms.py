@@ -23,6 +23,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
+from grader.packs import PACK_FILE, Pack
 from grader.grading import Report, derive_seed, grade_prepared, new_secret, plan_assignment
 from grader.reports import advisory_note, notes_and_not_run, student_view, without_unshown
 from grader.sandbox import ConfinementError, require_protection
@@ -143,7 +144,7 @@ def gradescope_results(report: Report | None, problem: str | None,
     return {"score": report.score, "execution_time": round(seconds),
             "output": _cap("\n".join(summary)), "output_format": "text",
             "stdout_visibility": "hidden", "tests": tests,
-            "extra_data": {"confinement": report.confinement}}
+            "extra_data": {"confinement": report.confinement, "pack": report.pack}}
 
 
 class SecretMissing(RuntimeError):
@@ -225,10 +226,12 @@ exec "$VENV/bin/backprop" gradescope run --root "${BACKPROP_ROOT:-/autograder}"
 """
 
 
-def build_wheel(dest: Path, exercises: Path, used: list[Path] = ()) -> Path:
+def build_wheel(dest: Path, exercises: Path, used: list[Path] = (),
+                pack: Pack | None = None) -> Path:
     """A wheel of this grader with `exercises` as its bundled assignment, and the other
     exercise files it `used` (built-in ones it picks by id), made from the installed files
-    themselves, so that any installation can build an autograder."""
+    themselves, so that any installation can build an autograder. With a course `pack`,
+    the pack itself (its solutions and buggy files left out) is the bundled one."""
     version = _version()
     name = f"backprop_grader-{version}-py3-none-any.whl"
     files: dict[str, bytes] = {}
@@ -238,8 +241,18 @@ def build_wheel(dest: Path, exercises: Path, used: list[Path] = ()) -> Path:
             rel = path.relative_to(base)
             if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "_data":
                 files[f"{package}/{rel.as_posix()}"] = path.read_bytes()
-    for path in [*used, *sorted(exercises.glob("*.yaml"))]:
-        files[f"grader/_data/exercises/{path.name}"] = path.read_bytes()
+    bundled = "grader/_data/exercises"
+    if pack is not None:
+        for path in sorted(pack.root.rglob("*")):
+            rel = path.relative_to(pack.root)
+            if path.is_file() and "__pycache__" not in rel.parts and path.parent not in (
+                    pack.solutions, pack.buggy) and pack.solutions not in path.parents and \
+                    pack.buggy not in path.parents:
+                files[f"{bundled}/{rel.as_posix()}"] = path.read_bytes()
+    else:
+        lecture = data_dir("exercises") / PACK_FILE  # the built-in pack: its ops and template
+        for path in [*used, lecture, *sorted(exercises.glob("*.yaml"))]:
+            files[f"{bundled}/{path.name}"] = path.read_bytes()
     for path in sorted(data_dir("student_template").iterdir()):
         if path.is_file():
             files[f"grader/_data/student_template/{path.name}"] = path.read_bytes()
@@ -313,8 +326,10 @@ def build_gradescope(output: Path, assignment_path: Path | None = None,
     assignment = load_assignment(assignment_path)  # refuse to ship a broken assignment
     secret = secret or new_secret()
     with tempfile.TemporaryDirectory() as tmp:
+        pack = assignment.pack if assignment.pack.root != data_dir("exercises").resolve() \
+            else None
         wheel = build_wheel(Path(tmp), assignment.source.parent,
-                            [ex.source for ex in assignment.exercises])
+                            [ex.source for ex in assignment.exercises], pack)
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as z:
             setup = SETUP_SH.replace("WHEEL", wheel.name).replace("LOCK", LOCK_FILE)
             for name, text, mode in (("setup.sh", setup, 0o755),
@@ -356,7 +371,7 @@ def prairielearn_results(report: Report | None, problem: str | None) -> dict:
     message += [f"Note: {n}" for n in notes_and_not_run(report)]
     return {"gradable": True, "score": min(max(score, 0.0), 1.0),
             "message": _cap("\n".join(message)), "tests": tests,
-            "confinement": report.confinement}
+            "confinement": report.confinement, "pack": report.pack}
 
 
 def run_prairielearn(root: Path, assignment: Path | None = None,

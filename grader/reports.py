@@ -168,8 +168,9 @@ def render_table(report: Report, color: bool = False) -> str:
               "course's run", ""]
     new = [name for name, label in labels.items() if label == "not started"]
     if new and not report.error:
-        lines += [f"Not started yet: {len(new)} exercise(s). Start with {new[0]} (`backprop "
-                  "show` draws the worked examples).", ""]
+        graphs = any(r.exercise.kind == "graph" for r in report.exercises)
+        lines += [f"Not started yet: {len(new)} exercise(s). Start with {new[0]}" +
+                  (" (`backprop show` draws the worked examples)." if graphs else "."), ""]
     detailed = [r for r in report.exercises
                 if r.status != "passed" and r.hints and r.exercise.id not in shown_whole]
     if detailed and not report.error:

@@ -140,7 +140,11 @@ def summary_markdown(records: list[dict], grades: dict[str, Grade], assignment: 
     lines = [f"# Class summary: {assignment.title}", "",
              f"{len(records)} submissions ({layout} layout), scored out of {top:g}.", ""]
     tiers = {confinement_line(r["report"].get("confinement") or {}) for r in graded}
-    lines += [f"The submissions ran in this sandbox: {t}." for t in sorted(tiers) if t] + [""]
+    lines += [f"The submissions ran in this sandbox: {t}." for t in sorted(tiers) if t]
+    if assignment.pack:
+        pack = assignment.pack.describe()
+        lines.append(f"Course pack: {pack['name']} {pack['version']} (content {pack['hash']}).")
+    lines.append("")
     if scores:
         lines += [f"- {line}" for line in overview(records, grades, assignment, layout, policy)]
         lines += ["", "## Score distribution (final scores)", "", "```",
@@ -277,6 +281,7 @@ def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, lay
                                   student_view_of(r, key)) for r in records}
     write_feedback(outdir, records, grades, seen, key)
     results = {"assignment": assignment.title, "layout": layout,
+               "pack": assignment.pack.describe() if assignment.pack else {},
                "max_score": assignment.max_score, "strays": list(strays),
                "students": [{**{k: v for k, v in r.items() if k not in ("hash", "fingerprint")},
                              "grade": asdict(grades[r["key"]])} for r in records]}

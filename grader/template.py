@@ -67,13 +67,19 @@ gate that makes it (the two-layer net is a diagnostic without points). Hints nam
 mistake and the lecture idea to revisit."""
 
 
-def build_notebook(py_source: str, assignment: Assignment) -> nbformat.NotebookNode:
+def build_notebook(py_source: str, assignment: Assignment,
+                   pack: str | None = None) -> nbformat.NotebookNode:
+    """The notebook twin of a student file; `pack` (a name or folder) for a course pack's."""
     by_function = {ex.function: ex for ex in assignment.exercises}
     doc = ast.get_docstring(ast.parse(py_source)) or ""
     title, _, rest = doc.partition("\n")
+    setup = SETUP if pack is None else SETUP.replace(
+        "from grader import check ", "from grader import check, use_pack\n"
+        f"use_pack({pack!r})  # this course's pack\n") + ""
+    student = assignment.student_file
     cells = [new_markdown_cell(f"# {title}\n\n{rest.strip()}".replace(
-                 "backprop check backprop.py", "backprop check backprop.ipynb")),
-             new_code_cell(SETUP), new_markdown_cell(NOTEBOOK_RULE)]
+                 f"backprop check {student}", f"backprop check {Path(student).stem}.ipynb")),
+             new_code_cell(setup), new_markdown_cell(NOTEBOOK_RULE)]
     for name, text in _segments(py_source):
         ex = by_function.get(name)
         if ex is None:
@@ -104,22 +110,32 @@ def build_notebook(py_source: str, assignment: Assignment) -> nbformat.NotebookN
     return nb
 
 
-def notebook_text(py_source: str, assignment: Assignment | None = None) -> str:
-    return nbformat.writes(build_notebook(py_source, assignment or load_assignment())) + "\n"
+def notebook_text(py_source: str, assignment: Assignment | None = None,
+                  pack: str | None = None) -> str:
+    return nbformat.writes(build_notebook(py_source, assignment or load_assignment(),
+                                          pack)) + "\n"
 
 
-def write_template(target: Path, force: bool = False) -> list[Path]:
-    """Copy the starting files into `target`; refuse to overwrite unless `force`."""
-    source = data_dir("student_template")
+def write_template(target: Path, force: bool = False, assignment: Assignment | None = None,
+                   pack: str | None = None) -> list[Path]:
+    """Write the starting files into `target` (the lecture's, or a course pack's: its
+    student file and the notebook made from it); refuse to overwrite unless `force`."""
+    builtin = pack is None
+    source = data_dir("student_template") / TEMPLATE_FILES[0] if builtin else \
+        assignment.pack.template
+    names = (source.name, source.stem + ".ipynb")
     target.mkdir(parents=True, exist_ok=True)
-    existing = [target / n for n in TEMPLATE_FILES if (target / n).exists()]
+    existing = [target / n for n in names if (target / n).exists()]
     if existing and not force:
         raise FileExistsError(", ".join(str(p) for p in existing))
-    written = []
-    for name in TEMPLATE_FILES:
-        shutil.copyfile(source / name, target / name)
-        written.append(target / name)
-    return written
+    if builtin:
+        for name in names:
+            shutil.copyfile(source.parent / name, target / name)
+    else:
+        text = source.read_text(encoding="utf-8")
+        (target / names[0]).write_text(text, encoding="utf-8")
+        (target / names[1]).write_text(notebook_text(text, assignment, pack), encoding="utf-8")
+    return [target / n for n in names]
 
 
 def regenerate() -> Path:

@@ -309,11 +309,11 @@ def leftovers(before):
 
 def stub_grader():
     """`from grader import check` in a submission must not run the grader inside the child:
-    the checking tool is replaced by a stand-in whose check() does nothing."""
+    the checking tools are replaced by stand-ins (check() and use_pack() do nothing)."""
     import types
 
     module = types.ModuleType("grader")
-    module.check = lambda *args, **kwargs: None
+    module.check = module.use_pack = lambda *args, **kwargs: None
     module.__path__ = []  # a package: `import grader.x` then reaches ForbiddenModules
     sys.modules["grader"] = module
 

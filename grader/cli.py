@@ -248,7 +248,9 @@ def validate(targets: tuple[str, ...], pack_dirs: tuple[str, ...]) -> None:
 @click.option("--answers", is_flag=True,
               help="Staff: also draw the gradients of a graded worked example (students "
                    "see only its forward values: the gradients are theirs to compute).")
-def show(exercise: str, fmt: str, output: Path | None, answers: bool) -> None:
+@pack_option
+def show(exercise: str, fmt: str, output: Path | None, answers: bool,
+         pack: str | None) -> None:
     """Draw a graph exercise (an id such as simple_graph, or a YAML file) with each wire's
     forward value above its gradient, as in the lecture. For a graded worked example (one
     students answer) only the forward values, unless --answers."""
@@ -256,6 +258,10 @@ def show(exercise: str, fmt: str, output: Path | None, answers: bool) -> None:
     from grader.exercises import load_exercise, load_exercises
     from grader.validation import exercise_files
 
+    if pack is not None:  # an id of the pack's own exercises
+        folder = _load(_with_pack(None, pack), ()).pack.exercises_dir
+        if (folder / f"{exercise}.yaml").is_file():
+            exercise = str(folder / f"{exercise}.yaml")
     _, paths, _ = exercise_files([exercise])
     if not paths or not paths[0].is_file():
         loaded, _ = load_exercises(exercise_files([])[1])  # the bundled ones

@@ -287,3 +287,39 @@ def test_the_gradescope_autograder_carries_the_pack(tmp_path):
     assert done.returncode == 0, done.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == 100 and results["extra_data"]["pack"]["name"] == "cs231n"
+
+
+# ---- in every sandbox tier ---------------------------------------------------------------
+
+
+from test_tiers import ENVIRONMENTS, place, run_grader, ta  # noqa: E402,F401
+
+PEEKING = """
+
+def relu_backward(dout, cache):  # full marks only if the pack's code cannot be read
+    for path in {paths!r}:
+        try:
+            open(path).read()
+            return dout * 0 + 12345.0
+        except OSError:
+            pass
+    return dout * (cache > 0)
+"""
+
+
+@pytest.mark.linux
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_pack_grades_and_stays_hidden_in_every_tier(env, place, request):
+    """The cache convention runs in the child of every tier, and the pack (its folder, its
+    ops, its solutions) is out of the submission's reach there, like the grader's files."""
+    pack = place / "cs231n"
+    shutil.copytree(CS231N, pack)
+    submission = place / "layers.py"
+    secrets = [str(pack / "ops.py"), str(pack / "solutions" / "layers.py"),
+               str(pack / "pack.yaml")]
+    submission.write_text(CS231N_SOLUTION.read_text() + PEEKING.format(paths=secrets))
+    os.chmod(submission, 0o644)
+    done = run_grader(env, ["check", submission, "--json", "--pack", pack], request)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["score"] == 100 and report["confinement"]["tier"] == env

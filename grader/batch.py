@@ -78,7 +78,8 @@ def _grade_entry(entry: Entry) -> dict:
         prepared = Prepared(entry.key, error=f"no files were handed in ({entry.note})")
     else:
         try:
-            prepared = prepare(entry.path, wanted, _worker["run_all"])
+            prepared = prepare(entry.path, wanted, _worker["run_all"],
+                               Path(assignment.student_file).stem)
         except SubmissionError as e:
             prepared = Prepared(entry.path.name, error=str(e))
     identity = identity_of(entry)

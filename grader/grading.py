@@ -130,7 +130,8 @@ def grade(submission: Path, assignment: Assignment | None = None, seed: int = 0,
     """Grade a submission (.py, .ipynb, folder or .zip) against an assignment (the default
     one if None). Raises SubmissionError only when the path cannot be graded at all."""
     assignment = assignment or load_assignment()
-    prepared = prepare(Path(submission), assignment.functions, run_all)
+    prepared = prepare(Path(submission), assignment.functions, run_all,
+                       Path(assignment.student_file).stem)
     report = grade_prepared(prepared, assignment, seed, limits, identity=identity)
     if assignment.variant_seed is not None and identity is None:
         report.notes.append(VARIANT_NOTE)

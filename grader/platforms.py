@@ -79,14 +79,15 @@ def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
                             "check` answers would score; staff: see docs/platforms.md")
     assignment = load_assignment(assignment_path)
     seed = derive_seed(secret, identity)
+    stem = Path(assignment.student_file).stem
     try:
-        prepared = prepare(submission_dir, assignment.functions)
+        prepared = prepare(submission_dir, assignment.functions, stem=stem)
     except SubmissionError as e:
         found = sorted(p.name for p in submission_dir.iterdir()) if submission_dir.is_dir() \
             else []
         if any(Path(name).suffix in (".py", ".ipynb", ".zip") for name in found):
             return None, str(e), assignment  # a file is there: say what is wrong with it
-        return None, ("expected backprop.py or backprop.ipynb (or a .zip holding one); "
+        return None, (f"expected {stem}.py or {stem}.ipynb (or a .zip holding one); "
                       f"found: {', '.join(found) or 'nothing'}"), assignment
     planned = plan_assignment(assignment, seed, student)
     return (grade_prepared(prepared, assignment, seed, planned=planned, hidden=private), None,

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from grader import notebooks
 
-PREFERRED = ("backprop.py", "backprop.ipynb")
+STEM = "backprop"  # the lecture's file name; a course pack names its own (layers)
 SUFFIXES = (".py", ".ipynb")
 IGNORED_PARTS = ("__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git")
 MAX_FILE_BYTES = 20 << 20
@@ -401,16 +401,18 @@ def _named(left_out: dict[str, str], wanted: set[str]) -> dict[str, str]:
             if i < MAX_LISTED or key in wanted}
 
 
-def _choose(candidates: list[_Candidate], wanted: set[str], run_all: bool, where: str
-            ) -> Prepared:
+def _choose(candidates: list[_Candidate], wanted: set[str], run_all: bool, where: str,
+            stem: str) -> Prepared:
+    preferred_names = (f"{stem}.py", f"{stem}.ipynb")
+    expected = " or ".join(preferred_names)
     if not candidates:
-        raise SubmissionError(f"{where} holds no backprop.py or backprop.ipynb")
+        raise SubmissionError(f"{where} holds no {expected}")
     if len(candidates) == 1:
         (only,) = candidates
         prepared = _prepare_file(PurePosixPath(only.name).name, only.read(), run_all, wanted)
-        if PurePosixPath(only.name).name not in PREFERRED:
+        if PurePosixPath(only.name).name not in preferred_names:
             prepared.notes.insert(0, f"graded {only.name}: the only Python file or notebook "
-                                     f"in {where} (expected backprop.py or backprop.ipynb)")
+                                     f"in {where} (expected {expected})")
         return prepared
     scored = []
     for c in candidates:
@@ -419,7 +421,7 @@ def _choose(candidates: list[_Candidate], wanted: set[str], run_all: bool, where
             source, _ = _module_source(c.name, data, run_all)
         except notebooks.NotebookError:
             source = b""
-        preferred = PurePosixPath(c.name).name in PREFERRED
+        preferred = PurePosixPath(c.name).name in preferred_names
         scored.append((_implemented(source, wanted), preferred, c.name.endswith(".ipynb"),
                        c, data))
     scored.sort(key=lambda s: (-s[0], not s[1], not s[2], s[3].name))
@@ -428,7 +430,7 @@ def _choose(candidates: list[_Candidate], wanted: set[str], run_all: bool, where
     others = ", ".join(s[3].name for s in scored[1:])
     prepared.notes.insert(0, f"graded {best.name} ({count} of {len(wanted)} functions and "
                              f"answers implemented) rather than {others}: it implements the "
-                             "most of the assignment (then backprop.* names, then notebooks "
+                             f"most of the assignment (then {stem}.* names, then notebooks "
                              "win ties); hand in one file to choose")
     return prepared
 
@@ -500,16 +502,19 @@ def _did_you_mean(path: Path) -> str:
     return f"; did you mean {path.parent / close[0]}?" if close else ""
 
 
-def prepare(path: Path, wanted: set[str], run_all: bool = False) -> Prepared:
-    """What to run for `path`; SubmissionError for paths that cannot be graded at all. A
-    file or member that cannot be read gets a report with score 0 and the reason."""
+def prepare(path: Path, wanted: set[str], run_all: bool = False, stem: str = STEM
+            ) -> Prepared:
+    """What to run for `path` (in a folder or archive, the file that implements the most of
+    `wanted`, `stem`.py or .ipynb winning ties); SubmissionError for paths that cannot be
+    graded at all. A file or member that cannot be read gets a report with score 0 and the
+    reason."""
     try:
-        return _prepare(Path(path), wanted, run_all)
+        return _prepare(Path(path), wanted, run_all, stem)
     except Unreadable as e:
         return Prepared(Path(path).name, error=str(e))
 
 
-def _prepare(path: Path, wanted: set[str], run_all: bool) -> Prepared:
+def _prepare(path: Path, wanted: set[str], run_all: bool, stem: str) -> Prepared:
     if not path.exists() and not path.is_symlink():
         raise SubmissionError(f"{path} does not exist{_did_you_mean(path)}")
     if path.is_symlink():
@@ -519,7 +524,7 @@ def _prepare(path: Path, wanted: set[str], run_all: bool) -> Prepared:
         archives = [p for p in path.iterdir() if p.suffix == ".zip" and p.is_file()
                     and not p.is_symlink()]
         if candidates or len(archives) != 1:
-            return _choose(candidates, wanted, run_all, str(path))
+            return _choose(candidates, wanted, run_all, str(path), stem)
         path = archives[0]  # a folder holding just an upload's .zip
     if not path.is_file():  # a pipe or a device: reading it would block or never end
         raise Unreadable(f"{path.name} is not a regular file: hand in the file itself")
@@ -531,7 +536,8 @@ def _prepare(path: Path, wanted: set[str], run_all: bool) -> Prepared:
         except OSError as e:
             raise Unreadable(f"{path.name} cannot be read: {unreadable(e)}") from None
         with archive:
-            return _choose(_zip_candidates(archive, path.name), wanted, run_all, path.name)
+            return _choose(_zip_candidates(archive, path.name), wanted, run_all, path.name,
+                           stem)
     if path.suffix not in SUFFIXES:
         raise SubmissionError(f"{path} is not a .py, .ipynb, .zip or folder")
     if path.stat().st_size > MAX_FILE_BYTES:

@@ -235,6 +235,23 @@ def test_each_cs231n_mistake_costs_its_exercise_with_its_hint(path, tmp_path):
                if e["id"] not in allowed)
 
 
+def test_a_students_cs231n_folder_is_graded_by_its_layers_py(tmp_path):
+    """The assignment's own folder, as handed in: layers.py among its other modules."""
+    folder = tmp_path / "cs231n"
+    folder.mkdir()
+    shutil.copyfile(CS231N_SOLUTION, folder / "layers.py")
+    (folder / "layer_utils.py").write_text("from .layers import *\n\n"
+                                           "def affine_relu_forward(x, w, b):\n    pass\n")
+    (folder / "gradient_check.py").write_text("def eval_numerical_gradient(f, x):\n    pass\n")
+    report, code = check(folder, "--pack", "cs231n")
+    assert code == 0 and report["submission"] == "layers.py"
+    result = run_cli("check", tmp_path / "empty", "--pack", "cs231n")
+    assert result.exit_code == 2 and "does not exist" in result.output
+    (tmp_path / "empty").mkdir()
+    result = run_cli("check", tmp_path / "empty", "--pack", "cs231n")
+    assert result.exit_code == 2 and "holds no layers.py or layers.ipynb" in result.output
+
+
 def test_cs231n_cache_exercises_name_both_functions_they_judge():
     report, _ = check(CS231N_SOLUTION, "--pack", "cs231n", "--only", "affine_backward")
     assert by_id(report)["affine_backward"]["functions"] == ["affine_backward",

@@ -29,6 +29,10 @@ def _row_scaled(shape, rng, dims):
 
 
 ROW_SCALED = sampler("row-scaled", _row_scaled)
+# Normalisation: a variance of at most 4 and an eps of at least 0.002, so that an eps left
+# out (or hard-coded) changes the output by more than the tolerance.
+NORMALISED = spread(scale=(0.5, 2.0))
+EPS = FloatRange(2e-3, 2e-2)
 
 
 def _softmax(x):
@@ -110,9 +114,8 @@ def build(conventions):
         return _summed(_norm_terms(dout, x, gamma, 0, bn_param["eps"]))
 
     @ops.op(inputs={"x": "N D", "gamma": "D", "beta": "D"}, output="N D", convention="cache",
-            domains={"x": spread(), "gamma": nonzero()}, dims={"N": (4, 8)}, batch="N",
-            params={"bn_param": Group(mode="train", eps=FloatRange(1e-5, 1e-3),
-                                      momentum=FloatRange(0.5, 0.95))},
+            domains={"x": NORMALISED, "gamma": nonzero()}, dims={"N": (4, 8)}, batch="N",
+            params={"bn_param": Group(mode="train", eps=EPS, momentum=FloatRange(0.5, 0.95))},
             state=("bn_param",), backward=batchnorm_backward,
             terms=_norm_paths(0),
             mistakes=[
@@ -137,8 +140,8 @@ def build(conventions):
     # ---- layer normalisation -----------------------------------------------------------
 
     @ops.op(inputs={"x": "N D", "gamma": "D", "beta": "D"}, output="N D", convention="cache",
-            domains={"x": spread(), "gamma": nonzero()}, dims={"D": (4, 8)}, batch="N",
-            params={"ln_param": Group(eps=FloatRange(1e-5, 1e-3))},
+            domains={"x": NORMALISED, "gamma": nonzero()}, dims={"D": (4, 8)}, batch="N",
+            params={"ln_param": Group(eps=EPS)},
             terms=_norm_paths(1),
             backward=lambda dout, x, gamma, beta, p: _summed(_norm_terms(dout, x, gamma, 1,
                                                                          p["eps"])),
@@ -227,14 +230,19 @@ def build(conventions):
             gaps.append(float(np.min(top[..., -1] - top[..., -2])))
         return min(gaps)
 
-    def pool_backward(dout, x, pool_param, overwrite=False, everywhere=False):
+    def pool_backward(dout, x, pool_param, overwrite=None, everywhere=False):
+        """The gradient, or a classic wrong one: `overwrite` "window" writes each window
+        whole with `=` (zeros at its other entries), "max" writes its maximum's entry
+        with `=`; `everywhere` routes the upstream to every entry of the window."""
         dx = np.zeros_like(x)
         for i, j, rows, cols in pool_windows(x, pool_param):
             window = x[:, :, rows, cols]
             hit = window == window.max(axis=(2, 3), keepdims=True)
             routed = (np.ones_like(hit) if everywhere else hit) * dout[:, :, i, j][:, :, None, None]
-            if overwrite:
-                dx[:, :, rows, cols] = np.where(hit, routed, dx[:, :, rows, cols] * 0)
+            if overwrite == "window":
+                dx[:, :, rows, cols] = routed
+            elif overwrite == "max":
+                dx[:, :, rows, cols] = np.where(hit, routed, dx[:, :, rows, cols])
             else:
                 dx[:, :, rows, cols] += routed
         return dx
@@ -245,12 +253,13 @@ def build(conventions):
                                         stride=Choice([1, 2]))},
             constraints=["stride < pool_height", "stride < pool_width",
                          "(H - pool_height) % stride == 0", "(W - pool_width) % stride == 0",
-                         "H != W"],
+                         "H != W", "pool_height != pool_width"],
             kinks=pool_gap, backward=lambda dout, x, p: pool_backward(dout, x, p),
             mistakes=[
-                Mistake("x", "`=` where overlapping windows need `+=`: an entry that is the "
-                             "maximum of several windows collects the gradient of each",
-                        lambda dout, x, p: pool_backward(dout, x, p, overwrite=True)),
+                *(Mistake("x", "`=` where overlapping windows need `+=`: an entry that is "
+                               "the maximum of several windows collects the gradient of each",
+                          lambda dout, x, p, how=how: pool_backward(dout, x, p, overwrite=how))
+                  for how in ("window", "max")),
                 Mistake("x", "the gradient goes to every entry of the window: max pooling "
                              "routes it to the window's maximum only",
                         lambda dout, x, p: pool_backward(dout, x, p, everywhere=True))])

@@ -398,7 +398,8 @@ def test_an_assignment_picks_built_in_exercises_by_id(tmp_path):
         z.extract(wheel, tmp_path)
     with zipfile.ZipFile(tmp_path / wheel) as w:
         shipped = {Path(n).name for n in w.namelist() if "_data/exercises/" in n}
-    assert shipped == {"assignment.yaml", "mul.yaml", "relu.yaml", "linear.yaml"}
+    # the three it picks, and the lecture pack's description (its ops: the reference)
+    assert shipped == {"assignment.yaml", "mul.yaml", "relu.yaml", "linear.yaml", "pack.yaml"}
     typo = assignment.read_text().replace("id: relu", "id: rleu")
     assignment.write_text(typo)
     wrong = run_cli("validate", assignment)

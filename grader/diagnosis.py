@@ -198,7 +198,35 @@ def _transformed(name: str, s: np.ndarray, t: np.ndarray, context: Context,
         if _same(s, masked) and not _same(masked, t):
             found.append(f"your {name} takes its mask from the upstream gradient instead of "
                          "from the inputs: which entries pass depends on the forward's inputs")
-    return found + _part_of_batch(name, s, context, k) + _missing_term(name, s, t, context, k)
+    return found + _part_of_batch(name, s, context, k) + _missing_term(name, s, t, context, k) \
+        + _overwritten(name, s, t, context, k)
+
+
+OVERWRITE_MAX = 400  # upstream entries: one reference backward each
+
+
+def _overwritten(name: str, s: np.ndarray, t: np.ndarray, context: Context,
+                 k: int) -> list[str]:
+    """`=` where `+=` belongs: each upstream entry's contribution (the backward of that
+    entry alone) written over the earlier ones, in the usual loop order (row-major), where
+    several entries of the output use the same input entry (overlapping windows)."""
+    dout = np.asarray(context.dout, dtype=float)
+    if not 2 <= dout.size <= OVERWRITE_MAX or np.shape(s) == dout.shape and \
+            context.op.elementwise:
+        return []
+    written = None
+    for j in np.flatnonzero(dout):
+        alone = np.zeros_like(dout)
+        alone.flat[j] = dout.flat[j]
+        part = context.backward(alone)[k]
+        written = np.zeros_like(part) if written is None else written
+        covered = part != 0
+        written[covered] = part[covered]
+    if written is None or _same(written, t) or not _same(s, written):
+        return []
+    return [f"your {name} keeps only the last contribution where several outputs use the "
+            "same input entry (overlapping windows): add them up with `+=` instead of "
+            "assigning with `=`"]
 
 
 def _part_of_batch(name: str, s: np.ndarray, context: Context, k: int) -> list[str]:

@@ -1,5 +1,5 @@
 # exercise: conv_backward_naive
-# hint: where overlapping windows need `+=`
+# hint: add them up with `+=`
 def conv_backward_naive(dout, cache):
     x, w, b, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]

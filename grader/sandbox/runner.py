@@ -120,6 +120,22 @@ class _Capture:
         return self.data.decode("utf-8", errors="replace")
 
 
+FLOAT_LISTS_MIN = 64  # entries: a smaller table costs more to pack than to spell out
+
+
+def _float_lists(value: Any) -> tuple[list[str], list[int], np.ndarray] | None:
+    """A dict of lists of floats (a graph's local gradients: thousands of entries in a
+    deep chain) as keys, lengths and one array: JSON would spell out every float, here
+    and again in the child. None for anything else."""
+    if not isinstance(value, dict) or len(value) < FLOAT_LISTS_MIN or \
+            set(map(type, value)) != {str} or set(map(type, value.values())) != {list}:
+        return None
+    flat = [x for entry in value.values() for x in entry]
+    if not set(map(type, flat)) <= {float}:
+        return None
+    return list(value), [len(entry) for entry in value.values()], np.array(flat, dtype=float)
+
+
 def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]],
                     forbidden: list[str], lockdown: dict, skip: list[int]) -> bytes:
     arrays: list[np.ndarray] = []
@@ -133,6 +149,11 @@ def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]
             return {"array": index[id(value)]}
         if isinstance(value, float):
             return {"float": value}
+        table = _float_lists(value)
+        if table is not None:
+            keys, lengths, flat = table
+            arrays.append(flat)
+            return {"float_lists": {"keys": keys, "lengths": lengths, "array": len(arrays) - 1}}
         return {"json": value}
 
     def step(s: dict) -> dict:

@@ -15,7 +15,6 @@ import ast
 import contextlib
 import faulthandler
 import io
-import json
 import importlib.util
 import os
 import sys
@@ -146,6 +145,10 @@ def describe_output(value, form, arrays):
             return {"container": type(value).__name__}
         keys, values, bad = [], [], {}
         for k, v in value.items():
+            if type(k) is str and type(v) is float:  # most answers: as as_array would
+                keys.append(k)
+                values.append(v)
+                continue
             array = as_array(v)
             if not isinstance(k, str) or array is None or array.size != 1 or array.dtype.kind == "c":
                 bad[str(k)[:100]] = type(v).__name__
@@ -166,8 +169,15 @@ def build_args(specs, arrays):
             args.append(arrays[spec["array"]].copy())
         elif "float" in spec:
             args.append(float(spec["float"]))
-        else:  # a fresh copy per call: one call's changes to a dict stay its own
-            args.append(json.loads(json.dumps(spec["json"])))
+        elif "float_lists" in spec:  # a dict of lists of floats, packed by the grader
+            table, start, value = spec["float_lists"], 0, {}
+            flat = arrays[table["array"]].tolist()
+            for key, length in zip(table["keys"], table["lengths"]):
+                value[key] = flat[start:start + length]
+                start += length
+            args.append(value)
+        else:  # decoded from this call's own part of the request: no other call sees it
+            args.append(spec["json"])
     return args
 
 

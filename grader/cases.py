@@ -168,11 +168,8 @@ def chain_graph(rng: np.random.Generator, length: int, name: str = "n"
     names = [f"{name}{i}" for i in range(length)]
     signs = rng.choice([-1.0, 1.0], size=length - 1)
     locals_ = signs * np.exp(rng.normal(0.0, 0.5 / np.sqrt(length), size=length - 1))
-    nodes = {names[0]: []}
-    grads = {names[0]: []}
-    for i in range(1, length):
-        nodes[names[i]] = [names[i - 1]]
-        grads[names[i]] = [float(locals_[i - 1])]
+    nodes = {names[0]: [], **{b: [a] for a, b in zip(names, names[1:])}}
+    grads = {names[0]: [], **{b: [g] for b, g in zip(names[1:], locals_.tolist())}}
     return nodes, grads, names[-1]
 
 

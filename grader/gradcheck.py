@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import copy
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -36,7 +37,7 @@ class CountingLoss:
 
     def __call__(self, xs: Arrays) -> float:
         self.calls += 1
-        return float(np.sum(self.dout * self.forward(*xs)))
+        return float(np.multiply(self.dout, self.forward(*xs)).sum())
 
 
 def directional_derivative(loss: Callable[[Arrays], float], xs: Arrays, us: Arrays,
@@ -77,9 +78,10 @@ def adjoint_error(loss: Callable[[Arrays], float], xs: Arrays, grads: Arrays,
     """Relative disagreement of <g, u> with the directional derivative along u."""
     us = [rng.normal(size=np.shape(x)) for x in xs]
     numeric = directional_derivative(loss, xs, us)
-    analytic = float(sum(np.sum(g * u) for g, u in zip(grads, us)))
-    norm = float(np.sqrt(sum(np.sum(g * g) for g in grads)) *
-                 np.sqrt(sum(np.sum(u * u) for u in us)))
+    # ndarray.sum, not np.sum: the same sums without numpy's dispatch, on tiny arrays
+    analytic = float(sum(np.multiply(g, u).sum() for g, u in zip(grads, us)))
+    norm = math.sqrt(float(sum(np.multiply(g, g).sum() for g in grads))) * \
+        math.sqrt(float(sum(np.multiply(u, u).sum() for u in us)))
     return _finite_or_inf(abs(numeric - analytic) / max(norm, 1e-12))
 
 
@@ -117,15 +119,20 @@ REFERENCE_DIRECTIONS = 2
 
 
 def reference_gate_error(gate, inputs: Arrays, params: Sequence[float], dout: np.ndarray,
-                         rng: np.random.Generator) -> float:
+                         rng: np.random.Generator,
+                         directions: np.random.Generator | None = None,
+                         grads: Arrays | None = None) -> float:
     """How far the reference backward is from the numbers (should be ~1e-9), along a few
     random directions: the reference needs a verdict, not where it is wrong, and a wrong
     formula shows along almost every direction. Two forward calls per direction instead of
     two per entry: planning a student's cases is cheap enough to do per student. The
-    directions come from a child stream, so the cases drawn after stay the same."""
+    directions come from a child stream of `rng`, so the cases drawn after stay the same;
+    a planner passes one such stream (`directions`) for all of an exercise's cases, as
+    spawning one costs more than the check itself, and the backward's result (`grads`)
+    when it has it."""
     loss, xs = gate_loss(gate, inputs, params, dout)
-    grads = gate.grads(dout, *inputs, *params)
-    directions = rng.spawn(1)[0]
+    grads = gate.grads(dout, *inputs, *params) if grads is None else grads
+    directions = rng.spawn(1)[0] if directions is None else directions
     return max(adjoint_error(loss, xs, grads, directions) for _ in range(REFERENCE_DIRECTIONS))
 
 
@@ -139,27 +146,36 @@ def reference_jacobian_error(function, gate, x: np.ndarray) -> float:
     return relative_error(function.compute(x), numeric)
 
 
-def linear_graph_output(nodes, local_grads, output: str, order: Sequence[str],
-                        shift: dict[str, float]) -> float:
-    """Evaluate the linear graph that `local_grads` describes, with each node's value
-    shifted by `shift[node]`: its gradients are exactly what backprop must return."""
-    values: dict[str, float] = {}
-    for name in order:
-        total = sum(values[i] * g for i, g in zip(nodes[name], local_grads[name]))
-        values[name] = (1.0 if not nodes[name] else total) + shift.get(name, 0.0)
-    return values[output]
+def linear_graph_outputs(nodes, local_grads, output: str, order: Sequence[str],
+                         shift: Sequence[float]) -> tuple[float, float]:
+    """Evaluate the linear graph that `local_grads` describes (its gradients are exactly
+    what backprop must return) twice in one pass: with each node's value shifted by
+    +shift and by -shift (`shift` in `order`)."""
+    plus: dict[str, float] = {}
+    minus: dict[str, float] = {}
+    for name, step in zip(order, shift):
+        inputs = nodes[name]
+        if inputs:
+            up = down = 0.0
+            for i, g in zip(inputs, local_grads[name]):
+                up += plus[i] * g
+                down += minus[i] * g
+        else:
+            up = down = 1.0
+        plus[name], minus[name] = up + step, down - step
+    return plus[output], minus[output]
 
 
 def reference_backprop_error(nodes, local_grads, output: str, grads: dict[str, float],
-                             rng: np.random.Generator) -> float:
-    """Directional check of a backprop answer on the graph's linear model."""
+                             rng: np.random.Generator,
+                             order: Sequence[str] | None = None) -> float:
+    """Directional check of a backprop answer on the graph's linear model (`order`: the
+    graph's topological order, when the caller has it)."""
     from reference.graph import topological_order
 
-    order = topological_order(nodes, output)
-    u = {name: float(rng.normal()) for name in order}
-    numeric = (linear_graph_output(nodes, local_grads, output, order,
-                                   {k: H * v for k, v in u.items()}) -
-               linear_graph_output(nodes, local_grads, output, order,
-                                   {k: -H * v for k, v in u.items()})) / (2 * H)
-    analytic = sum(grads[name] * u[name] for name in order)
+    order = topological_order(nodes, output) if order is None else order
+    u = rng.normal(size=len(order)).tolist()
+    up, down = linear_graph_outputs(nodes, local_grads, output, order, [H * v for v in u])
+    numeric = (up - down) / (2 * H)
+    analytic = sum(grads[name] * v for name, v in zip(order, u))
     return _finite_or_inf(abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1.0))

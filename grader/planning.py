@@ -21,7 +21,7 @@ from grader.exercises import Exercise, extreme_specs
 from grader.gradcheck import (REFERENCE_RTOL, reference_backprop_error, reference_gate_error,
                               reference_jacobian_error)
 from grader.sandbox import Call
-from reference.graph import backprop as reference_backprop
+from reference.graph import backprop as reference_backprop, topological_order
 
 VALUE_CASES = 3
 
@@ -92,10 +92,15 @@ def gate_call(exercise: Exercise, op: Op, inputs: list, params: list, dout: np.n
 
 def gate_probe(exercise: Exercise, check: str, inputs, params, dout, label: str,
                rng: np.random.Generator, op: Op | None = None,
-               function: str | None = None) -> Probe:
+               function: str | None = None,
+               directions: np.random.Generator | None = None) -> Probe:
+    """One case of an op's backward; `directions`: the stream its reference self-check
+    draws from (one per exercise: see `reference_gate_error`)."""
     op = op or exercise.op
-    truths = [np.asarray(g, dtype=float) for g in op.grads(dout, *inputs, *params)]
-    if np.any(dout) and reference_gate_error(op, inputs, params, dout, rng) > REFERENCE_RTOL:
+    grads = op.grads(dout, *inputs, *params)
+    truths = [np.asarray(g, dtype=float) for g in grads]
+    if np.any(dout) and reference_gate_error(op, inputs, params, dout, rng, directions,
+                                             grads) > REFERENCE_RTOL:
         raise InternalError(f"the reference {op.name} backward disagrees with the numerical "
                             f"gradient ({label})")
     owners = op.grad_inputs
@@ -173,25 +178,27 @@ def plan_gate(exercise: Exercise, seed: int) -> list[Probe]:
 
     if exercise.kind == "forward":
         return plan_forward(exercise, rng)
-    probes = [gate_probe(exercise, "values", *fresh(f"random case {i + 1}"), rng)
-              for i in range(VALUE_CASES)]
+    directions = rng.spawn(1)[0]  # the self-checks' stream: the cases stay as drawn
+
+    def probe(check, inputs, params, dout, label):
+        return gate_probe(exercise, check, inputs, params, dout, label, rng,
+                          directions=directions)
+
+    probes = [probe("values", *fresh(f"random case {i + 1}")) for i in range(VALUE_CASES)]
     if "zero_upstream" in checks:
-        probes.append(gate_probe(exercise, "zero_upstream",
-                                  *fresh("zero upstream", dout_override=np.zeros), rng))
+        probes.append(probe("zero_upstream", *fresh("zero upstream", dout_override=np.zeros)))
     if "linear_upstream" in checks:
         inputs, params, d1, _ = fresh("linearity")
         d2 = cases.upstream(d1.shape, rng)
         a, b = 1.7, -1.3  # a + b != 1, so an upstream-free answer fails too
         for label, dout in (("upstream u", d1), ("upstream v", d2),
                             (f"upstream {a}u + {b}v", a * d1 + b * d2)):
-            probes.append(gate_probe(exercise, "linear_upstream", inputs, params, dout, label,
-                                      rng))
+            probes.append(probe("linear_upstream", inputs, params, dout, label))
     if "scalar" in checks:
-        probes.append(gate_probe(exercise, "scalar", *fresh("0-d inputs", scalar=True), rng))
+        probes.append(probe("scalar", *fresh("0-d inputs", scalar=True)))
     if "extreme" in checks:
         for extreme in extreme_specs(exercise.spec["extreme"]):
-            probes.append(gate_probe(exercise, "extreme",
-                                      *fresh(_label_extreme(extreme), extreme=extreme), rng))
+            probes.append(probe("extreme", *fresh(_label_extreme(extreme), extreme=extreme)))
     return probes
 
 
@@ -249,8 +256,9 @@ def plan_backprop(exercise: Exercise, seed: int) -> list[Probe]:
     for check, ((nodes, local, out), label) in graphs.items():
         if check not in exercise.checks:
             continue
-        expected = reference_backprop(nodes, local, out)
-        if reference_backprop_error(nodes, local, out, expected, rng) > REFERENCE_RTOL:
+        order = topological_order(nodes, out)  # a deep chain's takes milliseconds
+        expected = reference_backprop(nodes, local, out, order)
+        if reference_backprop_error(nodes, local, out, expected, rng, order) > REFERENCE_RTOL:
             raise InternalError("the reference backprop disagrees with the numbers")
         call = Call(exercise.id, exercise.spec["function"], [nodes, local, out], form="dict")
         probes.append(Probe(check, call, expected, label.format(len(nodes))))

@@ -48,15 +48,16 @@ def topological_order(nodes: Mapping[str, Sequence[str]], output: str) -> list[s
 
 
 def backprop(nodes: Mapping[str, Sequence[str]], local_grads: Mapping[str, Sequence[float]],
-             output: str) -> dict[str, float]:
+             output: str, order: Sequence[str] | None = None) -> dict[str, float]:
     """d(output)/d(name) for every node of a scalar graph.
 
     `nodes[name]` lists the inputs of `name` (leaves list none); `local_grads[name][i]` is
-    d(name)/d(nodes[name][i]). Nodes that do not reach the output get 0.
+    d(name)/d(nodes[name][i]). Nodes that do not reach the output get 0. `order`: the
+    graph's `topological_order`, when the caller has it already.
     """
     grads = {name: 0.0 for name in nodes}
     grads[output] = 1.0
-    for name in reversed(topological_order(nodes, output)):
+    for name in reversed(topological_order(nodes, output) if order is None else order):
         for inp, local in zip(nodes[name], local_grads[name]):
             grads[inp] += grads[name] * local
     return grads

@@ -392,7 +392,9 @@ class _Session:
         # Orphans of the child go to a subreaper: their memory and number count too.
         zygote = getattr(self.proc, "zygote", None)
         self.reaper = zygote.proc.pid if zygote else os.getpid()
-        self.known = processes.children_of(self.reaper) - {self.proc.pid}
+        # Only the sessions run under our own uid tell theirs from the reaper's others.
+        self.known = processes.children_of(self.reaper) - {self.proc.pid} \
+            if self.plan.uid is None else set()
         self.pipes = (_ThreadedPipes if self.plan.tier.portable else _SelectedPipes)(
             (res_r, out_r, err_r))
 

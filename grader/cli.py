@@ -18,7 +18,6 @@ from grader.grading import grade
 from grader.submissions import SubmissionError
 from grader.reports import render_table, report_json, terminal_safe
 from grader.sandbox import ConfinementError, Limits
-from grader.validation import validate as validate_exercises
 
 EXIT_FULL_MARKS, EXIT_NOT_FULL, EXIT_USAGE = 0, 1, 2
 
@@ -213,6 +212,7 @@ def validate(targets: tuple[str, ...], pack_dirs: tuple[str, ...]) -> None:
     Exit status: 0 when everything is valid, 2 otherwise.
     """
     from grader import packs
+    from grader.validation import validate as validate_exercises  # not loaded by `check`
 
     try:
         named = [str(packs.find(p)) for p in pack_dirs]

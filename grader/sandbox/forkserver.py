@@ -63,6 +63,15 @@ class Zygote:
             raise RuntimeError("the fork server did not start")
         self.ready = True
 
+    def starting(self) -> bool:
+        """Is it still loading (not ready, not failed), without waiting?"""
+        if not self.ready:
+            try:
+                self.ready = self._receive(0) == {"ready": True}
+            except (OSError, RuntimeError):
+                return False  # dead: the first launch finds out and starts children fresh
+        return not self.ready
+
     def launch(self, fds: tuple[int, ...], config: dict) -> Forked:
         self.wait_ready()
         socket.send_fds(self.sock, [json.dumps(config).encode()], list(fds))

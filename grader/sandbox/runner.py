@@ -658,7 +658,8 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
                    forbidden: list[str] = (), module_name: str = "backprop.py") -> SandboxRun:
     """Run every call against the submission's source; one outcome per call, in order.
 
-    `calls` may be a function that makes them: it runs while the first child starts.
+    `calls` may be a function that makes them: it runs while the first child starts, or
+    while the fork server is still loading, when it is.
     `hidden` names more paths the child must not see; `forbidden` names modules the
     submission may not import. Raises ConfinementError, before any student code has
     run, when the sandbox the environment promises cannot be set up."""
@@ -672,6 +673,8 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
     plan = None
     try:
         plan = tiers.plan(workdir, asdict(limits), [str(h) for h in hidden], list(forbidden))
+        if callable(calls) and _zygote is not None and _zygote.starting():
+            calls = calls()  # while the fork server loads (`check` starts it as it loads)
         # The submission's time starts when its first child is confined: the machine's
         # start-up is not its doing (fresh children after a fault or a restart are).
         session = _Session(workdir, plan, limits, streams, budget, None)

@@ -7,7 +7,6 @@ images) `available()` is False and the report says the layer is missing.
 """
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
@@ -55,11 +54,18 @@ class _ArgCmp(ctypes.Structure):
 
 
 def _library():
-    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    # The soname first: the loader finds it at once, where find_library runs `ldconfig
+    # -p` in a subprocess (tens of milliseconds, in every grader and fork server start).
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError:
-        return None
+        from ctypes.util import find_library
+
+        try:
+            lib = ctypes.CDLL(find_library("seccomp") or "libseccomp.so.2",
+                              use_errno=True)
+        except OSError:
+            return None
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
     lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,

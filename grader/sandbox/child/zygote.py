@@ -114,3 +114,7 @@ def serve(sock: socket.socket) -> None:
 
 if __name__ == "__main__":
     serve(socket.socket(fileno=int(sys.argv[1])))
+    # Nothing left to flush or release: the grader waits for this exit (a `check` ends
+    # only once its fork server has), and tearing down an interpreter that holds numpy
+    # takes longer than everything the server did for a `check`.
+    os._exit(0)

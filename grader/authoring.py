@@ -330,6 +330,7 @@ class Op:
     overflow: str = ""  # why its gradient goes non-finite on large inputs, and the way out
     matmul: str = ""  # what a failed `@` means in this op's backward
     state: tuple[str, ...] = ()  # dict parameters whose array entries the forward updates
+    test_mode: Mapping[str, Any] | None = None  # entries that switch a stateful op to test
     stochastic: Stochastic | None = None
 
     @property

@@ -441,9 +441,13 @@ def _op_problems(ex: Exercise, gate: Op) -> list[Problem]:
         for check in sorted(set(ex.checks) - FORWARD_CHECKS):
             problem(f"checks.{check}", f"a forward exercise has no {check!r} check; its "
                                        f"checks: {', '.join(sorted(FORWARD_CHECKS))}")
-        statistical = {"kept", "expectation", "test_mode"} & set(ex.checks)
+        statistical = {"kept", "expectation"} & set(ex.checks)
         if statistical and gate.stochastic is None:
             problem("checks", f"{', '.join(sorted(statistical))}: only for a stochastic op")
+        if "test_mode" in ex.checks and gate.stochastic is None and not (
+                gate.test_mode and gate.state):
+            problem("checks.test_mode", f"{gate.name} declares no test mode (a stochastic "
+                                        "op's, or test_mode= with state= on the op)")
         if "state" in ex.checks and not gate.state:
             problem("checks.state", f"{gate.name} declares no state (a dict parameter its "
                                     "forward updates)")

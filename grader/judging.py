@@ -33,7 +33,7 @@ CHECK_TITLES = {
     "state": "updates its state (running averages) as the reference does",
     "kept": "keeps the right fraction of entries (train mode)",
     "expectation": "keeps the expectation of its input (train mode)",
-    "test_mode": "passes its input through in test mode",
+    "test_mode": "gives the test-mode output (after training, for a stateful op)",
 }
 
 

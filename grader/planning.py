@@ -213,12 +213,44 @@ def plan_forward(exercise: Exercise, rng: np.random.Generator) -> list[Probe]:
     if "state" in exercise.checks:
         inputs, params = cases.draw_case(op, rng)
         probes.append(forward_probe(exercise, "state", inputs, params, "state after a forward"))
+    if "test_mode" in exercise.checks:
+        first, params = cases.draw_case(op, rng)
+        sizes = {d: n for sig, x in zip(op.shapes, first) for d, n in
+                 zip(sig.split(), np.shape(x)) if d != "..."}
+        probes.append(test_mode_probe(exercise, (first, params),
+                                      cases.gate_inputs(op, sizes, rng, params=params)))
     for extreme in extreme_specs(exercise.spec.get("extreme", [])) \
             if "extreme" in exercise.checks else ():
         inputs, params = cases.draw_case(op, rng, extreme=extreme)
         probes.append(forward_probe(exercise, "extreme", inputs, params,
                                     _label_extreme(extreme)))
     return probes
+
+
+def test_mode_probe(exercise: Exercise, trained: tuple[list, list], inputs: list) -> Probe:
+    """A stateful op's test mode: a forward in train mode, then its dict parameter switched
+    to test mode (`op.test_mode`), then a forward on other inputs, which must use the
+    state the first one left (batchnorm's running averages)."""
+    op = exercise.op
+    first, params = trained
+    state = [copy.deepcopy(p) for p in params]
+    op.forward(*first, *state)
+    index = op.param_names.index(op.state[0])
+    state[index].update(op.test_mode)
+    out = np.asarray(op.forward(*inputs, *state), dtype=float)
+    arrays = [np.asarray(x) for x in first + inputs]
+    holders, refs = watched(arrays + list(params))
+    n, k = len(holders), len(first)
+    shared = refs[len(arrays):]
+    program = holders + [step(exercise.spec["function"], *refs[:k], *shared),
+                         step(None, shared[index], dict(op.test_mode), op="update"),
+                         step(exercise.spec["function"], *refs[k:len(arrays)], *shared)]
+    call = Call(exercise.id, exercise.spec["function"], [], form="program", program=program,
+                returns=[(n + 2, 0)], watch=[(i, 0) for i in range(len(arrays))])
+    context = diagnosis.Context(op, list(inputs), state, np.asarray(1.0), [out],
+                                exercise.reveal, ("out",), forward=True)
+    return Probe("test_mode", call, [out], "test mode after a train-mode forward", context,
+                 op.inputs + op.param_names, ("out",), ("out",), arrays)
 
 
 def plan_function(exercise: Exercise, seed: int) -> list[Probe]:

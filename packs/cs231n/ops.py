@@ -116,7 +116,7 @@ def build(conventions):
     @ops.op(inputs={"x": "N D", "gamma": "D", "beta": "D"}, output="N D", convention="cache",
             domains={"x": NORMALISED, "gamma": nonzero()}, dims={"N": (4, 8)}, batch="N",
             params={"bn_param": Group(mode="train", eps=EPS, momentum=FloatRange(0.5, 0.95))},
-            state=("bn_param",), backward=batchnorm_backward,
+            state=("bn_param",), test_mode={"mode": "test"}, backward=batchnorm_backward,
             terms=_norm_paths(0),
             mistakes=[
                 Mistake("gamma", "dgamma is missing x̂: gamma multiplies the normalised "

@@ -182,11 +182,13 @@ def build_args(specs, arrays):
 
 
 # Steps a program may interleave with the student's functions: array steps (an SGD loop),
-# a value held for the student's functions to share ("value"), an entry of a dict ("item").
+# a value held for the student's functions to share ("value"), an entry of a dict ("item"),
+# entries set in a dict the student's functions share ("update": test mode after training).
 PRIMITIVES = {"matmul": lambda a, b: a @ b, "add": lambda a, b: a + b,
               "relu": lambda a: np.maximum(a, 0.0), "axpy": lambda a, b, alpha: a + alpha * b,
               "value": lambda a: a,
-              "item": lambda d, key: d.get(key) if isinstance(d, dict) else None}
+              "item": lambda d, key: d.get(key) if isinstance(d, dict) else None,
+              "update": lambda d, changes: d.update(changes) if isinstance(d, dict) else None}
 
 
 def run_program(module, call, arrays):

@@ -349,6 +349,20 @@ def test_prairielearn_grades_against_the_course_assignment(grade_tree):
     assert missing["gradable"] is False and "nothere.yaml" in missing["message"]
 
 
+def test_prairielearn_grades_with_a_course_pack_in_server_files(grade_tree):
+    """A pack copied into serverFilesCourse and named with --pack: its student file
+    (layers.py), its exercises, its pack recorded in the result."""
+    pack = GRADE / "serverFilesCourse" / "cs231n"
+    shutil.copytree(ROOT / "packs" / "cs231n", pack)
+    solution = (pack / "solutions" / "layers.py").read_text()
+    results = run_prairielearn({"layers.py": solution}, "--pack", str(pack))
+    assert results["gradable"] is True and results["score"] == 1.0
+    assert results["pack"]["name"] == "cs231n" and len(results["tests"]) == 17
+    empty = run_prairielearn({}, "--pack", str(pack))
+    assert empty["gradable"] is False and "expected layers.py or layers.ipynb" in \
+        empty["message"]
+
+
 def test_the_prairielearn_example_takes_either_file(grade_tree):
     """pl-file-upload requires every name in file-names: the example asks for none, offers
     both, and each file alone is graded."""

@@ -4,6 +4,7 @@ hiding what only Linux (or POSIX) offers from the grader process itself."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -46,3 +47,18 @@ def test_a_check_runs_where_linux_facilities_do_not_exist(name, tmp_path):
     lost = {e["id"] for e in report["exercises"] if e["score"] != e["max_score"]}
     target = header(path)["exercise"]
     assert lost == set() if target == "-" else target in lost <= may_lose(target), lost
+
+
+def test_a_check_that_runs_nothing_leaves_no_child_behind(tmp_path):
+    """Without a fork server, `check` starts its first child as it loads, in a work folder
+    of its own: a check that runs no student code (a notebook that does not parse) stops
+    that child and removes its folder."""
+    notebook = tmp_path / "backprop.ipynb"
+    notebook.write_text("{not json")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    done = subprocess.run([sys.executable, "-c", NOT_LINUX, "check", "--json", str(notebook)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(temp)})
+    assert json.loads(done.stdout)["score"] == 0, done.stderr
+    assert list(temp.iterdir()) == []

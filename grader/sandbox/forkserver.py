@@ -2,6 +2,8 @@
 environment. Nothing here imports numpy: `backprop check` starts the fork server before
 its own imports (`start_early`), so that the child's Python and numpy load on another
 core while the grader loads, and the first child is a fork away when the grader needs it.
+Where there is no fork server (the portable path), it starts its first child itself
+(`Spare`), for the same reason.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader.sandbox import tiers
+from grader.sandbox import folders, tiers
 from grader.sandbox.child import processes
 
 # Variables the child may inherit; everything else (tokens, seeds, paths) stays behind.
@@ -115,19 +117,81 @@ class Forked:
                 return
 
 
+def portable_child(workdir: Path, fds: tuple[int, ...], env: dict) -> subprocess.Popen:
+    """A child started as a plain subprocess, as Windows and macOS allow (`runner._Portable`):
+    its request on its stdin, its results on its stdout, its own process group."""
+    request_fd, result_fd, _, err_fd = fds
+    windows = os.name == "nt"
+    return subprocess.Popen(
+        [sys.executable, "-I", os.path.join(tiers.harness_dir(), "harness.py"), "--portable"],
+        stdin=request_fd, stdout=result_fd, stderr=err_fd, cwd=workdir, env=env,
+        start_new_session=not windows,
+        creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0)
+
+
+class Spare:
+    """Where there is no fork server (the portable path), the first child started before
+    it is needed, in a work folder of its own: its Python and numpy load while the grader
+    loads, and it reads nothing but its request, which it waits for on its stdin. `fds`
+    are the grader's ends: request (write), result, stdout and stderr (read)."""
+
+    def __init__(self):
+        self.workdir = Path(tiers.temp_folder("work"))
+        pipes = [os.pipe() for _ in range(4)]
+        theirs = (pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1])
+        self.fds = (pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0])
+        try:
+            self.popen = portable_child(self.workdir, theirs, child_env(self.workdir))
+        except (OSError, subprocess.SubprocessError):
+            self.close(self.fds)
+            folders.remove(self.workdir)
+            raise
+        finally:
+            self.close(theirs)
+
+    @staticmethod
+    def close(fds: tuple[int, ...]) -> None:
+        for fd in fds:
+            os.close(fd)
+
+    def stop(self) -> None:
+        """Never used: it is stopped (its folder is the caller's to remove)."""
+        self.popen.kill()
+        self.popen.wait()
+        self.close(self.fds)
+
+
 early: Zygote | None = None
+spare: Spare | None = None
+
+
+def take_spare() -> Spare | None:
+    """The child `start_early` started, for the first run (which works in its folder)."""
+    global spare
+    taken, spare = spare, None
+    return taken
+
+
+def _discard_spare() -> None:
+    unused = take_spare()
+    if unused is not None:
+        unused.stop()
+        folders.remove(unused.workdir)
 
 
 def start_early() -> None:
     """Start the fork server now, before the grader imports numpy (where the tier has
-    one); `runner` takes it over at its first child. A failure here costs nothing: the
-    children are then started fresh."""
-    global early
+    one; elsewhere the first child itself, `Spare`); `runner` takes it over at its first
+    child. A failure here costs nothing: the children are then started fresh."""
+    global early, spare
     try:
         if not tiers.current().portable:
             early = Zygote()
             # Gone when `check` is: it would otherwise see the end of its socket a moment
             # later, a process of the user's still alive after the command returned.
             atexit.register(early.close)
-    except (OSError, RuntimeError):
-        early = None
+        else:
+            spare = Spare()
+            atexit.register(_discard_spare)  # when `check` stops before it grades
+    except (OSError, RuntimeError, subprocess.SubprocessError):
+        early = spare = None

@@ -275,14 +275,9 @@ class _Portable(_Spawned):
     its stdout (`harness.portable_channels`); it sets its own resource limits. Its own
     process group (a new session, or a new process group on Windows) is killed as a tree."""
 
-    def __init__(self, workdir: Path, fds: tuple[int, int, int, int], config: dict):
-        request_fd, result_fd, _, err_fd = fds
-        harness = os.path.join(tiers.harness_dir(), "harness.py")
-        windows = os.name == "nt"
-        self.popen = subprocess.Popen(
-            [sys.executable, "-I", harness, "--portable"], stdin=request_fd, stdout=result_fd,
-            stderr=err_fd, cwd=workdir, env=config["env"], start_new_session=not windows,
-            creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0)
+    def __init__(self, workdir: Path, fds: tuple[int, int, int, int], config: dict,
+                 popen: subprocess.Popen | None = None):
+        self.popen = popen or forkserver.portable_child(workdir, fds, config["env"])
         self.pid = self.popen.pid
 
     def kill(self) -> None:
@@ -342,7 +337,8 @@ class _Session:
     """One child process working through a list of calls."""
 
     def __init__(self, workdir: Path, plan: tiers.Plan, limits: Limits, streams: tuple,
-                 budget: _Budget, total_deadline: float | None):
+                 budget: _Budget, total_deadline: float | None,
+                 spare: forkserver.Spare | None = None):
         self.plan, self.limits = plan, limits
         self.workdir, self.budget = workdir, budget
         self.out, self.err = streams
@@ -360,7 +356,12 @@ class _Session:
         self.restart = False
         self.audit: set[str] = set()  # what the submission tried (`child/audit.py`)
         self.stderr_before = len(self.err.data)  # stderr is shared by a submission's sessions
-        self._start()
+        if spare is not None:  # started as `check` loaded, in this work folder
+            self.request_fd, res_r, out_r, err_r = spare.fds
+            self.proc = _Portable(workdir, (), {}, spare.popen)
+            self._watch_pipes(res_r, out_r, err_r)
+        else:
+            self._start()
 
     def _start(self) -> None:
         """Start the child; it confines itself and waits for its request (`send`)."""
@@ -388,6 +389,9 @@ class _Session:
         finally:
             for fd in fds:
                 os.close(fd)
+        self._watch_pipes(res_r, out_r, err_r)
+
+    def _watch_pipes(self, res_r: int, out_r: int, err_r: int) -> None:
         self.result_fd, self.out_fd, self.err_fd = res_r, out_r, err_r
         # Orphans of the child go to a subreaper: their memory and number count too.
         zygote = getattr(self.proc, "zygote", None)
@@ -646,8 +650,9 @@ class _ThreadedPipes:
         """Nothing: each pipe is closed by its own thread."""
 
 
-def _prepare_workdir(source: bytes, module_name: str) -> tuple[Path, Path]:
-    workdir = Path(tiers.temp_folder("work"))
+def _prepare_workdir(source: bytes, module_name: str,
+                     workdir: Path | None = None) -> tuple[Path, Path]:
+    workdir = workdir or Path(tiers.temp_folder("work"))
     target = workdir / module_name
     target.write_bytes(source)
     return workdir, target
@@ -666,9 +671,11 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
     processes.become_subreaper()
     if forkserver.early is not None:  # `check` started one before its own imports
         use_zygote()
-    before = processes.children() | ({_zygote.proc.pid} if _zygote else set())
+    spare = forkserver.take_spare() if tiers.current().portable else None
+    before = processes.children() - ({spare.popen.pid} if spare else set()) | \
+        ({_zygote.proc.pid} if _zygote else set())
     streams = (_Capture(limits.output_bytes), _Capture(limits.output_bytes))
-    workdir, target = _prepare_workdir(source, module_name)
+    workdir, target = _prepare_workdir(source, module_name, spare and spare.workdir)
     budget = _Budget(limits.returned_bytes)
     plan = None
     try:
@@ -677,7 +684,8 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
             calls = calls()  # while the fork server loads (`check` starts it as it loads)
         # The submission's time starts when its first child is confined: the machine's
         # start-up is not its doing (fresh children after a fault or a restart are).
-        session = _Session(workdir, plan, limits, streams, budget, None)
+        session = _Session(workdir, plan, limits, streams, budget, None, spare)
+        spare = None  # the session's now
         found = _Progress(calls() if callable(calls) else calls, source, limits)
         while True:
             session.send(found.pending, target, list(forbidden), sorted(found.stopped))
@@ -689,6 +697,8 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
                 break
             session = _Session(workdir, plan, limits, streams, budget, found.total_deadline)
     finally:
+        if spare is not None:  # the run stopped before its first session
+            spare.stop()
         processes.sweep(before)
         folders.remove(workdir)  # folders it made unreadable and links included
         for root in plan.roots if plan else ():

@@ -65,6 +65,7 @@ def _explain_missing(outcomes: list[Outcome], calls: list, prepared: Prepared) -
     """Why a function is missing: left out for a syntax error, defined only by code that
     did not run, or a name close to it."""
     names: set[str] | None = None
+    matches: dict[str, list[str]] = {}  # a function is called many times
     for outcome, call in zip(outcomes, calls):
         if outcome.status != "missing":
             continue
@@ -72,10 +73,13 @@ def _explain_missing(outcomes: list[Outcome], calls: list, prepared: Prepared) -
         if why:
             outcome.error = {"message": why}
             continue
-        names = defined_names(prepared.source) if names is None else names
-        # A forward pass (the template's checking tools) is never a misspelled backward.
-        candidates = {n for n in names - {call.function} if not n.endswith("_forward")}
-        close = difflib.get_close_matches(call.function, candidates, 1, 0.75)
+        if call.function not in matches:
+            names = defined_names(prepared.source) if names is None else names
+            # A forward pass (the template's checking tools) is never a misspelled backward.
+            candidates = {n for n in names - {call.function} if not n.endswith("_forward")}
+            matches[call.function] = difflib.get_close_matches(call.function, candidates, 1,
+                                                                0.75)
+        close = matches[call.function]
         if close:
             outcome.error = {"message": f"the submission defines no {call.function}; did you "
                                         f"mean {close[0]}? the grader calls {call.function}"}

@@ -287,7 +287,14 @@ def _placeholder(pairs, unpacked) -> str | None:
 
 def called_as(probe: Probe) -> str:
     """The call the grader made, in the student's terms: each argument's shape and dtype,
-    and the value of a small one (students rarely expect 3-d and 0-d arrays)."""
+    and the value of a small one (students rarely expect 3-d and 0-d arrays). Made once
+    per probe: numpy's printing is slow, and every check that a crash fails names it."""
+    if probe.called_as is None:
+        probe.called_as = _called_as(probe)
+    return probe.called_as
+
+
+def _called_as(probe: Probe) -> str:
     call = probe.call
     if call.form == "program" or not call.args or len(probe.arg_names) != len(call.args):
         return ""

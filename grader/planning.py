@@ -9,7 +9,7 @@ error, never the student's fault.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +52,7 @@ class Probe:
     derive: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None  # the truth from
     # what the student's own forward returned (`stochastic`), when it is not known before
     forward_out: np.ndarray | None = None  # what the forward that made the cache must give
+    called_as: str | None = field(default=None, repr=False, compare=False)  # `judging`'s
 
 
 def step(function: str | None, *args, op: str = "call") -> dict:

@@ -255,17 +255,23 @@ def _remove_harness(folder: str, owner: int) -> None:
 
 def private_paths() -> list[Path]:
     """The grader's own files: package, reference and course content — every copy on the
-    path (a checkout and an installed copy may both exist, as in CI)."""
+    path (a checkout and an installed copy may both exist, as in CI). Found once per
+    path and working folder (every submission's run asks; the search globs each entry)."""
+    return list(_private_paths(tuple(sys.path), os.getcwd()))
+
+
+@lru_cache(maxsize=8)
+def _private_paths(path: tuple[str, ...], cwd: str) -> tuple[Path, ...]:
     here = Path(__file__).resolve().parents[1]
     found = {here, here.parent / "exercises", here.parent / "reference"}
-    for entry in {*sys.path, *site.getsitepackages()}:
+    for entry in {*path, *site.getsitepackages()}:
         for name in ("grader", "reference"):
             package = Path(entry or ".") / name
             if (package / "__init__.py").is_file():
                 found.add(package.resolve())
         # The install's RECORD lists every file of the grader with its hash.
         found.update(p.resolve() for p in Path(entry or ".").glob("backprop_grader-*-info"))
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def _python_dirs() -> set[str]:

@@ -311,6 +311,15 @@ def _descendants(root: int) -> set[int]:
     return set(processes.descendants({root})) - {root}
 
 
+def _cmdline(pid: int) -> bytes:
+    """A process's command line; empty for one that ended since it was listed (sandboxed
+    children come and go by the dozen a second)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _alive(pids: set[int]) -> set[int]:
     from grader.sandbox.child import processes
 
@@ -389,8 +398,7 @@ def test_a_dead_worker_is_replaced_and_its_students_graded(tmp_path):
     out = tmp_path / "out"
     proc = _batch(cls, out, course(tmp_path))
     _wait_for_journal(out, 2)
-    workers = [p for p in _descendants(proc.pid)
-               if b"multiprocessing.spawn" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    workers = [p for p in _descendants(proc.pid) if b"multiprocessing.spawn" in _cmdline(p)]
     os.kill(workers[0], signal.SIGKILL)  # what the OOM killer does
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

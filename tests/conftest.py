@@ -28,6 +28,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_fork_server():
+    """`backprop check` starts its children from a warm fork server, started as the
+    command loads (`forkserver.start_early`, keyed on argv, so never for the CLI run in
+    this process). The checks run here in-process get the same: one fork server for the
+    session, instead of a fresh interpreter importing numpy for every child. Tests of the
+    fresh-interpreter path (`test_hostile`'s `spawn`, `test_whose_fault`) set
+    `runner._zygote` themselves; if the server dies, the runner falls back to them."""
+    from grader.sandbox import runner
+
+    if runner._zygote is not None or not runner.use_zygote():
+        yield None  # the portable path (macOS, Windows, unconfined) has no fork server
+        return
+    server = runner._zygote
+    try:
+        yield server
+    finally:
+        if runner._zygote is server:
+            runner._zygote = None
+        server.close()
+
+
 def may_lose(exercise: str) -> set[str]:
     """Where a fault in `exercise` may cost points: itself only (the composition, which
     runs the student's own gates, is a diagnostic worth no points)."""
@@ -62,8 +84,25 @@ def class_folder(directory: Path, **students: Path) -> Path:
     return folder
 
 
+# Commands whose own process starts its children fresh: the platforms' entrypoints have no
+# fork server (`check` starts one as it loads; batch workers each start their own).
+FRESH_CHILDREN = {"gradescope", "prairielearn"}
+
+
 def run_cli(*args: str):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    """The CLI, in this process, starting its children as the command's own process would:
+    `check` from the session's warm fork server, the platforms' `run` fresh."""
+    from grader.sandbox import runner
+
+    args = [str(a) for a in args]
+    kept = runner._zygote
+    if args[:1] and args[0] in FRESH_CHILDREN:
+        runner._zygote = None
+    try:
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+    finally:
+        if args[:1] and args[0] in FRESH_CHILDREN:
+            runner._zygote = kept
 
 
 def check_json(submission: Path, *args: str) -> tuple[dict, int]:

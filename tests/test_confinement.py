@@ -75,18 +75,21 @@ def test_nothing_of_the_grader_is_readable_by_any_path(env, place, request):
     installed = [site / "grader", site / "reference"]
     forbidden = [*installed, ROOT / "grader", ROOT / "reference", ROOT / "exercises",
                  course.parent, secret.parent, other.parent]
-    planted = [site / "numpy" / "backprop_planted_link", site / "zz_planted_alias"]
-    for link in planted:
-        link.symlink_to(site / "reference")
-    source = (TIERS_CORPUS / "walk_readable.py").read_text()
-    source = source.replace("START", repr(_starts(forbidden, env))).replace(
-        "FORBIDDEN", repr([str(p) for p in forbidden]))
+    # Named for this test alone: the full tier's site-packages is the machine's, shared
+    # with any other session running this test meanwhile.
+    tag = secrets.token_hex(4)
+    planted = [site / "numpy" / f"backprop_planted_link_{tag}", site / f"zz_planted_alias_{tag}"]
     os.chmod(place, 0o755)
     try:
+        for link in planted:
+            link.symlink_to(site / "reference")
+        source = (TIERS_CORPUS / "walk_readable.py").read_text()
+        source = source.replace("START", repr(_starts(forbidden, env))).replace(
+            "FORBIDDEN", repr([str(p) for p in forbidden]))
         report = checked(env, compose_into(place, source), course, request)
     finally:
         for link in planted:
-            link.unlink()
+            link.unlink(missing_ok=True)
     mul = next(e for e in report["exercises"] if e["id"] == "mul")
     assert mul["score"] == mul["max_score"], mul["hints"]
     assert report["score"] == report["max_score"]

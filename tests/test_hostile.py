@@ -127,12 +127,18 @@ def test_a_flood_outside_any_call_is_capped_and_counted(tmp_path):
     assert report.dropped_output_bytes > 9_000_000
 
 
-def test_the_environment_is_scrubbed(tmp_path, monkeypatch):
+def test_the_environment_is_scrubbed(tmp_path, monkeypatch, launcher):
     monkeypatch.setenv("BACKPROP_GRADING_SEED", "s3cr3t-token-42")
+    # A fork of the fork server drops to the sandbox uid after its exec (not dumpable):
+    # its /proc/self/environ is then closed to it, so nothing can be seen there either.
     source = """
 import os
 def mul_backward(dout, x, y):
-    seen = open("/proc/self/environ", "rb").read().decode(errors="replace") + repr(os.environ)
+    try:
+        seen = open("/proc/self/environ", "rb").read().decode(errors="replace")
+    except PermissionError:
+        seen = ""
+    seen += repr(os.environ)
     raise RuntimeError("LEAK" if "s3cr3t" in seen else "clean")
 """
     report, _ = grade(compose(tmp_path, source), ROOT / "exercises" / "assignment.yaml")

@@ -24,16 +24,30 @@ def installed(tmp_path_factory):
         pytest.fail(f"building the wheel failed:\n{build.stderr[-2000:]}")
     (wheel,) = (base / "dist").glob("backprop_grader-*.whl")
     env_dir = base / "venv"
-    venv.create(env_dir, with_pip=True)
+    # The running pip installs into the venv (`pip --python`, pip >= 22.3): no copy of pip
+    # of its own to bootstrap there, which took longer than everything else here.
+    outer_pip = _pip_version() >= (22, 3)
+    venv.create(env_dir, with_pip=not outer_pip)
     py = env_dir / "bin" / "python"
     # numpy & co. come from the running interpreter's packages (no network); appended after
     # the venv's own site-packages, so the grader itself comes from the wheel only.
     purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()"
                               "['purelib'])"], capture_output=True, text=True, check=True)
     Path(purelib.stdout.strip(), "deps.pth").write_text("\n".join(site.getsitepackages()))
-    subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
-                    str(wheel)], check=True, capture_output=True)
+    pip = [sys.executable, "-m", "pip", "--python", str(py)] if outer_pip else \
+        [str(py), "-m", "pip"]
+    subprocess.run([*pip, "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+                   check=True, capture_output=True)
     return env_dir
+
+
+def _pip_version() -> tuple[int, ...]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return tuple(int(part) for part in version("pip").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return (0,)
 
 
 def test_wheel_install_grades_from_its_own_files(installed, tmp_path):

@@ -2,10 +2,13 @@
 # every link, from the places an attacker would start (the test fills in START and
 # FORBIDDEN). Any folder it can list or file it can open inside FORBIDDEN (the grader, the
 # reference, the course, secrets, other students) raises "BREACH" with the paths found.
+# The walk runs once per process: the grader calls the gate several times in one child,
+# under the same confinement, and each walk would find the same.
 import os
 
 _solution_mul = mul_backward  # noqa: F821 (defined by the solution above)
 SKIP = ("/proc", "/sys", "/dev")
+_found_by_pid = {}
 
 
 def _inside(path, folders):
@@ -22,10 +25,16 @@ def _readable(path):
 
 
 def _walk():
-    found, seen, stack = [], set(), list(START)
+    found, seen = [], set()
+    named = set(FORBIDDEN)
+    stripped = {f.rstrip("/") for f in FORBIDDEN}
+    # (path, its resolved path if already known): a folder entry that is not a link
+    # resolves to its parent's resolved path and its name, without asking the system.
+    stack = [(path, None) for path in START]
     while stack:
-        path = stack.pop()
-        real = os.path.realpath(path)
+        path, real = stack.pop()
+        if real is None:
+            real = os.path.realpath(path)
         if real in seen or _inside(real, SKIP):
             continue
         seen.add(real)
@@ -35,19 +44,27 @@ def _walk():
             if _inside(real, FORBIDDEN) and _readable(path):
                 found.append("read " + path)
             continue
-        if _inside(real, FORBIDDEN):
+        listed = _inside(real, FORBIDDEN)
+        if listed:
             found.append("listed " + path)
+        # A file here is inside FORBIDDEN when this folder is, or is itself named there.
+        holds = listed or real in stripped
         for entry in entries:
-            if entry.is_symlink() or entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif _inside(os.path.join(real, entry.name), FORBIDDEN) and \
+            if entry.is_symlink():
+                stack.append((entry.path, None))
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, os.path.join(real, entry.name)))
+            elif (holds or os.path.join(real, entry.name) in named) and \
                     _readable(entry.path):
                 found.append("read " + entry.path)
     return found
 
 
 def mul_backward(dout, x, y):
-    found = _walk()
+    pid = os.getpid()
+    if pid not in _found_by_pid:
+        _found_by_pid[pid] = _walk()
+    found = _found_by_pid[pid]
     if found:
         raise RuntimeError("BREACH: " + "; ".join(sorted(found)[:8]))
     return _solution_mul(dout, x, y)

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,10 +170,12 @@ Plan = list[tuple]  # (exercise, probes, internal error or None) per exercise
 
 
 def plan_assignment(assignment: Assignment, seed: int, identity: str | None = None,
-                    base: Plan | None = None) -> Plan:
+                    base: Plan | None = None, between: Callable[[], None] = lambda: None
+                    ) -> Plan:
     """Every exercise's probes for a seed. With the assignment's variant seed and a student
     identity, worked examples get that student's numbers; `base`, planned without an
-    identity, is reused for everything else (a batch plans once per seed)."""
+    identity, is reused for everything else (a batch plans once per seed). `between` is
+    called after each exercise planned (the sandbox serves its child meanwhile)."""
     variant = (assignment.variant_seed, identity) if (
         identity and assignment.variant_seed is not None) else None
     planned: Plan = []
@@ -184,6 +187,7 @@ def plan_assignment(assignment: Assignment, seed: int, identity: str | None = No
             planned.append((ex, scoring.plan(ex, seed, variant), None))
         except Exception as e:  # noqa: BLE001 - the exercise's own code (a pack's op) broke
             planned.append((ex, [], planning.failure(e)))
+        between()
     return planned
 
 
@@ -197,10 +201,11 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
     limits = limits or Limits.from_spec(assignment.limits)
     plans: list[Plan] = [planned] if planned is not None else []
 
-    def calls() -> list:
-        """Planned while the sandboxed child starts: the two overlap."""
+    def calls(between: Callable[[], None] = lambda: None) -> list:
+        """Planned while the sandboxed child starts and imports the submission: the two
+        overlap."""
         if not plans:
-            plans.append(plan_assignment(assignment, seed, identity))
+            plans.append(plan_assignment(assignment, seed, identity, between=between))
         return [p.call for _, probes, _ in plans[0] for p in probes]
 
     error = prepared.error

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
 from grader.packs import PACK_FILE, Pack
-from grader.grading import Report, derive_seed, grade_prepared, new_secret, plan_assignment
+from grader.grading import Report, derive_seed, grade_prepared, new_secret
 from grader.reports import advisory_note, notes_and_not_run, student_view, without_unshown
 from grader.sandbox import ConfinementError, require_protection
 from grader.submissions import SubmissionError, prepare
@@ -89,8 +89,7 @@ def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
             return None, str(e), assignment  # a file is there: say what is wrong with it
         return None, (f"expected {stem}.py or {stem}.ipynb (or a .zip holding one); "
                       f"found: {', '.join(found) or 'nothing'}"), assignment
-    planned = plan_assignment(assignment, seed, student)
-    return (grade_prepared(prepared, assignment, seed, planned=planned, hidden=private), None,
+    return (grade_prepared(prepared, assignment, seed, hidden=private, identity=student), None,
             assignment)
 
 

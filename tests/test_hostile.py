@@ -46,9 +46,9 @@ def course(tmp_path_factory) -> Path:
     return folder / "assignment.yaml"
 
 
-def grade(submission: Path, course: Path) -> tuple[dict, float]:
+def grade(submission: Path, course: Path, *args: str) -> tuple[dict, float]:
     start = time.monotonic()
-    result = run_cli("check", submission, "--json", "--assignment", course)
+    result = run_cli("check", submission, "--json", "--assignment", course, *args)
     assert result.exit_code in (0, 1), result.output
     return json.loads(result.stdout), time.monotonic() - start
 
@@ -241,3 +241,31 @@ def test_a_dead_fork_server_falls_back_to_fresh_interpreters(tmp_path, monkeypat
     report, _ = grade(compose(tmp_path, ""), ROOT / "exercises" / "assignment.yaml")
     assert report["score"] == 100 and runner._zygote is None
     server.sock.close()
+
+
+# Once imported, the harness reads its calls with os.read: this stops it for good.
+STOPS_READING = "import os, time\nos.read = lambda fd, n: time.sleep(3600)\n"
+
+
+@pytest.mark.parametrize("mode", ["spawn", "zygote", "laptop"])
+def test_a_child_that_stops_reading_its_calls_never_stalls_the_grader(mode, request, course,
+                                                                       tmp_path):
+    """The child imports the submission while the grader plans, then reads its calls: the
+    grader writes them only as fast as the child reads (here a 30,000-node chain, megabytes:
+    far past what a pipe holds), so a child that stops reading costs its exercise a timeout,
+    never the grader a wait."""
+    if mode == "laptop":
+        request.getfixturevalue("laptop_mode")
+    else:
+        request.getfixturevalue("monkeypatch").setattr(
+            runner, "_zygote", request.getfixturevalue("zygote") if mode == "zygote" else None)
+    deep = tmp_path / "course"
+    shutil.copytree(course.parent, deep)
+    spec = yaml.safe_load((deep / "backprop.yaml").read_text())
+    (deep / "backprop.yaml").write_text(yaml.safe_dump({**spec, "deep_chain_length": 30_000}))
+    report, elapsed = grade(compose(tmp_path, STOPS_READING), deep / "assignment.yaml",
+                            "--only", "backprop")
+    (exercise,) = report["exercises"]
+    assert exercise["status"] == "error" and \
+        any(h.startswith("timed out after") for h in exercise["hints"]), exercise["hints"]
+    assert elapsed < LIMITS["total_seconds"]

@@ -136,8 +136,7 @@ def _float_lists(value: Any) -> tuple[list[str], list[int], np.ndarray] | None:
     return list(value), [len(entry) for entry in value.values()], np.array(flat, dtype=float)
 
 
-def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]],
-                    forbidden: list[str], lockdown: dict, skip: list[int]) -> bytes:
+def _encode_calls(nonce: bytes, calls: list[tuple[int, Call]]) -> bytes:
     arrays: list[np.ndarray] = []
     index: dict[int, int] = {}  # an array passed many times (a dataset) travels once
 
@@ -160,9 +159,7 @@ def _encode_request(nonce: bytes, submission: str, calls: list[tuple[int, Call]]
         return {**s, "args": [a if isinstance(a, dict) and "ref" in a else arg(a)
                               for a in s["args"]]}
 
-    header = {"submission": submission, "forbidden": forbidden, "lockdown": lockdown,
-              "skip": skip,
-              "calls": [{"id": i, "function": c.function, "form": c.form,
+    header = {"calls": [{"id": i, "function": c.function, "form": c.form,
                          "args": None if c.args is None else [arg(a) for a in c.args],
                          "program": [step(s) for s in c.program],
                          "returns": [list(r) for r in c.returns],
@@ -353,6 +350,7 @@ class _Session:
         self.skipped: list[dict] = []
         self.outcomes: dict[int, Outcome] = {}
         self.fault: dict | None = None
+        self.failure: ConfinementError | None = None  # found while the grader planned
         self.restart = False
         self.audit: set[str] = set()  # what the submission tried (`child/audit.py`)
         self.stderr_before = len(self.err.data)  # stderr is shared by a submission's sessions
@@ -402,19 +400,33 @@ class _Session:
         self.pipes = (_ThreadedPipes if self.plan.tier.portable else _SelectedPipes)(
             (res_r, out_r, err_r))
 
-    def send(self, calls: list[tuple[int, Call]], submission: Path, forbidden: list[str],
-             skip: list[int]) -> None:
-        """Send the calls; the top-level statements starting at the lines in `skip` are
-        left out of the import."""
-        self.calls = calls
-        request = _encode_request(self.nonce, str(submission), calls, forbidden,
-                                  self.plan.lockdown, skip)
-        try:
-            with os.fdopen(self.request_fd, "wb") as f:
-                f.write(request)
-        except BrokenPipeError:
-            pass  # the child died at start-up; its exit status tells why
+    def begin(self, submission: Path, forbidden: list[str], skip: list[int]) -> None:
+        """Tell the child how to confine itself and what to import, leaving out the
+        top-level statements that start at the lines in `skip`: it does so while the
+        grader plans the calls (`pump`, then `send_calls`)."""
+        self.pipes.send(self.request_fd, wire.encode_frame(self.nonce, {
+            "submission": str(submission), "forbidden": forbidden,
+            "lockdown": self.plan.lockdown, "skip": skip}))
         self.deadline = time.monotonic() + STARTUP_SECONDS
+        self.next_watch = time.monotonic() + WATCH_EVERY
+
+    def send_calls(self, calls: list[tuple[int, Call]]) -> None:
+        """The calls to run, which end the request."""
+        self.calls = calls
+        self.pipes.send(self.request_fd, _encode_calls(self.nonce, calls))
+        self.pipes.send(self.request_fd, None)
+
+    def pump(self) -> None:
+        """Serve the child a moment while the grader plans, as `run` does: take what it
+        sent (its pipes never stay full), watch its limits and its deadline. What goes
+        wrong here ends `run` at once."""
+        if self.fault is None and self.failure is None:
+            try:
+                self._serve(0.0)
+            except wire.WireError as e:
+                self.fault = {"type": "bad_result", "message": str(e)}
+            except ConfinementError as e:
+                self.failure = e
 
     def _allow(self, seconds: float) -> None:
         """From now on, the child has `seconds` (at most what is left of the total)."""
@@ -507,23 +519,29 @@ class _Session:
                 self.fault = {"type": "disk", "message": "it wrote more than "
                               f"{limits.disk_bytes >> 20} MiB or {limits.files} files"}
 
+    def _serve(self, timeout: float) -> None:
+        """One round: the deadline, the watch when it is due, then what arrives within
+        `timeout` seconds (or before either is next due)."""
+        now = time.monotonic()
+        if now >= self.deadline and not self._answered_in_time():
+            self.fault = {"type": "timeout"}
+            return
+        if now >= self.next_watch:
+            self._watch()
+            self.next_watch = now + WATCH_EVERY
+            if self.fault:
+                return
+        for fd, data in self.pipes.poll(min(self.deadline, self.next_watch, now + timeout) - now):
+            self._take(fd, data)
+
     def run(self) -> None:
         """Serve the child until it is done or stopped. Raises ConfinementError when it
         never reported its confinement: no student code ran, so that is not theirs."""
         try:
-            next_watch = time.monotonic() + WATCH_EVERY
-            while self.pipes.is_open(self.result_fd):
-                now = time.monotonic()
-                if now >= self.deadline and not self._answered_in_time():
-                    self.fault = {"type": "timeout"}
-                    break
-                if now >= next_watch:
-                    self._watch()
-                    if self.fault:
-                        break
-                    next_watch = now + WATCH_EVERY
-                for fd, data in self.pipes.poll(min(self.deadline, next_watch) - now):
-                    self._take(fd, data)
+            if self.failure is not None:
+                raise self.failure
+            while self.fault is None and self.pipes.is_open(self.result_fd):
+                self._serve(STARTUP_SECONDS)
         except wire.WireError as e:
             self.fault = {"type": "bad_result", "message": str(e)}
         except _Restart:
@@ -571,6 +589,43 @@ class _SelectedPipes:
         self.selector = selectors.DefaultSelector()
         for fd in fds:
             self.selector.register(fd, selectors.EVENT_READ)
+        self.outbox: dict[int, bytearray] = {}  # what is still to write to the child
+        self.closing: set[int] = set()  # closed once written (`send(fd, None)`)
+
+    def send(self, fd: int, data: bytes | None) -> None:
+        """Write `data` to the child's request pipe as it reads it, never waiting on a
+        child that does not; None closes the pipe once all is written."""
+        if fd not in self.outbox:
+            os.set_blocking(fd, False)
+            self.outbox[fd] = bytearray()
+        if data is None:
+            self.closing.add(fd)
+        else:
+            self.outbox[fd] += data
+        self._write(fd)
+
+    def _write(self, fd: int) -> None:
+        pending = self.outbox[fd]
+        try:
+            while pending:
+                del pending[:os.write(fd, pending)]
+        except BlockingIOError:  # the pipe is full: the rest once the child has read some
+            if fd not in self.selector.get_map():
+                self.selector.register(fd, selectors.EVENT_WRITE)
+            return
+        except OSError:
+            pending.clear()  # the child is gone; its exit status tells why
+        if fd in self.selector.get_map():
+            self.selector.unregister(fd)
+        if fd in self.closing:
+            self._close_request(fd)
+
+    def _close_request(self, fd: int) -> None:
+        if fd in self.selector.get_map():
+            self.selector.unregister(fd)
+        del self.outbox[fd]
+        self.closing.discard(fd)
+        os.close(fd)
 
     def is_open(self, fd: int) -> bool:
         return fd in self.selector.get_map()
@@ -585,20 +640,30 @@ class _SelectedPipes:
         return data
 
     def poll(self, timeout: float) -> list[tuple[int, bytes]]:
-        """What arrived within `timeout` seconds; b"" marks a pipe that closed."""
-        return [(key.fd, self._read(key.fd)) for key, _ in self.selector.select(timeout)]
+        """What arrived within `timeout` seconds; b"" marks a pipe that closed. Writes
+        what the child is ready to read meanwhile."""
+        found = []
+        for key, _ in self.selector.select(timeout):
+            if key.fd in self.outbox:
+                self._write(key.fd)
+            else:
+                found.append((key.fd, self._read(key.fd)))
+        return found
 
     def drain(self, skip: int) -> list[tuple[int, bytes]]:
         """What is already waiting, without waiting for daemons that hold a pipe open."""
         found = []
         for _ in range(4):
-            ready = [key.fd for key, _ in self.selector.select(0) if key.fd != skip]
+            ready = [key.fd for key, _ in self.selector.select(0)
+                     if key.fd != skip and key.fd not in self.outbox]
             if not ready:
                 break
             found += [(fd, self._read(fd)) for fd in ready]
         return found
 
     def close(self) -> None:
+        for fd in list(self.outbox):
+            self._close_request(fd)
         self.selector.close()
         for fd in self.fds:
             os.close(fd)
@@ -614,6 +679,27 @@ class _ThreadedPipes:
         self.open = set(fds)
         for fd in fds:
             threading.Thread(target=self._pump, args=(fd,), daemon=True).start()
+        self.outbox: queue.Queue[bytes | None] | None = None
+
+    def send(self, fd: int, data: bytes | None) -> None:
+        """Write to the child's request pipe from a thread of its own, which closes it
+        after None: a child that does not read blocks that thread only."""
+        if self.outbox is None:
+            self.outbox = queue.Queue()
+            threading.Thread(target=self._write, args=(fd, self.outbox), daemon=True).start()
+        self.outbox.put(data)
+
+    @staticmethod
+    def _write(fd: int, outbox: queue.Queue) -> None:
+        try:
+            while (data := outbox.get()) is not None:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+        except OSError:
+            pass  # the child is gone; its exit status tells why
+        finally:
+            os.close(fd)
 
     def _pump(self, fd: int) -> None:
         try:
@@ -647,7 +733,9 @@ class _ThreadedPipes:
         return [(fd, data) for fd, data in found if fd != skip]
 
     def close(self) -> None:
-        """Nothing: each pipe is closed by its own thread."""
+        """Each pipe is closed by its own thread; the request's once it is written."""
+        if self.outbox is not None:
+            self.outbox.put(None)
 
 
 def _prepare_workdir(source: bytes, module_name: str,
@@ -658,13 +746,15 @@ def _prepare_workdir(source: bytes, module_name: str,
     return workdir, target
 
 
-def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
+def run_submission(source: bytes,
+                   calls: list[Call] | Callable[[Callable[[], None]], list[Call]],
                    limits: Limits = Limits(), hidden: list[Path] = (),
                    forbidden: list[str] = (), module_name: str = "backprop.py") -> SandboxRun:
     """Run every call against the submission's source; one outcome per call, in order.
 
-    `calls` may be a function that makes them: it runs while the first child starts, or
-    while the fork server is still loading, when it is.
+    `calls` may be a function that makes them: it runs while the first child confines
+    itself and imports the submission (calling its argument now and then, between two
+    exercises, to serve that child meanwhile), or while the fork server is still loading.
     `hidden` names more paths the child must not see; `forbidden` names modules the
     submission may not import. Raises ConfinementError, before any student code has
     run, when the sandbox the environment promises cannot be set up."""
@@ -686,9 +776,10 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
         # start-up is not its doing (fresh children after a fault or a restart are).
         session = _Session(workdir, plan, limits, streams, budget, None, spare)
         spare = None  # the session's now
-        found = _Progress(calls() if callable(calls) else calls, source, limits)
+        session.begin(target, list(forbidden), [])
+        found = _Progress(calls(session.pump) if callable(calls) else calls, source, limits)
         while True:
-            session.send(found.pending, target, list(forbidden), sorted(found.stopped))
+            session.send_calls(found.pending)
             session.run()
             processes.sweep(before)  # reap what the session left: zombies count as processes
             if session.fault and session.fault["type"] == "disk":
@@ -696,6 +787,7 @@ def run_submission(source: bytes, calls: list[Call] | Callable[[], list[Call]],
             if not found.take(session):
                 break
             session = _Session(workdir, plan, limits, streams, budget, found.total_deadline)
+            session.begin(target, list(forbidden), sorted(found.stopped))
     finally:
         if spare is not None:  # the run stopped before its first session
             spare.stop()

@@ -35,22 +35,23 @@ except ImportError:  # run as a script from the harness folder (-I leaves it off
     del sys.path[0]
 
 
-def read_all(fd):
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def decode_request(data):
-    # The request comes from the grader itself: only its length bounds it.
-    reader = wire.FrameReader(data[len(wire.MAGIC):len(wire.MAGIC) + wire.NONCE_BYTES],
-                              max_frame_bytes=len(data), max_blobs=len(data))
-    (header, blobs), = reader.feed(data)
-    arrays = [wire.decode_array(b, len(b)) for b in blobs]
-    return reader.nonce, header, arrays
+def requests(fd):
+    """The grader's frames on the request pipe, (header, arrays) each, as they arrive: the
+    setup first (how to confine, what to import), then the calls, an exercise's at a time,
+    until the grader closes the pipe. The grader plans meanwhile: the import overlaps it."""
+    head = len(wire.MAGIC) + wire.NONCE_BYTES
+    pending, reader = b"", None
+    while chunk := os.read(fd, 1 << 16):
+        if reader is None:
+            pending += chunk
+            if len(pending) < head:
+                continue
+            # The request comes from the grader itself: only memory bounds it.
+            reader = wire.FrameReader(pending[len(wire.MAGIC):head], max_frame_bytes=1 << 62,
+                                      max_blobs=1 << 62)
+            chunk = pending
+        for header, blobs in reader.feed(chunk):
+            yield reader.nonce, header, [wire.decode_array(b, len(b)) for b in blobs]
 
 
 class Sender:
@@ -401,8 +402,8 @@ def import_submission(path, skip=frozenset(), announce=lambda line: None):
 
 def main(request_fd, result_fd):
     grader = os.getppid()
-    nonce, request, arrays = decode_request(read_all(request_fd))
-    os.close(request_fd)
+    frames = requests(request_fd)
+    nonce, request, _ = next(frames)
     sender = Sender(result_fd, nonce)
     try:
         layers = lockdown.apply(request["lockdown"])
@@ -432,15 +433,17 @@ def main(request_fd, result_fd):
     imported = running()
     sender.send({"type": "import", "ok": True, "skipped": skipped[:20],
                  "audit": auditor.report()})
-    for call in request["calls"]:
-        header, out = run_call(module, call, arrays, submission)
-        header["leftovers"] = leftovers(imported)
-        header["audit"] = auditor.report()
-        try:
-            sender.send(header, out)
-        except (ValueError, OSError) as exc:  # e.g. an output too odd to serialise
-            sender.send({"type": "result", "call": call["id"], "status": "raised",
-                         "error": {"type": type(exc).__name__, "message": str(exc)[:500]}})
+    for _, batch, arrays in frames:
+        for call in batch["calls"]:
+            header, out = run_call(module, call, arrays, submission)
+            header["leftovers"] = leftovers(imported)
+            header["audit"] = auditor.report()
+            try:
+                sender.send(header, out)
+            except (ValueError, OSError) as exc:  # e.g. an output too odd to serialise
+                sender.send({"type": "result", "call": call["id"], "status": "raised",
+                             "error": {"type": type(exc).__name__,
+                                       "message": str(exc)[:500]}})
 
 
 def serve_and_exit(request_fd, result_fd, prepare=lambda: None):

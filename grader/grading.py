@@ -21,11 +21,13 @@ from grader.exercises import Assignment, load_assignment
 from grader import planning
 from grader.planning import Probe
 from grader.scoring import ExerciseResult
-from grader.sandbox import Limits, Outcome, SandboxRun, run_submission
+from grader.sandbox import Call, Limits, Outcome, SandboxRun, run_submission
 from grader.submissions import Prepared, SubmissionError, defined_names, prepare
 
 @dataclass
 class Report:
+    """Everything one grading found: the scores, per exercise, and what the run saw."""
+
     submission: str
     seed: int
     score: float
@@ -170,12 +172,12 @@ Plan = list[tuple]  # (exercise, probes, internal error or None) per exercise
 
 
 def plan_assignment(assignment: Assignment, seed: int, identity: str | None = None,
-                    base: Plan | None = None, between: Callable[[], None] = lambda: None
-                    ) -> Plan:
+                    base: Plan | None = None,
+                    each: Callable[[list[Call]], None] = lambda calls: None) -> Plan:
     """Every exercise's probes for a seed. With the assignment's variant seed and a student
     identity, worked examples get that student's numbers; `base`, planned without an
-    identity, is reused for everything else (a batch plans once per seed). `between` is
-    called after each exercise planned (the sandbox serves its child meanwhile)."""
+    identity, is reused for everything else (a batch plans once per seed). `each` gets each
+    exercise's calls as soon as they are planned (the sandbox runs them meanwhile)."""
     variant = (assignment.variant_seed, identity) if (
         identity and assignment.variant_seed is not None) else None
     planned: Plan = []
@@ -187,7 +189,7 @@ def plan_assignment(assignment: Assignment, seed: int, identity: str | None = No
             planned.append((ex, scoring.plan(ex, seed, variant), None))
         except Exception as e:  # noqa: BLE001 - the exercise's own code (a pack's op) broke
             planned.append((ex, [], planning.failure(e)))
-        between()
+        each([p.call for p in planned[-1][1]])
     return planned
 
 
@@ -201,11 +203,13 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
     limits = limits or Limits.from_spec(assignment.limits)
     plans: list[Plan] = [planned] if planned is not None else []
 
-    def calls(between: Callable[[], None] = lambda: None) -> list:
-        """Planned while the sandboxed child starts and imports the submission: the two
-        overlap."""
+    def calls(each: Callable[[list[Call]], None] = lambda calls: None) -> list:
+        """Planned while the sandboxed child starts, imports the submission and runs the
+        exercises planned before: the two overlap."""
         if not plans:
-            plans.append(plan_assignment(assignment, seed, identity, between=between))
+            plans.append(plan_assignment(assignment, seed, identity, each=each))
+        else:
+            each([p.call for _, probes, _ in plans[0] for p in probes])
         return [p.call for _, probes, _ in plans[0] for p in probes]
 
     error = prepared.error

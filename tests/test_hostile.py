@@ -194,6 +194,28 @@ def test_the_child_really_runs_as_the_sandbox_uid(tmp_path):
     assert uid == euid == gid == uids.claim() and nproc == 64 and entries < 12
 
 
+def test_a_child_waiting_for_its_next_calls_is_never_timed(launcher):
+    """The child runs each exercise's calls as soon as they are planned, then waits for the
+    next ones: that wait, however long the grader plans, is never the submission's time."""
+    from grader.sandbox import Call, Limits, run_submission
+
+    if runner._zygote is not None:
+        runner._zygote.wait_ready()  # else all calls are planned while it loads, then sent
+
+    def plan(each=lambda calls: None):
+        first, second = [Call("a", "one", [], form="array")], [Call("b", "one", [], form="array")]
+        each(first)
+        time.sleep(1)  # the child answers meanwhile,
+        each([])  # and the grader takes that answer: all it sent is answered
+        time.sleep(4)  # longer than the submission may run, in all
+        each(second)
+        return first + second
+
+    source = b"import numpy as np\ndef one():\n    return np.ones(1)\n"
+    run = run_submission(source, plan, Limits(exercise_seconds=2, total_seconds=3))
+    assert [o.status for o in run.outcomes] == ["ok", "ok"], run.outcomes
+
+
 @pytest.fixture
 def laptop_mode(monkeypatch):
     """What a student's laptop gets: no jail, rlimits and the subreaper sweep only."""

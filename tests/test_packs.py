@@ -340,3 +340,46 @@ def test_a_pack_grades_and_stays_hidden_in_every_tier(env, place, request):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["score"] == 100 and report["confinement"]["tier"] == env
+
+
+# ---- the child runs each exercise as soon as it is planned ---------------------------------
+
+
+SLOW_TO_PLAN = '''
+
+import time
+
+
+def _kinks_planned_slowly(x, alpha, _slept=[]):
+    if not _slept:  # once: the grader's planning of this exercise takes 5 s
+        _slept.append(time.sleep(5))
+    return float(np.min(np.abs(x), initial=np.inf))
+
+
+@OPS.op(inputs={"x": "..."}, params={"alpha": FloatRange(0.05, 0.3)},
+        kinks=_kinks_planned_slowly,
+        backward=lambda dout, x, alpha: dout * np.where(x > 0, 1.0, alpha))
+def slow_leaky(x, alpha):
+    return np.where(x > 0, x, alpha * x)
+'''
+
+
+def test_the_time_a_child_waits_for_planning_is_never_the_submissions(tmp_path):
+    """The child runs each exercise's calls while the next exercise is planned, then waits
+    for them. Here planning the second exercise takes longer than the submission may run in
+    all: the wait is the grader's time, so the submission keeps full marks."""
+    pack = make_pack(tmp_path, LEAKY + SLOW_TO_PLAN)
+    exercise = (pack / "exercises" / "leaky_relu.yaml").read_text()
+    (pack / "exercises" / "slow_leaky.yaml").write_text(
+        exercise.replace("id: leaky_relu", "id: slow_leaky").replace(
+            "gate: leaky_relu", "gate: slow_leaky").replace(
+            "function: leaky_relu_backward", "function: slow_leaky_backward"))
+    (pack / "assignment.yaml").write_text(
+        "title: Leaky ReLU, twice\n"
+        "exercises:\n  - {id: leaky_relu, points: 10}\n  - {id: slow_leaky, points: 10}\n"
+        "limits: {import_seconds: 2, exercise_seconds: 2, total_seconds: 4}\n")
+    solution = tmp_path / "leaky.py"
+    solution.write_text((MINIMAL / "solutions" / "leaky.py").read_text() +
+                        "\n\nslow_leaky_backward = leaky_relu_backward\n")
+    report, code = check(solution, "--pack", pack)
+    assert code == 0 and report["score"] == 20, report["exercises"]

@@ -12,6 +12,7 @@ fresh one for the exercises that follow.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import secrets
@@ -95,6 +96,8 @@ class Outcome:
 
 @dataclass
 class SandboxRun:
+    """What the child returned for each call, and what the run saw on the way."""
+
     import_error: dict | None
     outcomes: list[Outcome]
     stdout: str = ""
@@ -331,7 +334,7 @@ STARTUP_SECONDS = 30.0
 
 
 class _Session:
-    """One child process working through a list of calls."""
+    """One child process working through calls, which arrive as they are planned."""
 
     def __init__(self, workdir: Path, plan: tiers.Plan, limits: Limits, streams: tuple,
                  budget: _Budget, total_deadline: float | None,
@@ -352,6 +355,9 @@ class _Session:
         self.fault: dict | None = None
         self.failure: ConfinementError | None = None  # found while the grader planned
         self.restart = False
+        self.ended = False  # no more calls will come
+        self.waiting_since: float | None = None  # all answered, more to come: not its time
+        self.leftovers = False  # its last call left threads or processes running
         self.audit: set[str] = set()  # what the submission tried (`child/audit.py`)
         self.stderr_before = len(self.err.data)  # stderr is shared by a submission's sessions
         if spare is not None:  # started as `check` loaded, in this work folder
@@ -411,22 +417,51 @@ class _Session:
         self.next_watch = time.monotonic() + WATCH_EVERY
 
     def send_calls(self, calls: list[tuple[int, Call]]) -> None:
-        """The calls to run, which end the request."""
-        self.calls = calls
+        """More calls for the child (an exercise's, as soon as it is planned). A session
+        that has stopped keeps them for the next one (`_Progress.take`)."""
+        self.calls += calls
+        if self.leftovers:
+            self.restart = True  # they go to a fresh child, as in `_on_result`
+        if self._done() or not calls:
+            return
         self.pipes.send(self.request_fd, _encode_calls(self.nonce, calls))
+        self._resume()
+
+    def end(self) -> None:
+        """No more calls: the child ends once it has answered those it has."""
+        self.ended = True
         self.pipes.send(self.request_fd, None)
+        self._resume()
+
+    def _resume(self) -> None:
+        """The child waited for the grader to plan its next calls: that time was not the
+        submission's, and the next exercise's starts now."""
+        if self.waiting_since is not None:
+            self.total_deadline += time.monotonic() - self.waiting_since
+            self.waiting_since = None
+            self._allow(self.limits.exercise_seconds)
+
+    def _wait(self) -> None:
+        """Everything sent is answered and more is to come: nothing to time."""
+        self.waiting_since = time.monotonic()
+        self.deadline = math.inf
+
+    def _done(self) -> bool:
+        return self.fault is not None or self.failure is not None or self.restart
 
     def pump(self) -> None:
         """Serve the child a moment while the grader plans, as `run` does: take what it
         sent (its pipes never stay full), watch its limits and its deadline. What goes
         wrong here ends `run` at once."""
-        if self.fault is None and self.failure is None:
+        if not self._done():
             try:
                 self._serve(0.0)
             except wire.WireError as e:
                 self.fault = {"type": "bad_result", "message": str(e)}
             except ConfinementError as e:
                 self.failure = e
+            except _Restart:
+                self.restart = True
 
     def _allow(self, seconds: float) -> None:
         """From now on, the child has `seconds` (at most what is left of the total)."""
@@ -472,7 +507,10 @@ class _Session:
         skipped = header.get("skipped")
         self.skipped = [e for e in map(_clean_error, skipped[:20]) if e] \
             if isinstance(skipped, list) else []
-        self._allow(self.limits.exercise_seconds)
+        if self.imported and not self.calls and not self.ended:
+            self._wait()
+        else:
+            self._allow(self.limits.exercise_seconds)
 
     def _on_result(self, header: dict, blobs: list[bytes]) -> None:
         if self.next_index >= len(self.calls):
@@ -489,7 +527,11 @@ class _Session:
             # memory: stop here and give the rest a fresh child. Never for those the import
             # started (the child does not count them): every fresh child starts them again.
             raise _Restart()
-        if following and following[0][1].exercise != call.exercise:
+        if not following:
+            self.leftovers = header.get("leftovers") is True
+            if not self.ended:
+                self._wait()
+        elif following[0][1].exercise != call.exercise:
             self._allow(self.limits.exercise_seconds)
 
     def _take(self, fd: int, data: bytes) -> None:
@@ -540,7 +582,7 @@ class _Session:
         try:
             if self.failure is not None:
                 raise self.failure
-            while self.fault is None and self.pipes.is_open(self.result_fd):
+            while not self._done() and self.pipes.is_open(self.result_fd):
                 self._serve(STARTUP_SECONDS)
         except wire.WireError as e:
             self.fault = {"type": "bad_result", "message": str(e)}
@@ -747,14 +789,15 @@ def _prepare_workdir(source: bytes, module_name: str,
 
 
 def run_submission(source: bytes,
-                   calls: list[Call] | Callable[[Callable[[], None]], list[Call]],
+                   calls: list[Call] | Callable[[Callable[[list[Call]], None]], list[Call]],
                    limits: Limits = Limits(), hidden: list[Path] = (),
                    forbidden: list[str] = (), module_name: str = "backprop.py") -> SandboxRun:
     """Run every call against the submission's source; one outcome per call, in order.
 
-    `calls` may be a function that makes them: it runs while the first child confines
-    itself and imports the submission (calling its argument now and then, between two
-    exercises, to serve that child meanwhile), or while the fork server is still loading.
+    `calls` may be a function that makes them, an exercise at a time, and hands each
+    exercise's to its argument as soon as they are made: the first child confines itself,
+    imports the submission and runs those calls while the next are planned. (While the
+    fork server is still loading, they are all made first.)
     `hidden` names more paths the child must not see; `forbidden` names modules the
     submission may not import. Raises ConfinementError, before any student code has
     run, when the sandbox the environment promises cannot be set up."""
@@ -777,9 +820,15 @@ def run_submission(source: bytes,
         session = _Session(workdir, plan, limits, streams, budget, None, spare)
         spare = None  # the session's now
         session.begin(target, list(forbidden), [])
-        found = _Progress(calls(session.pump) if callable(calls) else calls, source, limits)
+        found = _Progress(source, limits)
+
+        def planned(more: list[Call]) -> None:
+            session.send_calls(found.add(more))
+            session.pump()
+
+        calls(planned) if callable(calls) else planned(calls)
         while True:
-            session.send_calls(found.pending)
+            session.end()
             session.run()
             processes.sweep(before)  # reap what the session left: zombies count as processes
             if session.fault and session.fault["type"] == "disk":
@@ -788,6 +837,7 @@ def run_submission(source: bytes,
                 break
             session = _Session(workdir, plan, limits, streams, budget, found.total_deadline)
             session.begin(target, list(forbidden), sorted(found.stopped))
+            session.send_calls(found.pending)
     finally:
         if spare is not None:  # the run stopped before its first session
             spare.stop()
@@ -827,9 +877,9 @@ class _Progress:
     import that completes is the file's verdict: a later child that fails to import again
     (a fresh one for the next exercise) costs that exercise only."""
 
-    def __init__(self, calls: list[Call], source: bytes, limits: Limits):
-        self.pending = list(enumerate(calls))
-        self.outcomes: list[Outcome | None] = [None] * len(calls)
+    def __init__(self, source: bytes, limits: Limits):
+        self.pending: list[tuple[int, Call]] = []
+        self.outcomes: list[Outcome | None] = []
         self.lines, self.limits = source.splitlines(), limits
         self.total_deadline = 0.0  # set by the first child that is confined
         self.imported = False
@@ -838,6 +888,13 @@ class _Progress:
         self.incidents: set[str] = set()
         self.raised: list[dict] = []  # top-level statements that raised, from the child
         self.stopped: dict[int, dict] = {}  # those the grader stopped, by first line
+
+    def add(self, calls: list[Call]) -> list[tuple[int, Call]]:
+        """More calls to run, numbered on from those before."""
+        added = list(enumerate(calls, len(self.outcomes)))
+        self.pending += added
+        self.outcomes += [None] * len(calls)
+        return added
 
     def take(self, session: _Session) -> bool:
         """Take what a session found; True when a fresh child should go on."""

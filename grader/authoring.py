@@ -49,6 +49,8 @@ class Sampler:
 
 @dataclass(frozen=True)
 class Positive(Sampler):
+    """Values drawn uniformly from [low, high], away from zero (a log's or a root's input)."""
+
     name: str = "positive"
     low: float = 0.5
     high: float = 2.5
@@ -135,6 +137,8 @@ class Integers(Sampler):
 
 @dataclass(frozen=True)
 class _Custom(Sampler):
+    """A domain of a pack's own: `sampler(name, fn)`."""
+
     fn: Callable[..., Array] | None = None
 
     def draw(self, shape, rng, dims):
@@ -222,6 +226,8 @@ class Factor(Param):
 
 @dataclass(frozen=True)
 class FloatRange(Param):
+    """A float drawn uniformly from [low, high]."""
+
     low: float
     high: float
 
@@ -231,6 +237,8 @@ class FloatRange(Param):
 
 @dataclass(frozen=True)
 class IntRange(Param):
+    """An integer drawn from low to high, both included."""
+
     low: int
     high: int
 
@@ -240,6 +248,8 @@ class IntRange(Param):
 
 @dataclass(frozen=True)
 class Choice(Param):
+    """One of the values, drawn with equal chances."""
+
     values: tuple
 
     def __init__(self, values: Sequence):
@@ -251,6 +261,8 @@ class Choice(Param):
 
 @dataclass(frozen=True)
 class Fixed(Param):
+    """Always this value (a parameter the student's code gets but the cases never vary)."""
+
     value: Any
 
     def draw(self, rng):

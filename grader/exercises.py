@@ -75,6 +75,9 @@ class ExerciseError(Exception):
 
 @dataclass(frozen=True)
 class Tolerance:
+    """How close a student's value must be to the reference's: rtol relative to each
+    entry, plus atol relative to the largest one (`judging.tolerance_array`)."""
+
     rtol: float = 0.0
     atol: float = 0.0
 
@@ -136,6 +139,8 @@ class Exercise:
 
 @dataclass
 class Assignment:
+    """The exercises a submission is graded on, with their points and limits."""
+
     title: str
     source: Path
     exercises: list[Exercise]

@@ -39,6 +39,8 @@ CHECK_TITLES = {
 
 @dataclass
 class CheckResult:
+    """One named check of an exercise: passed or not, with what the student should know."""
+
     name: str
     weight: float
     passed: bool

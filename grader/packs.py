@@ -53,6 +53,8 @@ class PackError(Exception):
 
 @dataclass(eq=False)  # one object per pack folder (`load` caches), hashed by identity
 class Pack:
+    """A course pack as loaded: its ops, exercises, assignment and template."""
+
     name: str
     version: str
     root: Path

@@ -39,6 +39,8 @@ def failure(error: Exception) -> str:
 
 @dataclass
 class Probe:
+    """One student call with the reference's answer and what judging it needs."""
+
     check: str
     call: Call
     expected: Any

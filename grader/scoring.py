@@ -17,6 +17,8 @@ from grader.sandbox import Limits, Outcome
 
 @dataclass
 class ExerciseResult:
+    """One exercise's verdict: its score, status, checks and hints."""
+
     exercise: Exercise
     score: float
     status: str

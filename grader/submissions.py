@@ -75,6 +75,8 @@ class Prepared:
 
 @dataclass
 class _Candidate:
+    """A file of a folder or an archive that may be the submission."""
+
     name: str  # relative path inside the folder or archive
     read: Callable[[], bytes]
 

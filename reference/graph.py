@@ -65,6 +65,8 @@ def backprop(nodes: Mapping[str, Sequence[str]], local_grads: Mapping[str, Seque
 
 @dataclass
 class Node:
+    """One node of a graph: an op applied to named inputs, with its parameters."""
+
     op: str
     args: list[str]
     params: dict[str, float] = field(default_factory=dict)

@@ -21,6 +21,7 @@ import os
 import pwd
 import re
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -388,6 +389,22 @@ def mul_backward(dout, x, y):
 """
 
 
+PIPE_PAGE = 4096  # the smallest pipe Linux makes; a --json report is several times that
+
+
+def _check_held_until_read(command: list[str], environment: dict) -> tuple[subprocess.Popen, int]:
+    """A `check` whose report goes to a pipe of one page: it cannot write the report, nor
+    end and release its sandbox uid, before the test reads it (the read end is returned)."""
+    report, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, PIPE_PAGE)
+    try:
+        proc = subprocess.Popen(command, stdout=write, stderr=subprocess.PIPE, text=True,
+                                env=environment, cwd="/")
+    finally:
+        os.close(write)
+    return proc, report
+
+
 @pytest.mark.parametrize("env", ["full", "container"])
 def test_graders_side_by_side_never_disturb_each_other(env, place, request):
     """Several checks and a batch at once, one of them trying to kill everything it can
@@ -403,19 +420,37 @@ def test_graders_side_by_side_never_disturb_each_other(env, place, request):
     if env == "container":
         base = [sys.executable, str(DOCKER_SIM), *base]
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    checks = [subprocess.Popen([*base, "check", str(s), "--json", "--assignment", str(course)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=environment, cwd="/")
+    checks = [_check_held_until_read([*base, "check", str(s), "--json", "--assignment",
+                                      str(course)], environment)
               for s in [SOLUTION] * 4 + [killer]]
     batch = subprocess.Popen([*base, "grade", str(students), "-o", str(place / "out"),
                               "--assignment", str(course), "--seed", "3", "-j", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=environment, cwd="/")
+    # Every check has graded (so claimed its uid) and is still alive, holding it: a check
+    # cannot end before its report is read. A uid seen twice below was then held by two
+    # graders at once, not handed on by a check that ended before another began (which
+    # a busy machine makes likely, and which is right).
     reports = []
-    for proc in checks:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode in (0, 1), err[-2000:]
-        reports.append(json.loads(out))
+    try:
+        deadline = time.monotonic() + 180
+        waiting = {report for _, report in checks}
+        while waiting:
+            assert time.monotonic() < deadline, "a check neither reported nor ended"
+            ready, _, _ = select.select(list(waiting), [], [], deadline - time.monotonic())
+            waiting -= set(ready)
+        for proc, report in checks:
+            with open(report, "rb", closefd=False) as f:
+                out = f.read()
+            _, err = proc.communicate(timeout=180)
+            assert proc.returncode in (0, 1), err[-2000:]
+            assert len(out) > PIPE_PAGE  # else it could have ended before the others graded
+            reports.append(json.loads(out))
+    finally:
+        for proc, report in checks:
+            os.close(report)
+            proc.kill()
+            proc.wait()
     out, err = batch.communicate(timeout=300)
     assert batch.returncode == 0, err[-2000:]
     assert [r["score"] for r in reports[:4]] == [100.0] * 4

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -128,6 +127,8 @@ def _factor_name(alpha: float, context: Context) -> str | None:
                     "(sum over the batch, do not average)")
         if abs(alpha - n) < 1e-9 * n:
             return f"is {n} times the right value: divide by N = {n} (the loss is a mean)"
+    from fractions import Fraction  # only for a factor with no name: rare
+
     frac = Fraction(alpha).limit_denominator(8)
     if abs(float(frac) - alpha) < 1e-9 and frac not in (0, 1):
         return f"is {frac} times the right value: a constant factor is off"

@@ -9,7 +9,6 @@ the reference.
 from __future__ import annotations
 
 import datetime
-import difflib
 import hashlib
 import json
 import os
@@ -153,6 +152,8 @@ class Assignment:
         for ex in self.exercises:
             if ex.id == exercise_id:
                 return ex
+        import difflib  # only for an unknown id
+
         ids = [ex.id for ex in self.exercises]
         close = difflib.get_close_matches(exercise_id, ids, n=1)
         guess = f"did you mean {close[0]}? " if close else ""

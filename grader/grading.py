@@ -6,7 +6,6 @@ bad submission, only for a bad configuration (missing file, broken exercise).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -80,6 +79,8 @@ def _explain_missing(outcomes: list[Outcome], calls: list, prepared: Prepared) -
             names = defined_names(prepared.source) if names is None else names
             # A forward pass (the template's checking tools) is never a misspelled backward.
             candidates = {n for n in names - {call.function} if not n.endswith("_forward")}
+            import difflib  # only for a function that is missing: `check` rarely loads it
+
             matches[call.function] = difflib.get_close_matches(call.function, candidates, 1,
                                                                 0.75)
         close = matches[call.function]

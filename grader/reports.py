@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 import shutil
 from dataclasses import replace
@@ -210,6 +209,8 @@ HTML_COLORS = {"passed": "#1a7f37", "partial": "#9a6700", "failed": "#cf222e",
 
 def render_html(report: Report) -> str:
     """The same table for a notebook: one row per exercise with every hint."""
+    import html  # notebooks only: `check` never loads it
+
     esc = html.escape
     rows = []
     labels = status_labels(report)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import bisect
 import codeop
-import difflib
 import io
 import lzma
 import re
@@ -500,6 +499,8 @@ def _did_you_mean(path: Path) -> str:
         names = [p.name for p in path.parent.iterdir()]
     except OSError:
         return ""
+    import difflib  # only for a file that is not there
+
     close = difflib.get_close_matches(path.name, names, n=1)
     return f"; did you mean {path.parent / close[0]}?" if close else ""
 

@@ -32,10 +32,14 @@ def schema(name: str) -> dict:
     return json.loads((PACKAGE_DIR / "schemas" / f"{name}.schema.json").read_text())
 
 
-def needs_fresh(root: Path) -> None:
+def claim_fresh(root: Path) -> None:
+    """Make `root` for this test, or skip if it exists: a test suite running beside this
+    one may hold it. Made in one step, so that two suites never both take it as theirs."""
     if os.geteuid() != 0:
         pytest.skip("the platforms run as root; so must this test")
-    if root.exists():
+    try:
+        root.mkdir()
+    except FileExistsError:
         pytest.skip(f"{root} exists on this machine; refusing to touch it")
 
 
@@ -46,25 +50,25 @@ def with_override(text: str) -> str:
 @pytest.fixture(scope="module")
 def autograder(tmp_path_factory):
     """Build the zip with tight limits, unpack it like Gradescope, run setup.sh."""
-    needs_fresh(AUTOGRADER)
-    course = tmp_path_factory.mktemp("course")
-    for path in (ROOT / "exercises").glob("*.yaml"):
-        shutil.copyfile(path, course / path.name)
-    data = yaml.safe_load((course / "assignment.yaml").read_text())
-    data["limits"] = {"exercise_seconds": 2, "total_seconds": 30}
-    data["exercises"][-1]["visibility"] = "after_due_date"
-    (course / "assignment.yaml").write_text(yaml.safe_dump(data))
-    archive = tmp_path_factory.mktemp("build") / "autograder.zip"
-    built = subprocess.run([sys.executable, "-m", "grader", "gradescope", "build", "-o",
-                            str(archive), "--assignment", str(course / "assignment.yaml"),
-                            "--secret", SECRET], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    with zipfile.ZipFile(archive) as z:
-        assert {"setup.sh", "run_autograder"} <= set(z.namelist())
-        assert all("/" not in n for n in z.namelist())  # files at the root, not in a folder
-        (AUTOGRADER / "source").mkdir(parents=True)
-        z.extractall(AUTOGRADER / "source")
+    claim_fresh(AUTOGRADER)
     try:
+        course = tmp_path_factory.mktemp("course")
+        for path in (ROOT / "exercises").glob("*.yaml"):
+            shutil.copyfile(path, course / path.name)
+        data = yaml.safe_load((course / "assignment.yaml").read_text())
+        data["limits"] = {"exercise_seconds": 2, "total_seconds": 30}
+        data["exercises"][-1]["visibility"] = "after_due_date"
+        (course / "assignment.yaml").write_text(yaml.safe_dump(data))
+        archive = tmp_path_factory.mktemp("build") / "autograder.zip"
+        built = subprocess.run([sys.executable, "-m", "grader", "gradescope", "build", "-o",
+                                str(archive), "--assignment", str(course / "assignment.yaml"),
+                                "--secret", SECRET], capture_output=True, text=True)
+        assert built.returncode == 0, built.stderr
+        with zipfile.ZipFile(archive) as z:
+            assert {"setup.sh", "run_autograder"} <= set(z.namelist())
+            assert all("/" not in n for n in z.namelist())  # files at the root, not in a folder
+            (AUTOGRADER / "source").mkdir()
+            z.extractall(AUTOGRADER / "source")
         shutil.copyfile(AUTOGRADER / "source" / "run_autograder", AUTOGRADER / "run_autograder")
         os.chmod(AUTOGRADER / "run_autograder", 0o755)
         setup = subprocess.run(["bash", str(AUTOGRADER / "source" / "setup.sh")],
@@ -241,13 +245,13 @@ def test_results_are_written_even_when_the_grader_fails(autograder):
 
 @pytest.fixture
 def grade_tree():
-    needs_fresh(GRADE)
-    (GRADE / "student").mkdir(parents=True)
-    (GRADE / "data").mkdir()
-    (GRADE / "data" / "data.json").write_text(json.dumps({"variant_seed": 12345,
-                                                          "params": {}}))
-    ship_secret(SECRET)
+    claim_fresh(GRADE)
     try:
+        (GRADE / "student").mkdir()
+        (GRADE / "data").mkdir()
+        (GRADE / "data" / "data.json").write_text(json.dumps({"variant_seed": 12345,
+                                                              "params": {}}))
+        ship_secret(SECRET)
         yield GRADE
     finally:
         shutil.rmtree(GRADE, ignore_errors=True)

@@ -368,7 +368,7 @@ class _Session:
             self._start()
 
     def _start(self) -> None:
-        """Start the child; it confines itself and waits for its request (`send`)."""
+        """Start the child; it waits for its request (`begin`), then confines itself."""
         req_r, self.request_fd = os.pipe()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()

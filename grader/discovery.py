@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from grader.exercises import SAFE_LOADER
+from grader.yamlfiles import safe_loader
 from grader.submissions import IGNORED_PARTS, UNREADABLE, SubmissionError, unreadable
 
 MAX_ARCHIVE_BYTES = 4 << 30
@@ -173,7 +173,7 @@ def _timestamp(value) -> str | None:
 
 def _gradescope(root: Path) -> Class:
     try:
-        metadata = yaml.load((root / METADATA).read_text(encoding="utf-8"), SAFE_LOADER) or {}
+        metadata = yaml.load((root / METADATA).read_text(encoding="utf-8"), safe_loader()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise SubmissionError(f"{root / METADATA} is not valid YAML: {e}") from None
     if not isinstance(metadata, dict):

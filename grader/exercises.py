@@ -19,9 +19,8 @@ from typing import Any
 from collections.abc import Iterable
 
 import numpy as np
-import yaml
 
-from grader import packs
+from grader import packs, yamlfiles
 from grader.authoring import Op
 from grader.packs import PACKAGE_DIR, Pack, PackError, data_dir
 from reference.graph import Graph, GraphError, Node, topological_order
@@ -214,32 +213,16 @@ def _schema(name: str):
 
 def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER), []
+        return yamlfiles.load(path), []
     except OSError as e:
         return None, [Problem(str(path), None, None, f"cannot read: {e.strerror}")]
     except UnicodeDecodeError:
         return None, [Problem(str(path), None, None, "not UTF-8 text")]
-    except yaml.YAMLError as e:
+    except yamlfiles.error() as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         return None, [Problem(str(path), None, None,
                               f"not valid YAML{where}: {getattr(e, 'problem', e)}")]
-
-
-class SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # the C one when built
-    """YAML's safe loader, where a date that does not exist (`2024-13-40`) is a YAML error
-    with its line, not a ValueError from deep inside the loader."""
-
-    def construct_yaml_timestamp(self, node):
-        try:
-            return super().construct_yaml_timestamp(node)
-        except ValueError as e:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a date ({e})", node.start_mark) from None
-
-
-SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", SafeLoader.construct_yaml_timestamp)
-SAFE_LOADER = SafeLoader
 VALID_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
     "backprop-grader" / "schema-valid"
 

@@ -32,8 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from grader import yamlfiles
 from grader.authoring import Ops
 
 PACK_FILE = "pack.yaml"
@@ -181,8 +180,8 @@ def load(folder: Path) -> Pack:
     folder = Path(folder).resolve()
     where = folder / PACK_FILE
     try:
-        spec = yaml.safe_load(where.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        spec = yamlfiles.load(where)
+    except (OSError, UnicodeDecodeError, yamlfiles.error()) as e:
         raise PackError([f"{where}: cannot be read: {e}"]) from None
     problems = _spec_problems(spec, where)
     if problems:

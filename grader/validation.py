@@ -15,11 +15,12 @@ import yaml
 
 from grader import scoring
 from grader import planning
-from grader.exercises import (ASSIGNMENT_FILE, SAFE_LOADER, Assignment, Exercise, ExerciseError,
+from grader.exercises import (ASSIGNMENT_FILE, Assignment, Exercise, ExerciseError,
                               Problem, data_dir, exercise_files_in, load_assignment,
                               load_exercises)
 from grader.gradcheck import REFERENCE_RTOL, numerical_gradients, relative_error
 from grader.gradebook import GradebookError, LatePolicy
+from grader.yamlfiles import safe_loader
 
 PRINTED_PRECISION = 0.005  # numbers printed with 2 decimals, as in the lecture
 SEEDS = range(5)
@@ -30,7 +31,7 @@ def _is_assignment(path: Path) -> bool:
     if path.name == ASSIGNMENT_FILE:
         return True
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=safe_loader())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False  # its loading will say what is wrong
     return isinstance(data, dict) and isinstance(data.get("exercises"), list)

@@ -24,6 +24,7 @@ import socket
 import sys
 
 import numpy  # noqa: F401  (imported once here, inherited by every child)
+import numpy.random  # noqa: F401  (dropout and weight init use it: loaded once, here too)
 
 try:
     from . import harness, jail, processes

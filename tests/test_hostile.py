@@ -216,6 +216,56 @@ def test_a_child_waiting_for_its_next_calls_is_never_timed(launcher):
     assert [o.status for o in run.outcomes] == ["ok", "ok"], run.outcomes
 
 
+FILLS_ITS_FOLDER = b"""
+import numpy as np
+def one():
+    return np.ones(1)
+def fill():
+    i = 0
+    while True:
+        open(f"fill-{i}", "w").close()
+        i += 1
+"""
+
+
+@pytest.mark.parametrize("tier", ["container", "unconfined"])
+def test_a_limit_costs_the_gate_it_is_seen_in_however_late_the_grader_reads(tier, monkeypatch):
+    """The child answers one gate and goes on to the next, which fills its work folder; the
+    grader, busy, has read nothing yet when its watchdog sees the folder full. The fault is
+    the second gate's: the first was answered before (a loaded machine once charged `max`
+    for what `exp` wrote). Here nothing is read until the watchdog has seen the folder full."""
+    from grader.sandbox import Call, Limits, folders, run_submission
+
+    if tier == "container" and os.geteuid() != 0:
+        pytest.skip("the container tier drops root to a sandbox uid: needs root")
+    monkeypatch.setenv("BACKPROP_CONFINEMENT", tier)
+    monkeypatch.setattr(tiers, "_current", None)
+    seen_full = []
+    usage = folders.usage
+
+    def watched(folder, max_entries):
+        size, count = usage(folder, max_entries)
+        if count > max_entries:
+            seen_full.append(folder)
+        return size, count
+
+    def busy(poll):
+        def held(self, timeout):
+            if not seen_full:
+                time.sleep(min(max(timeout, 0), 0.01))
+                return []
+            return poll(self, timeout)
+        return held
+
+    monkeypatch.setattr(folders, "usage", watched)
+    for pipes in (runner._SelectedPipes, runner._ThreadedPipes):
+        monkeypatch.setattr(pipes, "poll", busy(pipes.poll))
+    run = run_submission(FILLS_ITS_FOLDER, [Call("a", "one", [], form="array"),
+                                            Call("b", "fill", [], form="array")],
+                         Limits(files=8))
+    assert [o.status for o in run.outcomes] == ["ok", "disk"], run.outcomes
+
+
 @pytest.fixture
 def laptop_mode(monkeypatch):
     """What a student's laptop gets: no jail, rlimits and the subreaper sweep only."""

@@ -560,6 +560,22 @@ class _Session:
             if size > limits.disk_bytes or count > limits.files:
                 self.fault = {"type": "disk", "message": "it wrote more than "
                               f"{limits.disk_bytes >> 20} MiB or {limits.files} files"}
+        if self.fault is not None:
+            # It costs the call the child was running when it was seen: those it had
+            # answered by then are done, however late a busy machine lets us read them.
+            try:
+                self._take_answered()
+            except (wire.WireError, _Restart):
+                pass  # the fault stands, on the first call left unanswered
+
+    def _take_answered(self) -> None:
+        """Take what the child has sent, until its result pipe holds no more."""
+        while True:
+            found = self.pipes.poll(0)
+            for fd, data in found:
+                self._take(fd, data)
+            if not any(fd == self.result_fd and data for fd, data in found):
+                return
 
     def _serve(self, timeout: float) -> None:
         """One round: the deadline, the watch when it is due, then what arrives within

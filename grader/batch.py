@@ -93,6 +93,10 @@ def _grade_entry(entry: Entry) -> dict:
         seed, planned = seeding, plan_assignment(assignment, seeding, identity, planned)
     else:  # the class's secret, mixed with who the student is
         seed = derive_seed(seeding, identity)
+        # Planned before the child is started, not while it runs (as `check` does): each
+        # core already has a worker, and the overlap would only cost the batch its calls'
+        # hand-offs, one frame an exercise.
+        planned = plan_assignment(assignment, seed, identity)
     report = grade_prepared(prepared, assignment, seed, _worker["limits"], planned,
                             identity=identity)
     return _record(entry, report)

@@ -73,12 +73,16 @@ def _kill_strays(folder: Path) -> int:
 
 
 def clean(folder: Path, settle: float = 0.0) -> None:
-    """Kill what is left of the batch, then remove `folder`. After a SIGKILL, `settle`
-    seconds let the workers die first (their sandbox uids are free only then)."""
+    """Kill what is left of the batch, then remove `folder`, and again while anything
+    appears in it meanwhile: a worker killed a moment ago may still finish the call that
+    makes its next work folder. After a SIGKILL, `settle` seconds let the workers die
+    first (their sandbox uids are free only then)."""
     deadline = time.monotonic() + settle
     for _ in range(200):
         if not _kill_strays(folder) and time.monotonic() >= deadline:
-            break
+            folders.remove(folder)
+            if not os.path.lexists(folder):
+                return
         time.sleep(0.01)
     folders.remove(folder)
 

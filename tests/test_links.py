@@ -170,10 +170,12 @@ def _patient(course: Path) -> Path:
     return course
 
 
-def _wait(condition, what: str, seconds: float = 120) -> None:
+def _wait(condition, what, seconds: float = 120) -> None:
+    """Wait for `condition`; `what` (a string, or a function that says it) if it never
+    comes."""
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, what() if callable(what) else what
         time.sleep(0.05)
 
 
@@ -203,10 +205,31 @@ def test_a_batch_removes_its_scratch_folder_without_following_links(end, place, 
                 batch.kill()
         _, err = batch.communicate(timeout=300)
         assert batch.returncode == {"finishes": 0, "ctrl-c": 130, "sigkill": -9}[end], err
-        _wait(lambda: not list(tmp.iterdir()), "the scratch folder is still there", 30)
+        _wait(lambda: not list(tmp.iterdir()), lambda: "the scratch folder is still there: "
+              + ", ".join(sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*"))[:20]), 30)
         assert snapshot(outside) == before
     finally:
         batch.kill()
     if end == "finishes":
         results = json.loads((place / "out" / "results.json").read_text())
         assert [s["report"]["score"] for s in results["students"]] == [100.0] * 3
+
+
+def test_the_teardown_removes_what_appears_while_it_removes(tmp_path, monkeypatch):
+    """A worker killed a moment before may still make a folder in the scratch folder while
+    it is being removed (after Ctrl-C): the teardown goes on until nothing is left."""
+    from grader import teardown
+    from grader.sandbox import folders
+
+    scratch = tmp_path / "backprop-batch-1-x"
+    (scratch / "backprop-work-1-a").mkdir(parents=True)
+    remove, late = folders.remove, []
+
+    def remove_while_a_worker_writes(folder):
+        remove(folder)
+        if not late:  # the dying worker's last mkdir lands after the first pass
+            late.append((Path(folder) / "backprop-work-1-b").mkdir(parents=True))
+
+    monkeypatch.setattr(folders, "remove", remove_while_a_worker_writes)
+    teardown.clean(scratch)
+    assert late and not scratch.exists()

@@ -612,8 +612,7 @@ class _Session:
     def _answered_in_time(self) -> bool:
         """At the deadline, what the child had already sent still counts (its other pipes'
         flood or a busy machine may have kept it unread): True if that moved the deadline."""
-        for fd, data in self.pipes.poll(0):
-            self._take(fd, data)
+        self._take_answered()
         return time.monotonic() < self.deadline
 
     def _unconfined(self) -> str:

@@ -207,11 +207,13 @@ def grade_prepared(prepared: Prepared, assignment: Assignment, seed: int = 0,
     def calls(each: Callable[[list[Call]], None] = lambda calls: None) -> list:
         """Planned while the sandboxed child starts, imports the submission and runs the
         exercises planned before: the two overlap."""
-        if not plans:
+        planned_before = bool(plans)
+        if not planned_before:
             plans.append(plan_assignment(assignment, seed, identity, each=each))
-        else:
-            each([p.call for _, probes, _ in plans[0] for p in probes])
-        return [p.call for _, probes, _ in plans[0] for p in probes]
+        made = [p.call for _, probes, _ in plans[0] for p in probes]
+        if planned_before:
+            each(made)  # all at once: they were planned before the child started
+        return made
 
     error = prepared.error
     if error:

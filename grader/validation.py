@@ -11,16 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from grader import scoring
-from grader import planning
+from grader import planning, scoring, yamlfiles
 from grader.exercises import (ASSIGNMENT_FILE, Assignment, Exercise, ExerciseError,
                               Problem, data_dir, exercise_files_in, load_assignment,
                               load_exercises)
 from grader.gradcheck import REFERENCE_RTOL, numerical_gradients, relative_error
 from grader.gradebook import GradebookError, LatePolicy
-from grader.yamlfiles import safe_loader
 
 PRINTED_PRECISION = 0.005  # numbers printed with 2 decimals, as in the lecture
 SEEDS = range(5)
@@ -31,8 +28,8 @@ def _is_assignment(path: Path) -> bool:
     if path.name == ASSIGNMENT_FILE:
         return True
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=safe_loader())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = yamlfiles.load(path)
+    except (OSError, UnicodeDecodeError, yamlfiles.error()):
         return False  # its loading will say what is wrong
     return isinstance(data, dict) and isinstance(data.get("exercises"), list)
 

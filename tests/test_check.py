@@ -233,3 +233,36 @@ def test_backprop_says_each_kind_of_mistake_once(tmp_path, body, most):
     assert 1 <= len(hints) <= most, hints
     assert sum(" is " in h and "; expected " in h for h in hints) <= 1, hints
     assert sum("returned no gradient" in h for h in hints) <= 1, hints
+
+
+def test_exercises_planned_while_the_fork_server_loads_reach_the_child_it_starts(monkeypatch):
+    """`check` starts its fork server as it loads. Exercises planned before the server is
+    ready wait for it; the child starts between two exercises, as soon as it is, gets them
+    all, then each next one as it is planned, and answers every call in order."""
+    from grader.sandbox import Call, run_submission, runner
+
+    server = runner._zygote
+    if server is None:
+        pytest.skip("the portable path has no fork server")
+    server.wait_ready()
+    polls = iter([True, True])  # loading when asked before planning and after exercise 0
+    monkeypatch.setattr(server, "starting", lambda: next(polls, False))
+    events = []
+    begin = runner._Session.begin
+    monkeypatch.setattr(runner._Session, "begin",
+                        lambda self, *args: (events.append("child"), begin(self, *args))[1])
+
+    def plan(each):
+        made = []
+        for k in range(3):
+            events.append(f"planned {k}")
+            made.append(Call(f"e{k}", "full", [float(k)], form="array"))
+            each(made[-1:])
+        return made
+
+    source = b"import numpy as np\ndef full(k):\n    return np.full(2, k)\n"
+    run = run_submission(source, plan)
+    assert events == ["planned 0", "planned 1", "child", "planned 2"]
+    assert [o.status for o in run.outcomes] == ["ok"] * 3, run.outcomes
+    assert [o.output["items"][0]["array"].tolist() for o in run.outcomes] == \
+        [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]

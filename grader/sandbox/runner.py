@@ -812,7 +812,7 @@ def run_submission(source: bytes,
     `calls` may be a function that makes them, an exercise at a time, and hands each
     exercise's to its argument as soon as they are made: the first child confines itself,
     imports the submission and runs those calls while the next are planned. (While the
-    fork server is still loading, they are all made first.)
+    fork server is still loading, they wait for it: it starts the child between two.)
     `hidden` names more paths the child must not see; `forbidden` names modules the
     submission may not import. Raises ConfinementError, before any student code has
     run, when the sandbox the environment promises cannot be set up."""
@@ -828,20 +828,36 @@ def run_submission(source: bytes,
     plan = None
     try:
         plan = tiers.plan(workdir, asdict(limits), [str(h) for h in hidden], list(forbidden))
-        if callable(calls) and _zygote is not None and _zygote.starting():
-            calls = calls()  # while the fork server loads (`check` starts it as it loads)
-        # The submission's time starts when its first child is confined: the machine's
-        # start-up is not its doing (fresh children after a fault or a restart are).
-        session = _Session(workdir, plan, limits, streams, budget, None, spare)
-        spare = None  # the session's now
-        session.begin(target, list(forbidden), [])
         found = _Progress(source, limits)
+        session: _Session | None = None
+
+        def start_first() -> _Session:
+            nonlocal spare
+            # The submission's time starts when its first child is confined: the
+            # machine's start-up is not its doing (fresh children after a fault are).
+            first = _Session(workdir, plan, limits, streams, budget, None, spare)
+            spare = None  # the session's now
+            first.begin(target, list(forbidden), [])
+            first.send_calls(found.pending)  # what was planned while the server loaded
+            return first
+
+        def loading() -> bool:  # the fork server `check` started as it loaded
+            return _zygote is not None and _zygote.starting()
 
         def planned(more: list[Call]) -> None:
-            session.send_calls(found.add(more))
-            session.pump()
+            nonlocal session
+            added = found.add(more)
+            if session is not None:
+                session.send_calls(added)
+            elif not loading():
+                session = start_first()  # the server is ready: all planned so far go
+            if session is not None:
+                session.pump()
 
+        if not loading():
+            session = start_first()
         calls(planned) if callable(calls) else planned(calls)
+        session = session or start_first()
         while True:
             session.end()
             session.run()

@@ -93,11 +93,12 @@ def run_autograder(files: dict[str, str | bytes], submission_id: int | None = 77
     else:
         metadata.write_text(json.dumps({"id": submission_id, "users": [{"name": "A"}],
                                         "assignment": {"title": "HW"}}))
-    start = time.monotonic()
+    # The timeout is a hang guard only: that a hang ends within the course's limits is
+    # shown by the results (test_crashing_and_hanging_gates: "timed out after 2 s", every
+    # other gate graded), never by how long a busy machine took.
     done = subprocess.run([str(AUTOGRADER / "run_autograder")], cwd=AUTOGRADER,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert time.monotonic() - start < 60
     text = (AUTOGRADER / "results" / "results.json").read_text()
     assert len(text) < 200_000
     results = json.loads(text)
@@ -276,7 +277,7 @@ def run_prairielearn(files: dict[str, str], *options: str) -> dict:
     for name, content in files.items():
         (GRADE / "student" / name).write_text(content)
     done = subprocess.run([sys.executable, "-m", "grader", "prairielearn", "run", *options],
-                          capture_output=True, text=True, timeout=120, cwd="/")
+                          capture_output=True, text=True, timeout=600, cwd="/")
     assert done.returncode == 0, done.stderr  # PrairieLearn discards results otherwise
     path = GRADE / "results" / "results.json"
     assert path.stat().st_size < 1 << 20
@@ -320,7 +321,7 @@ def test_prairielearn_without_a_secret_refuses_to_grade(grade_tree):
     ship_secret(None)
     (GRADE / "student" / "backprop.py").write_text(SOLUTION.read_text())
     done = subprocess.run([sys.executable, "-m", "grader", "prairielearn", "run"],
-                          capture_output=True, text=True, timeout=120, cwd="/")
+                          capture_output=True, text=True, timeout=600, cwd="/")
     assert done.returncode == 1 and "no secret grading seed" in done.stderr
     results = json.loads((GRADE / "results" / "results.json").read_text())
     assert results["gradable"] is False and "not counted" in results["message"]

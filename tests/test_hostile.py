@@ -9,13 +9,15 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, SUBMISSIONS, compose, header, may_lose, run_cli, scores
+from conftest import ROOT, SOLUTION, SUBMISSIONS, compose, header, may_lose, run_cli, scores
 from grader.sandbox import runner, tiers, uids
 from grader.sandbox.child import processes
 
@@ -46,11 +48,26 @@ def course(tmp_path_factory) -> Path:
     return folder / "assignment.yaml"
 
 
-def grade(submission: Path, course: Path, *args: str) -> tuple[dict, float]:
-    start = time.monotonic()
+def grade(submission: Path, course: Path, *args: str) -> dict:
     result = run_cli("check", submission, "--json", "--assignment", course, *args)
     assert result.exit_code in (0, 1), result.output
-    return json.loads(result.stdout), time.monotonic() - start
+    return json.loads(result.stdout)
+
+
+# What a report says when the submission's total time ran out (runner.TOTAL_TIMEOUT for the
+# calls left, or an import that used it all up).
+TOTAL_RAN_OUT = re.compile(r"total time ran out|used up the submission's")
+
+
+def ended_by_their_own_limits(report: dict) -> None:
+    """Every hang in `report` was ended by its own limit (its exercise's or its top-level
+    statement's), never by the submission's total time running out: what a stopwatch
+    around the grading stood for, without depending on the machine's speed. (That the
+    total time is enforced when it does run out: see the test of a submission that hangs
+    everywhere, at the end of this file.)"""
+    said = [report["error"] or "", *report["not_run"],
+            *(h for e in report["exercises"] for h in e["hints"])]
+    assert not [s for s in said if TOTAL_RAN_OUT.search(s)], said
 
 
 def test_corpus_size():
@@ -85,7 +102,7 @@ def test_hostile_submission_gets_its_exact_verdict(path: Path, course: Path, tmp
         shutil.copyfile(path, submission)
     else:
         submission = compose(tmp_path, path)
-    report, elapsed = grade(submission, course)
+    report = grade(submission, course)
     target = meta["exercise"]
     if target == "*":  # the whole submission fails, with the reason
         assert re.search(meta["message"], report["error"] or ""), report["error"]
@@ -98,7 +115,7 @@ def test_hostile_submission_gets_its_exact_verdict(path: Path, course: Path, tmp
             assert ex["score"] < ex["max_score"]
         elif ex["id"] not in may_lose(target):
             assert ex["score"] == ex["max_score"], (ex["id"], ex["hints"])
-    assert elapsed < LIMITS["total_seconds"]
+    ended_by_their_own_limits(report)
     assert processes.children() <= before, "a process of the submission survived"
     if CONFINED:
         assert processes.live_processes(uids.claim()) == []
@@ -141,7 +158,7 @@ def mul_backward(dout, x, y):
     seen += repr(os.environ)
     raise RuntimeError("LEAK" if "s3cr3t" in seen else "clean")
 """
-    report, _ = grade(compose(tmp_path, source), ROOT / "exercises" / "assignment.yaml")
+    report = grade(compose(tmp_path, source), ROOT / "exercises" / "assignment.yaml")
     (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
     assert "raised RuntimeError: clean" in mul["hints"][0]
 
@@ -170,7 +187,7 @@ def mul_backward(dout, x, y):
             outcomes.append(type(e).__name__)
     raise RuntimeError(" ".join(outcomes))
 """
-        report, _ = grade(compose(tmp_path, source), course)
+        report = grade(compose(tmp_path, source), course)
         (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
         assert "OPENED" not in mul["hints"][0] and "FileNotFoundError" in mul["hints"][0]
         assert hashlib.sha256(grader_file.read_bytes()).hexdigest() == digest
@@ -278,7 +295,7 @@ def laptop_mode(monkeypatch):
 def test_without_root_faults_still_cost_only_their_gate(name, laptop_mode, course, tmp_path):
     path = SUBMISSIONS / "hostile" / f"{name}.py"
     before = processes.children()
-    report, _ = grade(compose(tmp_path, path), course)
+    report = grade(compose(tmp_path, path), course)
     target = header(path)["exercise"]
     lost = {k for k, (s, m) in scores(report).items() if s != m}
     assert lost == set() if target == "-" else target in lost <= may_lose(target)
@@ -300,7 +317,7 @@ def mul_backward(dout, x, y):
     import yaml
     return dout * y, dout * x
 """
-    report, _ = grade(compose(tmp_path, source), folder / "assignment.yaml")
+    report = grade(compose(tmp_path, source), folder / "assignment.yaml")
     (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
     assert mul["score"] == 0 and "imports yaml, which this course forbids" in mul["hints"][0]
 
@@ -310,7 +327,7 @@ def test_a_dead_fork_server_falls_back_to_fresh_interpreters(tmp_path, monkeypat
     monkeypatch.setattr(runner, "_zygote", server)
     server.proc.kill()
     server.proc.wait()
-    report, _ = grade(compose(tmp_path, ""), ROOT / "exercises" / "assignment.yaml")
+    report = grade(compose(tmp_path, ""), ROOT / "exercises" / "assignment.yaml")
     assert report["score"] == 100 and runner._zygote is None
     server.sock.close()
 
@@ -335,9 +352,45 @@ def test_a_child_that_stops_reading_its_calls_never_stalls_the_grader(mode, requ
     shutil.copytree(course.parent, deep)
     spec = yaml.safe_load((deep / "backprop.yaml").read_text())
     (deep / "backprop.yaml").write_text(yaml.safe_dump({**spec, "deep_chain_length": 30_000}))
-    report, elapsed = grade(compose(tmp_path, STOPS_READING), deep / "assignment.yaml",
-                            "--only", "backprop")
+    report = grade(compose(tmp_path, STOPS_READING), deep / "assignment.yaml",
+                   "--only", "backprop")
     (exercise,) = report["exercises"]
+    # Its own exercise's limit ended it, not the submission's total time: the grader was
+    # never stuck writing calls the child would not read.
     assert exercise["status"] == "error" and \
-        any(h.startswith("timed out after") for h in exercise["hints"]), exercise["hints"]
-    assert elapsed < LIMITS["total_seconds"]
+        f"timed out after {LIMITS['exercise_seconds']:g} s" in exercise["hints"], \
+        exercise["hints"]
+    ended_by_their_own_limits(report)
+
+
+def test_a_submission_that_hangs_everywhere_is_stopped_by_its_total_time(tmp_path, course):
+    """Every function blocks for good: each exercise stops at its own limit until the
+    submission's total time runs out, then the rest are not run but reported as such, and
+    the report is written. Run as the command line is, with a generous timeout as the
+    only guard against a grader that never ends: no stopwatch."""
+    import ast
+
+    tree = ast.parse(SOLUTION.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            node.body = ast.parse("__import__('time').sleep(10**6)").body
+    (tmp_path / "backprop.py").write_text(ast.unparse(tree))
+    folder = tmp_path / "course"
+    shutil.copytree(course.parent, folder)
+    assignment = yaml.safe_load((folder / "assignment.yaml").read_text())
+    assignment["limits"] = {**LIMITS, "total_seconds": 5}  # two exercises' time and a half
+    (folder / "assignment.yaml").write_text(yaml.safe_dump(assignment))
+    done = subprocess.run([sys.executable, "-m", "grader", "check", tmp_path / "backprop.py",
+                           "--json", "--assignment", folder / "assignment.yaml"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    own = f"timed out after {LIMITS['exercise_seconds']:g} s"
+    stopped = [("own" if e["hints"] == [own] else "total" if e["hints"] ==
+                ["the submission's total time ran out"] else e["hints"])
+               for e in report["exercises"] if e["max_score"]]  # two_layer_net: no points
+    assert all(e["status"] == "error" and e["score"] == 0 for e in report["exercises"])
+    # Each exercise at its own limit, until the total ran out; from there, every one left.
+    assert stopped[0] == "own" and stopped[-1] == "total", stopped
+    assert stopped == sorted(stopped, key=["own", "total"].index), stopped

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -117,6 +119,29 @@ def main() -> None:
 
     Start with `backprop check backprop.py` to see your score per gate, with hints.
     """
+
+
+def run() -> None:
+    """The `backprop` command (and `python -m grader`). A `check` ends without tearing
+    its interpreter down: its output is flushed and every exit handler has run (its fork
+    server and its harness copy are gone), and tearing down numpy and the grader's modules
+    would add about 30 ms to a command of 0.4 s."""
+    if sys.argv[1:2] != ["check"]:
+        return main()
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        if done.code is not None and not isinstance(done.code, int):
+            raise  # a message for Python to print
+        code = done.code or 0
+    atexit._run_exitfuncs()  # what a normal exit runs first
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # say, a closed pipe: the status Python's own exit gives then
+        code = 120
+    os._exit(code)
 
 
 ALLOW_UNCONFINED_HELP = ("Grade even where the sandbox is incomplete (no Landlock or "

@@ -263,7 +263,7 @@ def build_wheel(dest: Path, exercises: Path, used: list[Path] = (),
         "".join(f"Requires-Dist: {r}\n" for r in runtime_requirements())).encode()
     files[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: backprop-grader\n"
                               b"Root-Is-Purelib: true\nTag: py3-none-any\n")
-    files[f"{info}/entry_points.txt"] = b"[console_scripts]\nbackprop = grader.cli:main\n"
+    files[f"{info}/entry_points.txt"] = b"[console_scripts]\nbackprop = grader.cli:run\n"
     record = [f"{path},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}"
               for path, data in files.items()] + [f"{info}/RECORD,,"]
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()

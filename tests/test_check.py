@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -266,3 +270,28 @@ def test_exercises_planned_while_the_fork_server_loads_reach_the_child_it_starts
     assert [o.status for o in run.outcomes] == ["ok"] * 3, run.outcomes
     assert [o.output["items"][0]["array"].tolist() for o in run.outcomes] == \
         [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]
+
+
+@pytest.mark.parametrize("submission, status, score", [
+    (SOLUTION, 0, 100.0), (ROOT / "examples" / "buggy_backprop.py", 1, 75.0)])
+def test_check_as_a_command_gives_its_status_and_whole_report_and_leaves_nothing(
+        submission, status, score, tmp_path):
+    """`python -m grader check` (what `backprop check` runs) skips the interpreter's
+    teardown: its whole report still arrives, with its exit status, and its fork server,
+    work folder and harness copy are gone when it returns."""
+    os.chmod(tmp_path, 0o755)  # the temporary folders in it are handed to a sandbox uid
+    done = subprocess.run([sys.executable, "-m", "grader", "check", str(submission), "--json"],
+                          cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp_path)},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == status, done.stderr
+    assert json.loads(done.stdout)["score"] == score
+    assert list(tmp_path.iterdir()) == []
+    assert not [p for p in Path("/proc").glob("[0-9]*")
+                if str(tmp_path).encode() in _cmdline(p)], "a process of the check lives on"
+
+
+def _cmdline(process: Path) -> bytes:
+    try:
+        return (process / "cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""

@@ -209,7 +209,7 @@ def grader_command(env: str, args: list, request,
 
 
 def run_grader(env: str, args: list, request, extra_env: dict | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess:
+               timeout: float = 600) -> subprocess.CompletedProcess:
     command, base = grader_command(env, args, request, extra_env)
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd="/",
                           env=base)
@@ -333,15 +333,17 @@ RESOURCE_ATTACKS = sorted(p for p in TIERS_CORPUS.glob("*.py") if "exercise" in 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_resource_attacks_cost_only_their_gate(env, path, place, request):
     meta = header(path)
-    before = time.monotonic()
     report = checked(env, compose_into(place, path.read_text()), course_in(place), request)
-    assert time.monotonic() - before < LIMITS["total_seconds"]
     for ex in report["exercises"]:
         if ex["id"] == meta["exercise"]:
             assert re.fullmatch(meta["status"], ex["status"]), ex
             assert any(re.search(meta["message"], h) for h in ex["hints"]), ex["hints"]
         elif ex["id"] not in may_lose(meta["exercise"]):
             assert ex["score"] == ex["max_score"], (ex["id"], ex["hints"])
+    # Stopped by its gate's own limits (memory, processes, disk, its 3 s), never by the
+    # submission's total time running out: no stopwatch, whatever the machine's load.
+    said = [report["error"] or "", *(h for e in report["exercises"] for h in e["hints"])]
+    assert not [h for h in said if "total time ran out" in h or "used up the submission" in h]
     assert _sandbox_uid_processes(report) == []
     if env == "user":
         assert outlived_their_grader(pwd.getpwnam(TA_USER).pw_uid) == []
@@ -365,7 +367,7 @@ def test_a_chatty_thread_gets_the_same_full_marks_on_every_run(env, place, reque
                                  text=True, cwd="/", env=environment) for _ in range(2)]
         try:
             for run in runs:
-                out, err = run.communicate(timeout=120)
+                out, err = run.communicate(timeout=600)
                 assert "could not protect" not in out + err
                 assert run.returncode == 0, err[-2000:]  # 0: full marks
                 report = json.loads(out)
@@ -434,7 +436,7 @@ def test_graders_side_by_side_never_disturb_each_other(env, place, request):
     # a busy machine makes likely, and which is right).
     reports = []
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600  # a hang guard
         waiting = {report for _, report in checks}
         while waiting:
             assert time.monotonic() < deadline, "a check neither reported nor ended"
@@ -443,7 +445,7 @@ def test_graders_side_by_side_never_disturb_each_other(env, place, request):
         for proc, report in checks:
             with open(report, "rb", closefd=False) as f:
                 out = f.read()
-            _, err = proc.communicate(timeout=180)
+            _, err = proc.communicate(timeout=600)
             assert proc.returncode in (0, 1), err[-2000:]
             assert len(out) > PIPE_PAGE  # else it could have ended before the others graded
             reports.append(json.loads(out))
@@ -452,7 +454,7 @@ def test_graders_side_by_side_never_disturb_each_other(env, place, request):
             os.close(report)
             proc.kill()
             proc.wait()
-    out, err = batch.communicate(timeout=300)
+    out, err = batch.communicate(timeout=600)
     assert batch.returncode == 0, err[-2000:]
     assert [r["score"] for r in reports[:4]] == [100.0] * 4
     assert reports[4]["score"] == 100.0  # its kills reached nothing, itself included

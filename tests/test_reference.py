@@ -33,6 +33,7 @@ def test_every_reference_backward_matches_central_differences(name, seed, scale)
         assert relative_error(analytic, numeric) < 1e-6
 
 
+@settings(deadline=None)  # Hypothesis's default 200 ms per example is a stopwatch
 @given(n=st.integers(1, 12), seed=st.integers(0, 1000))
 def test_relu_jacobian_reference_is_the_numerical_jacobian(n, seed):
     rng = np.random.default_rng(seed)

@@ -67,7 +67,7 @@ def test_check_in_a_kernel_says_what_the_terminal_says_once_and_cleanly(tmp_path
     nb = new_notebook(cells=ran)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the kernel imports this grader
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))  # as Jupyter names the kernel's file
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     restarted, first, second, last = (
         "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)

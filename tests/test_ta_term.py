@@ -312,7 +312,7 @@ def test_sigterm_stops_like_ctrl_c_quietly_and_resumably(tmp_path):
     proc = _batch(cls, out, course(tmp_path))
     _wait_for_journal(out, 2)
     proc.send_signal(signal.SIGTERM)  # the batch only, as `kill PID` or a supervisor does
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 128 + signal.SIGTERM, err
     done = (out / "journal.jsonl").read_text().count("\n")
     assert f"interrupted after grading {done} of 40" in err

@@ -21,16 +21,18 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 
 import numpy as np  # imported before any student code, like wire
 
 try:
-    from . import audit, lockdown, processes, wire
+    from . import audit, lockdown, processes, state, wire
 except ImportError:  # run as a script from the harness folder (-I leaves it off the path)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import audit
     import lockdown
     import processes
+    import state
     import wire
     del sys.path[0]
 
@@ -273,7 +275,8 @@ def run_call(module, call, arrays, submission):
     printed = Printed()
     try:
         with contextlib.redirect_stdout(Routed(printed, sys.stdout)), \
-                contextlib.redirect_stderr(Routed(printed, sys.stderr)):
+                contextlib.redirect_stderr(Routed(printed, sys.stderr)), \
+                warnings.catch_warnings():
             if call["form"] == "program":
                 value, watched = run_program(module, call, arrays)
             else:
@@ -321,6 +324,15 @@ def leftovers(before):
     call of a small gate; asking the kernel whether there is one does not)."""
     threads, children = running(bool(before[1]) or _has_children())
     return threads > before[0] or bool(children - before[1])
+
+
+def settle(baseline):
+    """Put back what the call changed for the calls after it (`state.py`); True when a
+    fresh child should run those."""
+    try:
+        return baseline.restore()
+    except BaseException:  # a handler the call set went off as it was put back
+        return True
 
 
 def _has_children():
@@ -430,13 +442,13 @@ def main(request_fd, result_fd):
         sender.send({"type": "import", "ok": False, "error": describe_error(exc, submission),
                      "audit": auditor.report()})
         return
-    imported = running()
+    imported, baseline = running(), state.Baseline()
     sender.send({"type": "import", "ok": True, "skipped": skipped[:20],
                  "audit": auditor.report()})
     for _, batch, arrays in frames:
         for call in batch["calls"]:
             header, out = run_call(module, call, arrays, submission)
-            header["leftovers"] = leftovers(imported)
+            header["leftovers"] = settle(baseline) or leftovers(imported)
             header["audit"] = auditor.report()
             try:
                 sender.send(header, out)

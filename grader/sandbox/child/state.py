@@ -5,7 +5,8 @@ interval timer that goes off during another gate, a profile or trace hook, the r
 limit, numpy's error handling, a resource limit, the warning filters. Left in place, any
 of them could make a later, correct gate fail: a fault of one gate would cost another.
 `Baseline` is that state as the import left it (the import's own choices are the
-submission's and stay); `restore` puts it back after every call. The warning filters
+submission's and stay, but for its timers, which would go off in some gate's time: they
+are stopped); `restore` puts it back after every call. The warning filters
 come back by themselves (each call runs in `warnings.catch_warnings`); a signal handler
 a call sets is left, as nothing sends that signal once its timers are stopped and what the
 call left running is gone (threads and processes: a fresh child).
@@ -32,6 +33,12 @@ LIMITS = [getattr(resource, name) for name in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMI
           if hasattr(resource, name)] if resource else []
 
 
+def _stop_timers():
+    """Stop every timer; True when one was running."""
+    faulthandler.cancel_dump_traceback_later()
+    return any([signal.setitimer(timer, 0) != (0.0, 0.0) for timer in TIMERS])
+
+
 def _limits():
     return [resource.getrlimit(which) for which in LIMITS]
 
@@ -40,6 +47,7 @@ class Baseline:
     """The state to come back to after each call."""
 
     def __init__(self):
+        _stop_timers()
         self.hooks = sys.getprofile(), sys.gettrace()
         self.recursion = sys.getrecursionlimit()
         self.numpy = np.geterr(), np.geterrcall()
@@ -49,10 +57,7 @@ class Baseline:
         """Put the state back; True when a fresh child should run the calls that follow:
         a timer was armed (one may have gone off already, to be handled later) or a limit
         cannot be raised back."""
-        armed = False
-        for timer in TIMERS:  # first: nothing more goes off while the rest is undone
-            armed |= signal.setitimer(timer, 0) != (0.0, 0.0)
-        faulthandler.cancel_dump_traceback_later()
+        armed = _stop_timers()  # first: nothing more goes off while the rest is undone
         if (sys.getprofile(), sys.gettrace()) != self.hooks:
             sys.setprofile(self.hooks[0])
             sys.settrace(self.hooks[1])

@@ -84,6 +84,15 @@ class Tolerance:
         return cls(**{**default.__dict__, **(spec or {})})
 
 
+# What an assignment's `defaults` (or an exercise's `tolerance`) does not say otherwise.
+# Gradients: |student - true| <= atol * max|true| + rtol * |true| elementwise. Honest
+# float32 arithmetic lands near 1e-6; real mistakes are off by factors, signs and masks.
+GATE_TOLERANCE = Tolerance(rtol=1e-3, atol=1e-5)
+# Worked examples are computed by hand: answers rounded like the slides must pass. Here
+# atol is absolute: |student - true| <= atol + rtol * |true|.
+GRAPH_TOLERANCE = Tolerance(atol=0.015)
+
+
 @dataclass
 class Exercise:
     """One exercise, with the assignment's points, visibility and reveal policy folded in."""
@@ -95,7 +104,7 @@ class Exercise:
     spec: dict[str, Any]
     pack: Pack
     checks: dict[str, float] = field(default_factory=dict)
-    tolerance: Tolerance = Tolerance()
+    tolerance: Tolerance = GATE_TOLERANCE
     points: float = 0.0
     visibility: str = "visible"
     reveal: str = "mistakes"  # what its feedback may show: mistakes, formula or answers
@@ -457,8 +466,9 @@ def pack_for(path: Path) -> Pack:
                              for line in e.problems]) from None
 
 
-def load_exercise(path: Path, default_tol: Tolerance = Tolerance(),
-                  graph_tol: Tolerance = Tolerance(), pack: Pack | None = None) -> Exercise:
+def load_exercise(path: Path, default_tol: Tolerance = GATE_TOLERANCE,
+                  graph_tol: Tolerance = GRAPH_TOLERANCE, pack: Pack | None = None
+                  ) -> Exercise:
     """Read and check one exercise file (its ops come from `pack`, by default the pack the
     file lies in); raise ExerciseError with every problem found."""
     pack = pack or pack_for(path)
@@ -509,8 +519,8 @@ def load_assignment(path: Path | None = None, pack: Pack | None = None) -> Assig
     if problems:
         raise ExerciseError(problems)
     defaults = data.get("defaults", {})
-    default_tol = Tolerance.from_spec(defaults.get("tolerance"), Tolerance())
-    graph_tol = Tolerance.from_spec(defaults.get("graph_tolerance"), Tolerance())
+    default_tol = Tolerance.from_spec(defaults.get("tolerance"), GATE_TOLERANCE)
+    graph_tol = Tolerance.from_spec(defaults.get("graph_tolerance"), GRAPH_TOLERANCE)
     exercises, seen = [], set()
     for i, entry in enumerate(data["exercises"]):
         ex_id = entry["id"]

@@ -295,3 +295,16 @@ def _cmdline(process: Path) -> bytes:
         return (process / "cmdline").read_bytes()
     except OSError:  # gone meanwhile
         return b""
+
+
+def test_an_assignment_that_says_nothing_of_tolerances_gets_the_documented_ones(tmp_path):
+    """An assignment may list built-in exercises and nothing else: the solution keeps full
+    marks on gates and worked examples (hand-rounded answers), a classic mistake does not."""
+    course = tmp_path / "assignment.yaml"
+    course.write_text("title: Minimal\nexercises:\n  - {id: mul, points: 5}\n"
+                      "  - {id: sigmoid_neuron, points: 4}\n  - {id: simple_graph, points: 4}\n")
+    report, code = check_json(SOLUTION, "--assignment", course)
+    assert code == 0 and report["score"] == 13, scores(report)
+    report, _ = check_json(ROOT / "tests" / "submissions" / "bad" / "mul_swapped.py",
+                           "--assignment", course)
+    assert scores(report)["mul"][0] < 5

@@ -471,8 +471,9 @@ def export(outdir: Path, target: str, output: Path, column: str | None,
     overrides applied), a group's score for each member. See docs/export.md for the
     columns.
 
-    Exit status: 0 when every graded student has a row; 1 when some are left out (they
-    are listed: enter those grades by hand, or use --roster); 2 on a usage error.
+    Exit status: 0 when every student of the class has a row; 1 when some are left out
+    (they are listed: enter those grades by hand, or use --roster; one the grader failed
+    on has no grade yet: grade again); 2 on a usage error.
     """
     from grader.gradebook import Grade, GradebookError, export_rows, read_roster, write_csv
 
@@ -495,10 +496,10 @@ def export(outdir: Path, target: str, output: Path, column: str | None,
                    f"{len(made.absent)}: {'; '.join(made.absent)}", err=True)
     for line in made.left_out:
         echo(f"left out: {line}", err=True)
-    if made.left_out:
-        echo(f"{len(made.left_out)} graded student(s) have no row in {output}: enter "
-                   "their grades by hand" + ("" if roster else ", or join the class to the "
-                   "LMS's roster with --roster FILE"), err=True)
+    if made.rowless:
+        echo(f"{made.rowless} student(s) have no row in {output}: enter their grades by "
+             "hand" + ("" if roster else ", or join the class to the LMS's roster with "
+                       "--roster FILE"), err=True)
         sys.exit(EXIT_NOT_FULL)
 
 

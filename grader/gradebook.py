@@ -337,8 +337,9 @@ NOT_STUDENTS = ("points possible", "manual posting", "muted")  # rows under Canv
 class Export:
     header: list[str]
     rows: list[list[str]] = field(default_factory=list)
-    left_out: list[str] = field(default_factory=list)  # graded students without a row
+    left_out: list[str] = field(default_factory=list)  # why students have no row
     absent: list[str] = field(default_factory=list)  # roster students who handed nothing in
+    rowless: int = 0  # students of the class without a row
 
 
 def read_roster(path: Path) -> list[dict]:
@@ -389,6 +390,7 @@ def _join(people: list[tuple[dict, dict]], roster: list[dict], out: Export) -> d
     names = [_name_key(person.get("name") or record["student"]) for person, record in people]
     roster_names = Counter(_name_key(row["name"]) for row in roster)
     taken: dict[int, dict] = {}
+    disputed: set[int] = set()  # named by a row that names others too, or by two rows
     for row in roster:
         strong = {row[f].casefold() for f in STRONG if row.get(f)}
         found = [i for i, ids in enumerate(known) if strong & ids]
@@ -399,18 +401,22 @@ def _join(people: list[tuple[dict, dict]], roster: list[dict], out: Export) -> d
         if len(found) > 1:
             out.left_out.append(f"{label} matches {len(found)} graded students: " +
                                 "; ".join(describe(people[i][1]) for i in found))
+            disputed.update(found)
         elif not found:
             out.absent.append(label)
         elif found[0] in taken:
             out.left_out.append(f"{label} and roster line {taken[found[0]]['line']} both "
                                 f"match {describe(people[found[0]][1])}")
             taken[found[0]] = {}  # neither row: the TA decides
+            disputed.add(found[0])
         else:
             taken[found[0]] = row
     for i, (person, record) in enumerate(people):
-        if i not in taken:
+        if not taken.get(i):
+            why = "the roster names them ambiguously (above)" if i in disputed \
+                else "not in the roster"
             out.left_out.append(f"{person.get('name') or record['student']} "
-                                f"({record['key']}): not in the roster")
+                                f"({record['key']}): {why}")
     return {i: row for i, row in taken.items() if row}
 
 
@@ -439,11 +445,16 @@ def export_rows(records: list[dict], grades: dict[str, Grade], target: str, colu
     for i, row in sorted(fields.items()):
         record = people[i][1]
         found = _platform_row(row, target)
-        if found is None:
+        if record.get("report") is None:  # the grader failed on it: there is no grade
+            out.left_out.append(f"{describe(record)}: NOT graded, the grader failed "
+                                f"({record.get('grader_error')}): run the same `backprop "
+                                "grade` again, then export")
+        elif found is None:
             where = f"roster line {row['line']}: " if "line" in row else ""
             out.left_out.append(f"{where}{row['name']} ({record['key']}): no {need}")
         else:
             out.rows.append(found + [f"{grades[record['key']].final:g}"])
+    out.rowless = len(people) - len(out.rows)
     return out
 
 

@@ -61,13 +61,15 @@ def write_gradebook(path: Path, records: list[dict], assignment: Assignment,
             advisory_note(report.get("confinement") or {}) if report else "",
             r.get("entry_note"), r.get("grader_error"), report.get("error") if report else None,
             *grade.remarks]))
+        # Not graded (the grader failed): no score at all, never a 0 to be uploaded.
+        shown = (lambda v: f"{v:g}") if report else (lambda v: "")
         rows.append([r["student"]] + [r["ids"].get(f, "") for f in ids] +
                     ([("yes" if r.get("late") else "no") if r.get("late") is not None
                       else ""] if late else []) +
                     ([r.get("submitted") or ""] if timed else []) +
-                    [f"{grade.raw:g}", f"{grade.penalty:g}", f"{grade.final:g}",
+                    [shown(grade.raw), shown(grade.penalty), shown(grade.final),
                      f"{assignment.max_score:g}"] +
-                    [f"{grade.exercises.get(i, 0):g}" for i in exercise_ids] + [remarks])
+                    [shown(grade.exercises.get(i, 0)) for i in exercise_ids] + [remarks])
     write_csv(path, columns, rows)
 
 
@@ -105,6 +107,7 @@ def overview(records: list[dict], grades: dict[str, Grade], assignment: Assignme
     """The class in a few lines, for summary.md and the terminal: final scores (late
     penalties and corrections applied) with the raw ones beside them, lateness, and the
     submissions that earned nothing; `most` names shown per line (None: all)."""
+    records = [r for r in records if r.get("report")]  # not those the grader failed on
     if not records:
         return []
     mine = [grades[r["key"]] for r in records]
@@ -135,7 +138,7 @@ def summary_markdown(records: list[dict], grades: dict[str, Grade], assignment: 
                      layout: str, strays: list[str] = (),
                      policy: LatePolicy | None = None) -> str:
     graded = [r for r in records if r.get("report")]
-    scores = [grades[r["key"]].final for r in records]
+    scores = [grades[r["key"]].final for r in graded]
     top = assignment.max_score
     lines = [f"# Class summary: {assignment.title}", "",
              f"{len(records)} submissions ({layout} layout), scored out of {top:g}.", ""]
@@ -291,8 +294,8 @@ def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, lay
     if corrections.unmatched:
         text += "\n## Corrections that match no student\n\n" + \
             "".join(f"- {w}\n" for w in corrections.unmatched)
-    if write_chart(outdir / "summary.png", [grades[r["key"]].final for r in records],
-                   assignment):
+    graded = [grades[r["key"]].final for r in records if r.get("report")]
+    if write_chart(outdir / "summary.png", graded, assignment):
         text += "\n![Final score distribution](summary.png)\n"
     (outdir / "summary.md").write_text(text, encoding="utf-8")
     return grades

@@ -444,10 +444,26 @@ def test_a_grader_failure_is_reported_and_never_journaled(tmp_path, monkeypatch)
     assert "student002.py" not in (out / "journal.jsonl").read_text()
     book = {r["student"]: r for r in rows(out / "gradebook.csv")}
     assert "injected" in book["student002"]["remarks"]
+    assert book["student002"]["total"] == book["student002"]["raw"] == ""  # never a 0
+    upload = tmp_path / "canvas.csv"
+    export = run_cli("export", out, "--to", "gradescope", "-o", upload, "--roster",
+                     _roster(tmp_path, 4))
+    assert export.exit_code == 1 and "student002.py" in export.stderr
+    assert "NOT graded, the grader failed (RuntimeError: injected)" in export.stderr
+    assert "1 student(s) have no row" in export.stderr
+    assert len(rows(upload)) == 3
     monkeypatch.setattr(batch, "_grade_all", real)
     again = grade(cls, "-o", out, "--assignment", course(tmp_path / "again"))
     assert "1 graded now, 3 already in the journal" in again.output
     assert json.loads((out / "results.json").read_text())["students"][2]["report"]
+
+
+def _roster(folder: Path, students: int) -> Path:
+    """A plain roster naming the students of `folder_class` by their names."""
+    roster = folder / "roster.csv"
+    roster.write_text("name,email\n" + "".join(f"student{i:03d},s{i}@uni.edu\n"
+                                                for i in range(students)))
+    return roster
 
 
 def test_a_student_name_never_becomes_a_spreadsheet_formula(tmp_path):

@@ -26,7 +26,9 @@ students may share a name), and so is a second row for one student's cell.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import datetime as dt
 import math
 import re
@@ -59,18 +61,36 @@ def _time(value, where: str) -> dt.datetime:
     return moment
 
 
-def _rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
-    """(line number, row) of a CSV file with the required columns."""
+def _text(path: Path) -> str:
+    """A spreadsheet's text: UTF-8 (with or without Excel's byte-order mark) or UTF-16
+    (Excel's "Unicode text"). Any other encoding is refused, never guessed: a name
+    decoded wrong would silently match no one."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in required if c not in (reader.fieldnames or [])]
-            if missing:
-                raise GradebookError(f"{path}: missing column(s) {', '.join(missing)}; the "
-                                     f"header must name {', '.join(required)}")
-            return [(i, row) for i, row in enumerate(reader, start=2)]
+        data = path.read_bytes()
     except OSError as e:
         raise GradebookError(f"{path}: cannot be read ({e.strerror})") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise GradebookError(f"{path}, line {line}: not UTF-8 text (byte {data[e.start]:#x}); "
+                             "save it as CSV UTF-8 (in Excel: Save As, 'CSV UTF-8')") from None
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
+    """(line number, row) of a CSV file (or tab-separated text) with the required columns."""
+    text = _text(path)
+    header = text.partition("\n")[0]
+    tabs = "\t" in header and "," not in header
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect="excel-tab" if tabs
+                            else "excel")
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        raise GradebookError(f"{path}: missing column(s) {', '.join(missing)}; the "
+                             f"header must name {', '.join(required)}")
+    return [(i, row) for i, row in enumerate(reader, start=2)]
 
 
 @dataclass

@@ -188,6 +188,10 @@ def test_a_plain_folder_reaches_canvas_through_its_gradebook_export(tmp_path):
     assert {r["Email"]: r["Total Score"] for r in rows(scores)} == {
         "ana@uni.edu": graded["ana_smith"]["total"], "jd@uni.edu": graded["jdoe"]["total"],
         "kim@uni.edu": graded["kim@uni.edu"]["total"], "zed@uni.edu": graded["zed"]["total"]}
+    made = scores.read_bytes()
+    plain.write_bytes(plain.read_text().replace(",", "\t").encode("utf-16"))  # "Unicode text"
+    again = run_cli("export", out, "--to", "gradescope", "-o", scores, "--roster", plain)
+    assert again.exit_code == 0 and scores.read_bytes() == made, again.output
 
 
 def test_a_roster_row_that_matches_two_students_is_listed_not_guessed(tmp_path):
@@ -331,6 +335,9 @@ def test_sigterm_stops_like_ctrl_c_quietly_and_resumably(tmp_path):
      "ext.csv: cannot be read"),
     ("due: 2024-12-01T10:00:00Z\n  extensions: ext.csv", "student,due\nann,2024-02-30\n",
      "ext.csv, line 2, column due: '2024-02-30' is not a date and time"),
+    ("due: 2024-12-01T10:00:00Z\n  extensions: ext.csv",  # saved by Excel as Latin-1
+     "student,due\nJosé,2024-12-02T10:00:00Z\n".encode("latin-1"),
+     "ext.csv, line 2: not UTF-8 text (byte 0xe9); save it as CSV UTF-8"),
 ])
 def test_validate_and_grade_check_dates_and_files_without_a_traceback(tmp_path, late,
                                                                        extensions, message):
@@ -339,7 +346,8 @@ def test_validate_and_grade_check_dates_and_files_without_a_traceback(tmp_path, 
     (course_dir / "assignment.yaml").write_text(
         f"late:\n  {late}\ntitle: HW\nexercises:\n  - {{id: mul, points: 5}}\n")
     if extensions:
-        (course_dir / "ext.csv").write_text(extensions)
+        (course_dir / "ext.csv").write_bytes(
+            extensions if isinstance(extensions, bytes) else extensions.encode())
     checked = run_cli("validate", course_dir / "assignment.yaml")
     assert checked.exit_code == 2 and message in checked.output, checked.output
     cls = folder_class(tmp_path / "class", 1)

@@ -168,15 +168,38 @@ def describe(record: dict) -> str:
     return f"{record['student']} ({', '.join([record['key'], *ids])})"
 
 
+def _name_forms(name: str) -> set[str]:
+    """The ways a name is written: its words in any order and case, whatever joins them
+    ("Smith, Ana", "ana_smith"), and run together, as Canvas names its downloads: last name
+    first ("smithana")."""
+    words = re.findall(r"[^\W_]+", str(name).casefold())
+    if not words:
+        return set()
+    forms = {" ".join(sorted(words))}
+    if len(words) > 1:
+        forms |= {"".join(words), "".join(words[-1:] + words[:-1])}
+    return forms
+
+
+def _written_names(record: dict) -> set[str]:
+    """The forms of the names of a record's people (not of its ids or file names)."""
+    names = [record["student"], *(m.get("name", "") for m in record.get("members", []))]
+    return set().union(*map(_name_forms, filter(None, names)))
+
+
 def who(key: str, records: list[dict], where: str) -> dict | None:
-    """The one record `key` names (a name, file name, id or email, any case); None when
-    it names nobody. Two students may share a name: a key that names several is refused,
-    with the candidates, rather than applied to all of them."""
+    """The one record `key` names (a name, file name, id or email, any case; a name also
+    written otherwise: "Eli Silva" for Canvas's "silvaeli"); None when it names nobody.
+    Two students may share a name: a key that names several is refused, with the
+    candidates, rather than applied to all of them."""
     found = [r for r in records if key.strip().casefold() in names_of(r)]
+    if not found:
+        forms = _name_forms(key)
+        found = [r for r in records if forms & _written_names(r)]
     if len(found) > 1:
         raise GradebookError(f"{where}: {key!r} matches {len(found)} students: "
-                             f"{'; '.join(map(describe, found))}. Name one by its file "
-                             "name, id or email instead")
+                             f"{'; '.join(map(describe, found))}. Name one by its entry "
+                             "or an id shown here instead")
     return found[0] if found else None
 
 

@@ -141,6 +141,30 @@ def test_canvas_ids_and_names_in_extensions_lift_the_late_flag(tmp_path):
         read_bytes()  # unpacked at another moment, same gradebook
 
 
+def test_canvas_students_are_named_as_people_write_their_names(tmp_path):
+    """Canvas names its downloads "silvaeli_…": extensions, overrides and --only may say
+    "Eli Silva", "Silva, Eli" or "Lee Kim" as a TA writes names."""
+    download = tmp_path / "HW3_submissions.zip"
+    with zipfile.ZipFile(download, "w") as z:
+        z.writestr("silvaeli_LATE_5001_9001_backprop.py", solution())
+        z.writestr("smithana_LATE_5002_9002_backprop.py", solution())
+        z.writestr("kimlee_5003_9003_backprop.py", solution(MUL_SWAPPED))
+    assignment = course(tmp_path, {"due": DUE, "per_day": 10, "extensions": "ext.csv"})
+    (assignment.parent / "ext.csv").write_text(
+        'student,due\nEli Silva,2026-11-25T00:00:00Z\n"Smith, Ana",2026-11-25T00:00:00Z\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "overrides.csv").write_text("student,exercise,points,reason\nLee Kim,mul,5,regrade\n")
+    grade(download, "-o", out, "--assignment", assignment, "--seed", "1")
+    graded = book(out)
+    for name in ("silvaeli", "smithana"):
+        assert graded[name]["late"] == "yes" and graded[name]["late_penalty"] == "0"
+    assert graded["kimlee"]["mul"] == "5" and "regrade" in graded["kimlee"]["remarks"]
+    again = grade(download, "-o", out, "--assignment", assignment, "--seed", "1",
+                  "--only", "eli silva", "--force")
+    assert "1 graded now" in again.output
+
+
 # ---- 2. a class joined to the LMS's own roster -------------------------------------------
 
 

@@ -20,7 +20,7 @@ exercise id or `total`; `points` sets the score (`7`) or adjusts it (`+2`, `-1.5
 the result must stay within 0 and the exercise's (or the assignment's) points.
 
 A student key (in overrides, extensions or `--only`) is a name, file name, id or email, in
-any case; a key that names several students is refused with the candidates listed (two
+any case (a name also in any word order, or run together as Canvas writes it); a key that names several students is refused with the candidates listed (two
 students may share a name), and so is a second row for one student's cell.
 """
 

@@ -63,6 +63,25 @@ def test_check_skips_a_slow_statement_and_lists_its_line(course, tmp_path):
         result.output
 
 
+def test_slow_statements_never_use_up_the_time_of_the_functions(course, tmp_path):
+    """Four waits at the bottom, each stopped after 1 s, in a submission that has 3 s in
+    all: their time is the grader's, not the submission's, and the functions keep theirs
+    (each wait used to eat into the total until the file scored 0)."""
+    tight = tmp_path / "course"
+    tight.mkdir()
+    data = yaml.safe_load(course.read_text())
+    data["limits"] = {**LIMITS, "total_seconds": 3}
+    (tight / "assignment.yaml").write_text(yaml.safe_dump(data))
+    source = SOLUTION.read_text() + "\nimport time\n" + "".join(f"time.sleep(10**6 + {i})\n"
+                                                               for i in range(4))
+    (tmp_path / "backprop.py").write_text(source)
+    result = run_cli("check", tmp_path / "backprop.py", "--assignment",
+                     tight / "assignment.yaml")
+    assert result.exit_code == 0, result.output
+    lines = source.splitlines()
+    assert_listed(result.output, [i + 1 for i, s in enumerate(lines) if s.startswith("time.")])
+
+
 def test_check_with_run_all_skips_a_slow_notebook_cell(course, tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell(SOLUTION.read_text()), nbformat.v4.new_code_cell(TRAINING)])

@@ -348,6 +348,7 @@ class _Session:
         self.calls: list[tuple[int, Call]] = []
         self.layers: list[str] | None = None  # reported by the child before student code
         self.statement: int | None = None  # the top-level statement running (its line)
+        self.statement_since = 0.0  # when it started
         self.imported: bool | None = None
         self.import_error: dict | None = None
         self.skipped: list[dict] = []
@@ -495,7 +496,7 @@ class _Session:
             line = header.get("line")
             if not isinstance(line, int) or isinstance(line, bool):
                 raise wire.WireError("malformed statement report")
-            self.statement = line
+            self.statement, self.statement_since = line, time.monotonic()
             self._allow(self.limits.import_seconds)
             return
         if header.get("type") != "import":
@@ -913,6 +914,7 @@ class _Progress:
         self.outcomes: list[Outcome | None] = []
         self.lines, self.limits = source.splitlines(), limits
         self.total_deadline = 0.0  # set by the first child that is confined
+        self.refunded = 0.0  # seconds of stopped top-level statements, not the submission's
         self.imported = False
         self.import_error: dict | None = None
         self.layers: list[str] | None = None
@@ -950,6 +952,7 @@ class _Progress:
         out_of_time = time.monotonic() >= self.total_deadline
         if session.fault is not None and session.statement is not None and not out_of_time:
             self._stop_statement(session.statement, session.fault)
+            self._refund(time.monotonic() - session.statement_since)
             return True
         if not self.imported:
             self.import_error = session.import_error or \
@@ -973,6 +976,14 @@ class _Progress:
                               "message": f"{why}; the rest of the file ran without it"}
         if fault["type"] in ("timeout", "crashed"):
             self.incidents.add(fault["type"])
+
+    def _refund(self, seconds: float) -> None:
+        """A statement the grader left out ran on the grader's time, not the submission's:
+        its functions keep all theirs. Up to `total_seconds` in all, which bounds what a
+        file of many slow statements costs the grader (then they count again)."""
+        seconds = min(seconds, self.limits.total_seconds - self.refunded)
+        self.refunded += seconds
+        self.total_deadline += seconds
 
     def _fail_next(self, status: str, error: dict) -> None:
         """A fault costs the exercise it happened in: its calls not yet answered."""

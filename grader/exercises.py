@@ -551,8 +551,11 @@ def load_assignment(path: Path | None = None, pack: Pack | None = None) -> Assig
         exercises.append(ex)
     late = data.get("late", {})
     if late and not _is_moment(late.get("due")):
-        problems.append(Problem(str(path), None, "late.due", f"{late.get('due')!r} is not a date "
-                                "and time with a time zone; write it like "
+        due = late.get("due")
+        written = due.isoformat() if isinstance(due, (datetime.date, datetime.datetime)) \
+            else due
+        problems.append(Problem(str(path), None, "late.due", f"{written!r} is not a date and "
+                                "time with a time zone; write it like "
                                 "2026-11-20T23:59:00+01:00"))
     if problems:
         raise ExerciseError(problems)

@@ -57,7 +57,9 @@ def _time(value, where: str) -> dt.datetime:
             raise GradebookError(f"{where}: {value!r} is not a date and time; write it like "
                                  "2026-11-20T23:59:00+01:00") from None
     if moment.tzinfo is None:
-        raise GradebookError(f"{where}: {value!r} has no time zone; add one, e.g. +01:00 or Z")
+        written = moment.isoformat() if isinstance(value, dt.datetime) else str(value).strip()
+        raise GradebookError(f"{where}: {written!r} has no time zone; add one, e.g. +01:00 "
+                             "or Z")
     return moment
 
 

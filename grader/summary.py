@@ -115,7 +115,10 @@ def overview(records: list[dict], grades: dict[str, Grade], assignment: Assignme
     lines = [f"final scores: {_spread(final)}; "
              f"{sum(f >= assignment.max_score for f in final)} with full marks (raw, before "
              f"late penalties and corrections of the total: {_spread([g.raw for g in mine])})"]
-    if policy:
+    if policy and layout == "folder" and not policy.use_file_times:
+        lines.append("late: not checked: a plain folder holds no submission times "
+                     "(`use_file_times: true` under `late:` takes the files' own)")
+    elif policy:
         late = [g for g in mine if g.days_late]
         timed = layout == "gradescope" or (layout == "folder" and policy.use_file_times)
         untimed = [r["student"] for r in records if timed and r.get("report")

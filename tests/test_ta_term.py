@@ -333,6 +333,12 @@ def test_late_policy_changes_and_releases_rewrite_the_outputs_without_grading(tm
     staff = next((out / "feedback-staff").glob("ann__*.md")).read_text()
     assert "`relu`" in staff  # the hidden exercise: staff only, released or not
 
+    data["late"] = {"due": DUE, "per_day": 10}  # a plain folder, and its files' times unused
+    assignment.write_text(yaml.safe_dump(data))
+    untimed = grade(cls, "-o", out, "--assignment", assignment)
+    assert "late: not checked: a plain folder holds no submission times" in untimed.output
+    assert book(out)["ann"]["late_penalty"] == "0"
+
 
 def test_sigterm_stops_like_ctrl_c_quietly_and_resumably(tmp_path):
     cls = folder_class(tmp_path / "class", 40)
@@ -359,6 +365,8 @@ def test_sigterm_stops_like_ctrl_c_quietly_and_resumably(tmp_path):
      "ext.csv: cannot be read"),
     ("due: 2024-12-01T10:00:00Z\n  extensions: ext.csv", "student,due\nann,2024-02-30\n",
      "ext.csv, line 2, column due: '2024-02-30' is not a date and time"),
+    ("due: 2024-12-01 10:00:00", None,  # YAML reads a datetime: shown as written
+     "'2024-12-01T10:00:00' is not a date and time with a time zone"),
     ("due: 2024-12-01T10:00:00Z\n  extensions: ext.csv",  # saved by Excel as Latin-1
      "student,due\nJosé,2024-12-02T10:00:00Z\n".encode("latin-1"),
      "ext.csv, line 2: not UTF-8 text (byte 0xe9); save it as CSV UTF-8"),

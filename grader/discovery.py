@@ -129,6 +129,13 @@ def _visible(folder: Path) -> list[Path]:
                   if not p.name.startswith((".", "__MACOSX")) and not p.is_symlink())
 
 
+def _links(folder: Path) -> list[str]:
+    """The links among a class's entries, for its strays: a link is never followed (it
+    could point at any file of the machine), but the TA hears of it."""
+    return sorted(f"{p.name} (a link: links are not followed)" for p in folder.iterdir()
+                  if not p.name.startswith((".", "__MACOSX")) and p.is_symlink())
+
+
 def _is_submission(path: Path) -> bool:
     return _submission_name(path.name, path.is_dir())
 
@@ -217,7 +224,7 @@ def _canvas_match(name: str) -> dict | None:
 def _canvas(folder: Path, staging: Path) -> Class:
     """Group a Canvas download's files by student into one folder each."""
     groups: dict[str, list[tuple[Path, dict]]] = {}
-    strays = []
+    strays = _links(folder)
     for path in _visible(folder):
         found = _canvas_match(path.name) if path.is_file() else None
         if found is None:
@@ -316,7 +323,7 @@ def _group(name: str, folder: bool) -> str:
 
 def _plain(folder: Path, staging: Path) -> Class:
     by_name: dict[str, list[Path]] = {}
-    strays = []
+    strays = _links(folder)
     for path in _visible(folder):
         if _is_submission(path):
             by_name.setdefault(_group(path.name, path.is_dir()), []).append(path)

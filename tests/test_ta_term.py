@@ -467,3 +467,19 @@ def test_the_gradescope_zip_runs_locally_as_docs_platforms_says(tmp_path):
     assert json.loads((ag / "results" / "results.json").read_text())["score"] == 25
     docs = (ROOT / "docs" / "platforms.md").read_text()
     assert "BACKPROP_ROOT" in docs and "BACKPROP_VENV" in docs
+
+
+def test_links_in_a_class_folder_are_listed_never_followed(tmp_path):
+    """A link among a class's entries (to a file outside, or to nothing) is not graded,
+    and the TA is told of it rather than left to wonder where a student went."""
+    cls = folder_class(tmp_path / "class", 1)
+    outside = tmp_path / "outside.py"
+    outside.write_text(solution())
+    (cls / "bob.py").symlink_to(outside)
+    (cls / "gone.py").symlink_to(tmp_path / "nothing.py")
+    out = tmp_path / "out"
+    result = grade(cls, "-o", out, "--assignment", small_course(tmp_path / "course"))
+    for name in ("bob.py", "gone.py"):
+        assert f"{name} (a link: links are not followed)" in result.output
+        assert f"{name} (a link" in (out / "summary.md").read_text()
+    assert list(book(out)) == ["student000"]

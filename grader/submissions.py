@@ -363,6 +363,9 @@ def _prepare_file(name: str, data: bytes, run_all: bool, wanted: set[str]) -> Pr
         source, left_out = without_broken_blocks(source)
         if left_out and _runs_nothing(source):
             return Prepared(name, error=_not_python(name, next(iter(left_out.values()))))
+        if _runs_nothing(source):  # as an empty notebook: nothing was handed in
+            return Prepared(name, error=f"{name} is empty: it holds no code (only blank "
+                                        "lines or comments, if anything)")
         # A block defining a graded function is said in its exercise's hint: not again.
         notes = [why for key, why in left_out.items() if key not in wanted]
         return Prepared(name, source, _listed(notes), left_out=_named(left_out, wanted))

@@ -483,3 +483,14 @@ def test_links_in_a_class_folder_are_listed_never_followed(tmp_path):
         assert f"{name} (a link: links are not followed)" in result.output
         assert f"{name} (a link" in (out / "summary.md").read_text()
     assert list(book(out)) == ["student000"]
+
+
+def test_an_empty_py_counts_as_empty_as_an_empty_notebook_does(tmp_path):
+    cls = folder_class(tmp_path / "class", 1)
+    (cls / "blank.py").write_text("")
+    (cls / "comments.py").write_text("# TODO: start the homework\n\n")
+    (cls / "none.ipynb").write_text("")
+    out = tmp_path / "out"
+    result = grade(cls, "-o", out, "--assignment", small_course(tmp_path / "course"))
+    assert "empty (nothing gradable handed in): 3: blank, comments, none" in result.output
+    assert "blank.py is empty: it holds no code" in book(out)["blank"]["remarks"]

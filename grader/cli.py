@@ -435,9 +435,9 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
     for line in result.overview:
         echo(line)
     if result.retried:
-        echo(f"a grading worker died (out of memory?): {len(result.retried)} "
-                   f"submission(s) were graded again by a fresh one: "
-                   f"{', '.join(result.retried)}", err=True)
+        echo(f"a grading worker died (out of memory?): the {len(result.retried)} "
+             f"submission(s) it left unfinished were graded by a fresh one: "
+             f"{', '.join(result.retried)}", err=True)
     if result.records:
         echo(f"wrote {outdir / 'gradebook.csv'}, {outdir / 'summary.md'}, "
                    f"{outdir / 'feedback'}/ and {outdir / 'results.json'}")

@@ -34,8 +34,8 @@ INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
              "network": "tried to use the network",
              "denied": "tried something the sandbox does not allow (PermissionError)",
              "output": "printed more than the grader keeps",
-             "worker_died": "were graded again after their grading worker died (out of "
-             "memory?)"}
+             "worker_died": "were graded by a fresh worker after the one that had them died "
+             "(out of memory?)"}
 MISSING = ("the submission defines no", "left out")  # with stubs: nothing to diagnose
 
 

@@ -423,7 +423,8 @@ def test_a_dead_worker_is_replaced_and_its_students_graded(tmp_path):
     assert "grader_error" not in (out / "journal.jsonl").read_text()
     assert "a grading worker died" in (out / "grading.log").read_text()
     assert "a grading worker died (out of memory?)" in err  # not only in the log
-    assert "graded again after their grading worker died" in (out / "summary.md").read_text()
+    assert "graded by a fresh worker after the one that had them died" in \
+        (out / "summary.md").read_text()
 
 
 def test_a_grader_failure_is_reported_and_never_journaled(tmp_path, monkeypatch):

@@ -123,10 +123,21 @@ class LatePolicy:
                      bool(spec.get("use_file_times", False)))
         if spec.get("extensions"):
             path = assignment.source.parent / spec["extensions"]
+            first: dict[str, str] = {}
             for line, row in _rows(path, ("student", "due")):
                 at = f"{path}, line {line}"
-                policy.extensions.append(Extension((row["student"] or "").strip(), _time(
-                    row["due"], f"{at}, column due"), at))
+                ext = Extension((row["student"] or "").strip(), _time(
+                    row["due"], f"{at}, column due"), at)
+                if ext.due <= policy.due:
+                    raise GradebookError(f"{at}: {row['due'].strip()} is not after the due "
+                                         f"date ({policy.due.isoformat()}): an extension "
+                                         "gives a later one")
+                if ext.student.casefold() in first:
+                    raise GradebookError(f"{at}: a second extension for {ext.student!r} (the "
+                                         f"first: line {first[ext.student.casefold()]}); "
+                                         "keep one")
+                first[ext.student.casefold()] = str(line)
+                policy.extensions.append(ext)
         return policy
 
     def days_late(self, record: dict, layout: str,

@@ -365,6 +365,12 @@ def test_sigterm_stops_like_ctrl_c_quietly_and_resumably(tmp_path):
      "ext.csv: cannot be read"),
     ("due: 2024-12-01T10:00:00Z\n  extensions: ext.csv", "student,due\nann,2024-02-30\n",
      "ext.csv, line 2, column due: '2024-02-30' is not a date and time"),
+    ("due: 2024-12-01T10:00:00Z\n  extensions: ext.csv",
+     "student,due\nann,2024-11-30T10:00:00Z\n", "ext.csv, line 2: 2024-11-30T10:00:00Z is "
+     "not after the due date (2024-12-01T10:00:00+00:00)"),
+    ("due: 2024-12-01T10:00:00Z\n  extensions: ext.csv",
+     "student,due\nAnn,2024-12-03T10:00:00Z\nann,2024-12-04T10:00:00Z\n",
+     "ext.csv, line 3: a second extension for 'ann' (the first: line 2)"),
     ("due: 2024-12-01 10:00:00", None,  # YAML reads a datetime: shown as written
      "'2024-12-01T10:00:00' is not a date and time with a time zone"),
     ("due: 2024-12-01T10:00:00Z\n  extensions: ext.csv",  # saved by Excel as Latin-1

@@ -20,6 +20,7 @@ if sys.argv[1:2] == ["check"]:
 import click
 
 from grader.exercises import ExerciseError, load_assignment
+from grader.packs import doc
 from grader.grading import grade
 from grader.submissions import SubmissionError
 from grader.reports import render_table, report_json, terminal_safe
@@ -448,7 +449,8 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
         sys.exit(1)
 
 
-@main.command("export")
+@main.command("export", epilog=f"\b\nThe columns of each file, and their sources:\n"
+                                f"{doc('export.md')}")
 @click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--to", "target", type=click.Choice(["canvas", "gradescope"]), required=True,
               help="canvas: Gradebook > Import; gradescope: an assignment's score upload.")
@@ -468,8 +470,7 @@ def export(outdir: Path, target: str, output: Path, column: str | None,
            roster: Path | None) -> None:
     """Write the gradebook of a graded class (OUTDIR of `backprop grade`) as the CSV that
     Canvas or Gradescope imports: one row per student, final scores (late penalties and
-    overrides applied), a group's score for each member. See docs/export.md for the
-    columns.
+    overrides applied), a group's score for each member.
 
     Exit status: 0 when every student of the class has a row; 1 when some are left out
     (they are listed: enter those grades by hand, or use --roster; one the grader failed
@@ -527,7 +528,8 @@ def template(directory: Path, force: bool, pack: str | None) -> None:
          f"{written[0]}{f' --pack {pack}' if pack else ''}` (or check() inside the notebook).")
 
 
-@main.group()
+@main.group(epilog=f"\b\nHow to set it up, and to try the zip on your machine:\n"
+                  f"{doc('platforms.md')}")
 def gradescope() -> None:
     """Ship the assignment to Gradescope: build the autograder zip, or run as its
     entrypoint (what `run_autograder` calls inside the container)."""
@@ -577,9 +579,9 @@ def gradescope_run(root: Path, allow_unconfined: bool) -> None:
     echo(f"score {results.get('score', 0):g}; wrote {root / 'results' / 'results.json'}")
 
 
-@main.group()
+@main.group(epilog=f"\b\nHow to set it up:\n{doc('platforms.md')}")
 def prairielearn() -> None:
-    """Run as a PrairieLearn external grader (see docs/platforms.md)."""
+    """Run as a PrairieLearn external grader."""
 
 
 @prairielearn.command("build")

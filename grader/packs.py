@@ -122,6 +122,14 @@ def data_dir(name: str) -> Path:
     raise FileNotFoundError(f"the grader's {name}/ folder is missing: reinstall backprop-grader")
 
 
+def doc(name: str) -> str:
+    """Where to read one of the grader's docs: installed with it, or in the checkout."""
+    try:
+        return str(data_dir("docs") / name)
+    except FileNotFoundError:
+        return f"docs/{name} in the grader's source"
+
+
 def builtin() -> Pack:
     """The lecture's pack, shipped with the grader."""
     return load(data_dir("exercises"))

@@ -23,7 +23,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 from grader.exercises import PACKAGE_DIR, Assignment, data_dir, load_assignment
-from grader.packs import PACK_FILE, Pack
+from grader.packs import PACK_FILE, Pack, doc
 from grader.grading import Report, derive_seed, grade_prepared, new_secret
 from grader.reports import advisory_note, notes_and_not_run, student_view, without_unshown
 from grader.sandbox import ConfinementError, require_protection
@@ -76,7 +76,7 @@ def _grade_platform(submission_dir: Path, identity: str, secret: str | None,
     if not secret:
         raise SecretMissing("no secret grading seed was found (grading.json, or "
                             "BACKPROP_SECRET_SEED): on the public inputs a table of `backprop "
-                            "check` answers would score; staff: see docs/platforms.md")
+                            f"check` answers would score; staff: see {doc('platforms.md')}")
     assignment = load_assignment(assignment_path)
     seed = derive_seed(secret, identity)
     stem = Path(assignment.student_file).stem

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -71,3 +72,7 @@ def test_wheel_install_grades_from_its_own_files(installed, tmp_path):
                                "print(data_dir('student_template') / 'backprop.py')"],
                               cwd=tmp_path, capture_output=True, text=True, check=True)
     assert "def mul_backward" in open(template.stdout.strip()).read()
+    helped = subprocess.run([installed / "bin" / "backprop", "export", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True).stdout
+    (named,) = re.findall(r"\S+export\.md", helped)  # the copy installed with the grader
+    assert str(installed) in named and "Canvas" in open(named).read()

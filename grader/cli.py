@@ -407,6 +407,7 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
     canvas|gradescope` makes the file to upload.
     """
     from grader.batch import Busy, Interrupted, Terminated, run_batch, sigterm_like_ctrl_c
+    from grader.summary import to_look_at
     from grader.gradebook import GradebookError
 
     assignment = _with_pack(assignment, pack)
@@ -435,6 +436,8 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
         echo(f"warning: no student matches {warning}", err=True)
     for line in result.overview:
         echo(line)
+    if incidents := to_look_at(result.records):
+        echo(f"to look at (named in summary.md): {incidents}")
     if result.retried:
         echo(f"a grading worker died (out of memory?): the {len(result.retried)} "
              f"submission(s) it left unfinished were graded by a fresh one: "

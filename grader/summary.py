@@ -137,6 +137,14 @@ def overview(records: list[dict], grades: dict[str, Grade], assignment: Assignme
     return lines
 
 
+def to_look_at(records: list[dict]) -> str:
+    """The class's incidents counted in one line, for the terminal ("" for none):
+    summary.md names the students."""
+    counts = Counter(i for r in records for i in set(r.get("incidents", [])))
+    return ", ".join(f"{counts[i]} {label.split(' (')[0]}" for i, label in INCIDENTS.items()
+                     if counts[i])
+
+
 def summary_markdown(records: list[dict], grades: dict[str, Grade], assignment: Assignment,
                      layout: str, strays: list[str] = (),
                      policy: LatePolicy | None = None) -> str:

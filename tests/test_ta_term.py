@@ -269,6 +269,7 @@ def test_summary_terminal_and_feedback_report_final_scores_and_what_to_look_at(t
     summary = (out / "summary.md").read_text()
     for line in lines:
         assert line in result.output and line in summary, line
+    assert "to look at (named in summary.md): 1 could not be read" in result.output
     feedback = next((out / "feedback").glob("ontime__*.md")).read_text()
     assert "| 1/5 | passed, adjusted by staff |" in feedback and "**21 / 25**" in feedback
 

@@ -125,6 +125,21 @@ def _record(entry: Entry, report: Report) -> dict:
 
 
 RELEASABLE = ("after_due_date", "after_published")  # `grade --release` shows these
+RELEASED = ".released"  # what `--release` has shown so far, in the output folder
+
+
+def released(outdir: Path, release: Iterable[str]) -> tuple[str, ...]:
+    """What feedback shows from now on: what earlier runs released, and `release`. A
+    release is never taken back by a later run (students have read it already)."""
+    path = outdir / RELEASED
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = []
+    shown = tuple(v for v in RELEASABLE if v in release or v in before)
+    if list(shown) != before:
+        path.write_text(json.dumps(list(shown)), encoding="utf-8")
+    return shown
 
 
 def release_key(visibilities: set[str], release: Iterable[str]) -> str:
@@ -266,6 +281,7 @@ class BatchResult:
     grades: dict = field(default_factory=dict)  # key -> gradebook.Grade
     overview: list[str] = field(default_factory=list)  # the class in a few lines
     retried: list[str] = field(default_factory=list)  # graded again after a worker died
+    released: tuple[str, ...] = ()  # the visibilities feedback shows (`released`)
 
 
 class Interrupted(Exception):
@@ -334,7 +350,8 @@ def output_lock(outdir: Path):
 
 
 OUTPUTS = ("gradebook.csv", "results.json", "summary.md", "summary.png", JOURNAL,
-           "grading.log", "overrides.csv", LOCK_FILE, "feedback", "feedback-staff", "logs")
+           "grading.log", "overrides.csv", LOCK_FILE, RELEASED, "feedback", "feedback-staff",
+           "logs")
 
 
 def protect(outdir: Path, group: bool) -> None:
@@ -441,12 +458,14 @@ def _run(path: Path, outdir: Path, assignment: Assignment, assignment_path: Path
     finally:
         log.close()
     records = sorted(reused + fresh + failed, key=lambda r: (r["student"].lower(), r["key"]))
+    release = released(outdir, release)
     grades = write_outputs(outdir, records, assignment, found.layout, found.strays, policy,
                            corrections, release)
     return BatchResult(found.layout, len(fresh), len(reused), records, failed, found.strays,
                        corrections.unmatched, grades,
                        overview(records, grades, assignment, found.layout, policy, most=10),
-                       [r["student"] for r in fresh if "worker_died" in r["incidents"]])
+                       [r["student"] for r in fresh if "worker_died" in r["incidents"]],
+                       release)
 
 
 def _chosen(people: list[dict], only: tuple[str, ...]) -> set[str] | None:

@@ -384,8 +384,8 @@ def variant(student: str, assignment: Path | None, pack: str | None) -> None:
 @click.option("--release", multiple=True, type=click.Choice(["after_due_date",
                                                              "after_published"]),
               help="Show the exercises of this visibility in feedback/ (repeatable), e.g. "
-                   "once the due date has passed; nothing is graded again. Hidden "
-                   "exercises are never shown.")
+                   "once the due date has passed; nothing is graded again, and later runs "
+                   "keep showing them. Hidden exercises are never shown.")
 @click.option("--group-readable", is_flag=True,
               help="Let your group read OUTDIR (folders 0750, files 0640) [default: only "
                    "you: 0700 and 0600]. The grading secret stays yours only.")
@@ -438,6 +438,9 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
         echo(line)
     if incidents := to_look_at(result.records):
         echo(f"to look at (named in summary.md): {incidents}")
+    if earlier := [v for v in result.released if v not in release]:
+        echo(f"feedback still shows the {' and '.join(earlier)} exercises: an earlier "
+             "--release showed them, and a release is not taken back")
     if result.retried:
         echo(f"a grading worker died (out of memory?): the {len(result.retried)} "
              f"submission(s) it left unfinished were graded by a fresh one: "

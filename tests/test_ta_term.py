@@ -339,6 +339,9 @@ def test_late_policy_changes_and_releases_rewrite_the_outputs_without_grading(tm
     untimed = grade(cls, "-o", out, "--assignment", assignment)
     assert "late: not checked: a plain folder holds no submission times" in untimed.output
     assert book(out)["ann"]["late_penalty"] == "0"
+    # A later run without --release does not take the release back from the students.
+    assert "feedback still shows the after_due_date exercises" in untimed.output
+    assert next((out / "feedback").glob("ann__*.md")).read_text() == released
 
 
 def test_sigterm_stops_like_ctrl_c_quietly_and_resumably(tmp_path):

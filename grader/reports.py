@@ -17,6 +17,8 @@ from grader.scoring import ExerciseResult, hints_of
 
 NOT_SHOWN_YET = ("a gate of an exercise that is not shown yet goes wrong here; its "
                  "feedback comes with that exercise")
+UNSHOWN_COUNT = ("exercises not shown yet count toward the grade too: the score here is "
+                 "of the exercises shown")
 
 
 def _num(x: float) -> float:
@@ -79,7 +81,8 @@ def student_view(report: Report) -> Report:
     kept = [without_unshown(r, unshown) for r in report.exercises
             if r.exercise.id not in unshown]
     return replace(report, exercises=kept, score=round(sum(r.score for r in kept), 4),
-                   max_score=sum(r.exercise.points for r in kept))
+                   max_score=sum(r.exercise.points for r in kept),
+                   notes=[*report.notes, UNSHOWN_COUNT])
 
 
 def confinement_line(confinement: dict) -> str:

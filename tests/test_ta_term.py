@@ -322,6 +322,7 @@ def test_late_policy_changes_and_releases_rewrite_the_outputs_without_grading(tm
     assert float(book(out)["ann"]["late_penalty"]) > 0
     before = next((out / "feedback").glob("ann__*.md")).read_text()
     assert "`mul`" not in before and "`relu`" not in before and "`linear`" in before
+    assert "exercises not shown yet count toward the grade too" in before
 
     data = yaml.safe_load(assignment.read_text())
     data["late"]["due"] = "2100-01-01T00:00:00Z"  # only the late policy changes

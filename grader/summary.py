@@ -16,7 +16,8 @@ from pathlib import Path
 from grader.batch import file_stem, release_key, safe_name
 from grader.exercises import Assignment
 from grader.gradebook import Corrections, Grade, LatePolicy, final_grade, write_csv
-from grader.reports import advisory_note, confinement_line, render_markdown, stub_hint
+from grader.reports import (UNSHOWN_COUNT, advisory_note, confinement_line, render_markdown,
+                            stub_hint)
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
 INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
@@ -271,7 +272,8 @@ def write_feedback(outdir: Path, records: list[dict], grades: dict[str, Grade],
         for folder, report, grade in ((feedback, view or r["report"], seen[r["key"]]),
                                       (staff, view and r["report"], grades[r["key"]])):
             if report:
-                notes = r.get("notes", []) + grade.remarks
+                unshown = [UNSHOWN_COUNT] if folder is feedback and view else []
+                notes = r.get("notes", []) + unshown + grade.remarks
                 folder.mkdir(exist_ok=True)
                 (folder / name).write_text(render_markdown(
                     with_corrections(report, grade), notes, r["student"], grade.final),

@@ -217,7 +217,7 @@ def test_a_child_waiting_for_its_next_calls_is_never_timed(launcher):
     from grader.sandbox import Call, Limits, run_submission
 
     if runner._zygote is not None:
-        runner._zygote.wait_ready()  # else all calls are planned while it loads, then sent
+        runner._zygote.wait_ready()  # else the child starts only once the server has loaded
 
     def plan(each=lambda calls: None):
         first, second = [Call("a", "one", [], form="array")], [Call("b", "one", [], form="array")]

@@ -221,10 +221,13 @@ AUDITED = {"kills_the_grader": ("tried to signal processes other than their own"
            "prints_fake_results": ("tried to tamper with the grading",)}
 
 
+GOOD = 8  # correct students beside the misbehaving ones: none of them is looked at
+
+
 def test_every_misbehaviour_is_named_and_logged(tmp_path):
     cls = tmp_path / "class"
     cls.mkdir()
-    for i in range(20):
+    for i in range(GOOD):
         (cls / f"good{i:02d}.py").write_text(body(3 * i))
     for name in AUDITED:
         (cls / f"{name}.py").write_text(hostile(name))
@@ -236,14 +239,15 @@ def test_every_misbehaviour_is_named_and_logged(tmp_path):
     for name, labels in AUDITED.items():
         assert any(label in line and name in line for line in looked_at.splitlines()
                    for label in labels), (name, looked_at)
-    assert not any(f"good{i:02d}" in looked_at for i in range(20))
+    assert not any(f"good{i:02d}" in looked_at for i in range(GOOD))
     mistakes = summary[summary.index("## Most common mistakes"):]
     assert "defines no" not in mistakes and "not implemented" not in mistakes
     flood = (out / "logs" / "stdout_flood.py.log").read_text()
     assert "graded in" in flood and "more characters" in flood
     log = (out / "grading.log").read_text()
-    assert "start:" in log and log.count("/100 in ") == 20 + len(AUDITED)
-    assert "graded 30/30" in result.stderr  # progress lines off a terminal
+    assert "start:" in log and log.count("/100 in ") == GOOD + len(AUDITED)
+    everyone = GOOD + len(AUDITED)
+    assert f"graded {everyone}/{everyone}" in result.stderr  # progress lines off a terminal
 
 
 # ---- discovery -------------------------------------------------------------------------

@@ -414,6 +414,9 @@ def run_batch(path: Path, outdir: Path, assignment_path: Path | None = None,
     assignment = load_assignment(assignment_path)
     # A broken late policy or overrides file stops us before any grading.
     policy = LatePolicy.of(assignment)
+    if overrides is not None and not overrides.is_file():  # named, so it must be there
+        raise GradebookError(f"{overrides}: no such file (the overrides named with "
+                             "--overrides)")
     changes = read_overrides(overrides or outdir / "overrides.csv", assignment)
     sandbox.require_protection(allow_unconfined)  # grades that count: a whole sandbox
     outdir.mkdir(parents=True, exist_ok=True)

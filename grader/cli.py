@@ -372,7 +372,7 @@ def variant(student: str, assignment: Path | None, pack: str | None) -> None:
 @click.option("--only", "only", multiple=True, metavar="STUDENT",
               help="Regrade only this student (a name, file name, sid or email as the "
                    "gradebook shows it; repeatable) and keep everyone else's grade.")
-@click.option("--overrides", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--overrides", type=click.Path(dir_okay=False, path_type=Path),
               help="Staff corrections: a CSV with columns student, exercise (an id or "
                    "total), points (7 sets, +2 adjusts), reason [default: "
                    "OUTDIR/overrides.csv when it exists].")
@@ -465,7 +465,7 @@ def grade_class(submissions: Path, outdir: Path, jobs: int | None, seed: int | N
 @click.option("--column", metavar="NAME",
               help="Canvas: the assignment column, e.g. 'Homework 3 (123456)' to fill an "
                    "existing assignment [default: the assignment's title, which creates one].")
-@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
               metavar="FILE",
               help="The LMS's own list of students to join the class to (needed for a plain "
                    "folder, which has no LMS ids): Canvas's gradebook export, Gradescope's "

@@ -505,3 +505,17 @@ def test_an_empty_py_counts_as_empty_as_an_empty_notebook_does(tmp_path):
     result = grade(cls, "-o", out, "--assignment", small_course(tmp_path / "course"))
     assert "empty (nothing gradable handed in): 3: blank, comments, none" in result.output
     assert "blank.py is empty: it holds no code" in book(out)["blank"]["remarks"]
+
+
+def test_a_staff_file_named_but_missing_is_said_without_usage_text(tmp_path):
+    cls = folder_class(tmp_path / "class", 1)
+    out = tmp_path / "out"
+    missing = tmp_path / "overrides.csv"
+    graded = grade(cls, "-o", out, "--assignment", small_course(tmp_path / "course"),
+                   "--overrides", missing, code=2)
+    assert f"{missing}: no such file" in graded.output and not out.exists()
+    grade(cls, "-o", out, "--assignment", small_course(tmp_path / "course"))
+    exported = run_cli("export", out, "--to", "canvas", "-o", tmp_path / "c.csv", "--roster",
+                       tmp_path / "roster.csv")
+    assert exported.exit_code == 2 and "roster.csv: cannot be read" in exported.output
+    assert "Usage:" not in graded.output + exported.output

@@ -574,7 +574,7 @@ def content_hash(path: Path) -> str:
     files = [path] if path.is_file() else sorted(  # a link is not graded: not followed
         p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
     for f in files:
-        digest.update(str(f.relative_to(path) if f != path else f.name).encode() + b"\0")
+        digest.update(os.fsencode(f.relative_to(path) if f != path else f.name) + b"\0")
         try:
             digest.update(hashlib.sha256(f.read_bytes()).digest())
         except OSError as e:  # that student's report says why; the batch goes on

@@ -30,7 +30,8 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from grader.yamlfiles import safe_loader
-from grader.submissions import IGNORED_PARTS, UNREADABLE, SubmissionError, unreadable
+from grader.submissions import (IGNORED_PARTS, UNREADABLE, SubmissionError, as_text,
+                                unreadable)
 
 MAX_ARCHIVE_BYTES = 4 << 30
 MAX_ARCHIVE_MEMBERS = 50_000
@@ -60,12 +61,19 @@ class Entry:
     note: str | None = None
     sources: list[Path] = field(default_factory=list)  # what it was made of, in the class
 
+    def __post_init__(self):
+        self.key, self.student = as_text(self.key), as_text(self.student)
+        self.note = self.note and as_text(self.note)
+
 
 @dataclass
 class Class:
     layout: str
     entries: list[Entry]
     strays: list[str] = field(default_factory=list)  # names that are no student, or why not
+
+    def __post_init__(self):
+        self.strays = [as_text(name) for name in self.strays]
 
 
 def _safe_extract(archive: Path, target: Path) -> dict[Path, str]:

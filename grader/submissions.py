@@ -58,6 +58,13 @@ def unreadable(error: BaseException) -> str:
     return f"it is damaged ({error or type(error).__name__}): make the archive again"
 
 
+def as_text(name: str) -> str:
+    """A name read from the file system as text that can be written anywhere: a name that
+    is not UTF-8 (a zip made on Windows) decodes with surrogates, which no UTF-8 file or
+    terminal takes; its odd bytes are spelled out (`caf\\xe9`), so two names stay apart."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass
 class Prepared:
     """The module to run, the name to show, and what the student should know about it."""
@@ -70,6 +77,10 @@ class Prepared:
     left_out: dict[str, str] = field(default_factory=dict)  # function -> why it is missing
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, what): not run
     not_run: dict[str, str] = field(default_factory=dict)  # name -> why it is not defined
+
+    def __post_init__(self):
+        self.name = as_text(self.name)
+        self.error = self.error and as_text(self.error)
 
 
 @dataclass

@@ -519,3 +519,23 @@ def test_a_staff_file_named_but_missing_is_said_without_usage_text(tmp_path):
                        tmp_path / "roster.csv")
     assert exported.exit_code == 2 and "roster.csv: cannot be read" in exported.output
     assert "Usage:" not in graded.output + exported.output
+
+
+def test_odd_text_in_names_prints_and_errors_never_stops_the_class(tmp_path):
+    """A file name that is not UTF-8 (a zip made on Windows) and half-characters in what a
+    student prints or raises: each used to stop the whole batch, at every rerun."""
+    cls = folder_class(tmp_path / "class", 1)
+    (cls / os.fsdecode(b"caf\xe9.py")).write_text(solution())
+    (cls / "eve.py").write_text((SUBMISSIONS / "hostile" / "lone_surrogates.py").read_text()
+                                .join([solution(), ""]))
+    out = tmp_path / "out"
+    assignment = course(tmp_path)  # all the lecture's exercises: `add` among them
+    result = grade(cls, "-o", out, "--assignment", assignment)
+    graded = book(out)
+    assert graded["caf\\xe9"]["total"] == "100" and graded["eve"]["total"] == "95", graded
+    feedback = next((out / "feedback").glob("eve__*.md")).read_text()
+    assert "oops ?" in feedback and "half a character: ?" in (out / "logs" / "eve.py.log") \
+        .read_text()
+    table = run_cli("check", cls / "eve.py", "--assignment", assignment)
+    assert table.exit_code == 1 and "oops ?" in table.output, table.output
+    assert "Traceback" not in result.output + table.output

@@ -131,6 +131,23 @@ def encode_frame(nonce: bytes, header: dict, blobs: list[bytes] = ()) -> bytes:
     return b"".join(parts)
 
 
+# "\ud800" in JSON: half of a character. Printed, or written to a UTF-8 file, such a
+# string raises; one in a student's print or error message must not stop the grader.
+_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _text_only(value):
+    """`value` with every lone surrogate in its strings replaced by "?" (pairs, which make
+    one character, were joined by json.loads already)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_text_only(v) for v in value]
+    if isinstance(value, dict):
+        return {_text_only(k): _text_only(v) for k, v in value.items()}
+    return value
+
+
 class FrameReader:
     """Incrementally cut a byte stream into frames, enforcing caps as lengths arrive."""
 
@@ -188,6 +205,8 @@ class FrameReader:
             pos += size
         try:
             header = json.loads(header_bytes)
+            if _SURROGATE.search(header_bytes):
+                header = _text_only(header)
         except (ValueError, RecursionError):
             raise WireError("frame header is not JSON") from None
         if not isinstance(header, dict):

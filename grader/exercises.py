@@ -551,10 +551,8 @@ def load_assignment(path: Path | None = None, pack: Pack | None = None) -> Assig
         exercises.append(ex)
     late = data.get("late", {})
     if late and not _is_moment(late.get("due")):
-        due = late.get("due")
-        written = due.isoformat() if isinstance(due, (datetime.date, datetime.datetime)) \
-            else due
-        problems.append(Problem(str(path), None, "late.due", f"{written!r} is not a date and "
+        due = as_written(late.get("due"))
+        problems.append(Problem(str(path), None, "late.due", f"{due!r} is not a date and "
                                 "time with a time zone; write it like "
                                 "2026-11-20T23:59:00+01:00"))
     if problems:
@@ -562,6 +560,12 @@ def load_assignment(path: Path | None = None, pack: Pack | None = None) -> Assig
     return Assignment(title=data["title"], source=path, exercises=exercises,
                       limits=data.get("limits", {}), policy=data.get("policy", {}), late=late,
                       pack=pack)
+
+
+def as_written(value: Any) -> Any:
+    """A date or time from a YAML or CSV file as its author wrote it (YAML reads
+    `2024-12-01 10:00:00` as a datetime, whose repr no author wrote); anything else as is."""
+    return value.isoformat() if isinstance(value, datetime.date) else value
 
 
 def _is_moment(value: Any) -> bool:

@@ -20,8 +20,9 @@ exercise id or `total`; `points` sets the score (`7`) or adjusts it (`+2`, `-1.5
 the result must stay within 0 and the exercise's (or the assignment's) points.
 
 A student key (in overrides, extensions or `--only`) is a name, file name, id or email, in
-any case (a name also in any word order, or run together as Canvas writes it); a key that names several students is refused with the candidates listed (two
-students may share a name), and so is a second row for one student's cell.
+any case (a name also in any word order, or run together as Canvas writes it); a key
+that names several students is refused with the candidates listed (two students may
+share a name), and so is a second row for one student's cell.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.exercises import Assignment
+from grader.exercises import Assignment, as_written
 
 
 class GradebookError(ValueError):
@@ -57,9 +58,8 @@ def _time(value, where: str) -> dt.datetime:
             raise GradebookError(f"{where}: {value!r} is not a date and time; write it like "
                                  "2026-11-20T23:59:00+01:00") from None
     if moment.tzinfo is None:
-        written = moment.isoformat() if isinstance(value, dt.datetime) else str(value).strip()
-        raise GradebookError(f"{where}: {written!r} has no time zone; add one, e.g. +01:00 "
-                             "or Z")
+        raise GradebookError(f"{where}: {str(as_written(value)).strip()!r} has no time "
+                             "zone; add one, e.g. +01:00 or Z")
     return moment
 
 
@@ -123,7 +123,7 @@ class LatePolicy:
                      bool(spec.get("use_file_times", False)))
         if spec.get("extensions"):
             path = assignment.source.parent / spec["extensions"]
-            first: dict[str, str] = {}
+            first: dict[str, int] = {}  # line of each key's extension
             for line, row in _rows(path, ("student", "due")):
                 at = f"{path}, line {line}"
                 ext = Extension((row["student"] or "").strip(), _time(
@@ -136,7 +136,7 @@ class LatePolicy:
                     raise GradebookError(f"{at}: a second extension for {ext.student!r} (the "
                                          f"first: line {first[ext.student.casefold()]}); "
                                          "keep one")
-                first[ext.student.casefold()] = str(line)
+                first[ext.student.casefold()] = line
                 policy.extensions.append(ext)
         return policy
 

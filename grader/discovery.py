@@ -132,16 +132,20 @@ def _why(error: BaseException) -> str:
     return unreadable(error)
 
 
+def _shown(folder: Path) -> list[Path]:
+    """A folder's entries but hidden ones and macOS's archive litter."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX")))
+
+
 def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if not p.name.startswith((".", "__MACOSX")) and not p.is_symlink())
+    return [p for p in _shown(folder) if not p.is_symlink()]
 
 
 def _links(folder: Path) -> list[str]:
     """The links among a class's entries, for its strays: a link is never followed (it
     could point at any file of the machine), but the TA hears of it."""
-    return sorted(f"{p.name} (a link: links are not followed)" for p in folder.iterdir()
-                  if not p.name.startswith((".", "__MACOSX")) and p.is_symlink())
+    return [f"{p.name} (a link: links are not followed)" for p in _shown(folder)
+            if p.is_symlink()]
 
 
 def _is_submission(path: Path) -> bool:

@@ -122,16 +122,15 @@ def overview(records: list[dict], grades: dict[str, Grade], assignment: Assignme
     elif policy:
         late = [g for g in mine if g.days_late]
         timed = layout == "gradescope" or (layout == "folder" and policy.use_file_times)
-        untimed = [r["student"] for r in records if timed and r.get("report")
-                   and not r.get("submitted")]
+        untimed = [r["student"] for r in records if timed and not r.get("submitted")]
         lines.append(f"late: {len(late)} submission(s), {sum(g.penalty for g in late):g} "
                      f"points of late penalties in total; "
                      f"{sum(g.extended for g in mine)} extension(s) applied" +
                      (f"; no submission time, so not checked for lateness "
                       f"({len(untimed)}): {_names(untimed, most)}" if untimed else ""))
     empty = [r["student"] for r in records if "unreadable" in r.get("incidents", [])]
-    zero = [r["student"] for r, g in zip(records, mine) if r.get("report")
-            and r["student"] not in empty and g.raw == 0]
+    zero = [r["student"] for r, g in zip(records, mine)
+            if r["student"] not in empty and g.raw == 0]
     lines.append(f"empty (nothing gradable handed in): {len(empty)}" +
                  (f": {_names(empty, most)}" if empty else ""))
     lines.append(f"0 points: {len(zero)}" + (f": {_names(zero, most)}" if zero else ""))

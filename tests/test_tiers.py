@@ -564,23 +564,19 @@ def _is_daemon(pid: int) -> bool:
         return False
 
 
-# A gate that starts a double-forked setsid daemon, then never returns. As long as the call
-# runs, the grader neither restarts the child (as it does after a call that leaves a process
-# behind) nor stops it (the course used with it allows an hour): the daemon, the child that
-# made it, its worker and fork server all live until the batch is killed, whenever the test
-# comes to see them. (The shared hostile/setsid_daemon.py returns at once, so each of its
-# daemons lives only until the next call's fresh child: half a second to catch it in.)
-DAEMON_THEN_HANG = """
-import os, time
+# The shared hostile/setsid_daemon.py, its gate made to hang once it has started the
+# daemon. As long as the call runs, the grader neither restarts the child (as it does
+# after a call that leaves a process behind) nor stops it (the course used with it allows
+# an hour): the daemon, the child that made it, its worker and fork server all live until
+# the batch is killed, whenever the test comes to see them. (Left to return at once, each
+# of its daemons lives only until the next call's fresh child: half a second to catch.)
+DAEMON_THEN_HANG = (SUBMISSIONS / "hostile" / "setsid_daemon.py").read_text() + """
+
+_start_daemon = add_backward
 
 
 def add_backward(dout, x, y):
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            while True:
-                time.sleep(1)
-        os._exit(0)
+    _start_daemon(dout, x, y)
     while True:
         time.sleep(1)
 """

@@ -74,6 +74,11 @@ def write_gradebook(path: Path, records: list[dict], assignment: Assignment,
     write_csv(path, columns, rows)
 
 
+def graded(records: list[dict]) -> list[dict]:
+    """The records with a grade: not those the grader itself failed on."""
+    return [r for r in records if r.get("report")]
+
+
 def mistake_kind(hint: str) -> str:
     """A hint with its case-specific numbers and shapes taken out, to count alike ones."""
     return re.sub(r"\(\d[\d, ]*\)|[-+]?\d[\d.e+-]*", "#", hint)
@@ -108,7 +113,7 @@ def overview(records: list[dict], grades: dict[str, Grade], assignment: Assignme
     """The class in a few lines, for summary.md and the terminal: final scores (late
     penalties and corrections applied) with the raw ones beside them, lateness, and the
     submissions that earned nothing; `most` names shown per line (None: all)."""
-    records = [r for r in records if r.get("report")]  # not those the grader failed on
+    records = graded(records)
     if not records:
         return []
     mine = [grades[r["key"]] for r in records]
@@ -148,12 +153,12 @@ def to_look_at(records: list[dict]) -> str:
 def summary_markdown(records: list[dict], grades: dict[str, Grade], assignment: Assignment,
                      layout: str, strays: list[str] = (),
                      policy: LatePolicy | None = None) -> str:
-    graded = [r for r in records if r.get("report")]
-    scores = [grades[r["key"]].final for r in graded]
+    scored = graded(records)
+    scores = [grades[r["key"]].final for r in scored]
     top = assignment.max_score
     lines = [f"# Class summary: {assignment.title}", "",
              f"{len(records)} submissions ({layout} layout), scored out of {top:g}.", ""]
-    tiers = {confinement_line(r["report"].get("confinement") or {}) for r in graded}
+    tiers = {confinement_line(r["report"].get("confinement") or {}) for r in scored}
     lines += [f"The submissions ran in this sandbox: {t}." for t in sorted(tiers) if t]
     if assignment.pack:
         pack = assignment.pack.describe()
@@ -166,14 +171,14 @@ def summary_markdown(records: list[dict], grades: dict[str, Grade], assignment: 
     lines += ["## Per exercise (after staff corrections)", "",
               "| exercise | points | mean | pass rate |", "|---|---:|---:|---:|"]
     for ex in assignment.exercises:
-        results = [e for r in graded for e in r["report"]["exercises"] if e["id"] == ex.id]
-        points = [grades[r["key"]].exercises.get(ex.id, 0.0) for r in graded]
+        results = [e for r in scored for e in r["report"]["exercises"] if e["id"] == ex.id]
+        points = [grades[r["key"]].exercises.get(ex.id, 0.0) for r in scored]
         mean = statistics.mean(points) if points else 0
         rate = sum(e["status"] == "passed" for e in results) / len(results) if results else 0
         lines.append(f"| {ex.id} | {ex.points:g} | {mean:.2f} | {rate:.0%} |")
     mistakes: Counter = Counter()
     example: dict = {}
-    for r in graded:
+    for r in scored:
         if r["report"]["error"]:
             continue
         for exercise_id, hints in r.get("hints", {}).items():
@@ -306,8 +311,8 @@ def write_outputs(outdir: Path, records: list[dict], assignment: Assignment, lay
     if corrections.unmatched:
         text += "\n## Corrections that match no student\n\n" + \
             "".join(f"- {w}\n" for w in corrections.unmatched)
-    graded = [grades[r["key"]].final for r in records if r.get("report")]
-    if write_chart(outdir / "summary.png", graded, assignment):
+    if write_chart(outdir / "summary.png", [grades[r["key"]].final for r in graded(records)],
+                   assignment):
         text += "\n![Final score distribution](summary.png)\n"
     (outdir / "summary.md").write_text(text, encoding="utf-8")
     return grades

@@ -9,6 +9,8 @@ Where there is no fork server (the portable path), it starts its first child its
 from __future__ import annotations
 
 import atexit
+import functools
+import importlib.util
 import json
 import os
 import select
@@ -30,8 +32,25 @@ def child_env(home: Path) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     env.update(PATH="/usr/local/bin:/usr/bin:/bin", HOME=str(home), LANG="C.UTF-8",
                OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(home))
+               MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(home),
+               BACKPROP_NUMPY_PATH=numpy_path())
     return env
+
+
+def child_command(script: str, *args: str) -> list[str]:
+    """A fresh interpreter for the child side (`harness.py` or `zygote.py`): isolated, and
+    without `site` (-S), so that no .pth file of the grader's environment runs in it and it
+    starts sooner. Its path is the standard library and numpy's folder (`child_env`)."""
+    return [sys.executable, "-I", "-S", os.path.join(tiers.harness_dir(), script), *args]
+
+
+@functools.lru_cache(maxsize=1)
+def numpy_path() -> str:
+    """The path entry numpy is installed in, found without importing numpy."""
+    spec = importlib.util.find_spec("numpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("numpy is not installed for this Python")
+    return os.path.dirname(os.path.abspath(list(spec.submodule_search_locations)[0]))
 
 
 class Zygote:
@@ -40,9 +59,8 @@ class Zygote:
 
     def __init__(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.proc = subprocess.Popen([sys.executable, "-I",
-                                      os.path.join(tiers.harness_dir(), "zygote.py"),
-                                      str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+        self.proc = subprocess.Popen(child_command("zygote.py", str(theirs.fileno())),
+                                     pass_fds=(theirs.fileno(),),
                                      env=child_env(Path("/")), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -84,6 +102,8 @@ class Zygote:
 
     def close(self) -> None:
         self.sock.close()
+        if not self.ready:  # still loading (`check --help`, a bad path): nothing to finish
+            self.proc.kill()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -123,7 +143,7 @@ def portable_child(workdir: Path, fds: tuple[int, ...], env: dict) -> subprocess
     request_fd, result_fd, _, err_fd = fds
     windows = os.name == "nt"
     return subprocess.Popen(
-        [sys.executable, "-I", os.path.join(tiers.harness_dir(), "harness.py"), "--portable"],
+        child_command("harness.py", "--portable"),
         stdin=request_fd, stdout=result_fd, stderr=err_fd, cwd=workdir, env=env,
         start_new_session=not windows,
         creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0)

@@ -31,7 +31,7 @@ import numpy as np
 
 from grader.sandbox import folders, forkserver, tiers
 from grader.sandbox.child import audit, jail, processes, wire
-from grader.sandbox.forkserver import Zygote, child_env
+from grader.sandbox.forkserver import Zygote, child_command, child_env
 from grader.sandbox.tiers import ConfinementError
 
 SIGNAL_NAMES = {"SIGSEGV": "SIGSEGV (segmentation fault)", "SIGABRT": "SIGABRT (abort)"}
@@ -244,13 +244,12 @@ def _exit_reason(returncode: int | None) -> dict:
 
 
 class _Spawned:
-    """A child started as a fresh interpreter (`python -I harness.py`)."""
+    """A child started as a fresh interpreter (`python -I -S harness.py`)."""
 
     def __init__(self, workdir: Path, fds: tuple[int, int, int, int], config: dict):
         request_fd, result_fd, out_fd, err_fd = fds
-        harness = os.path.join(tiers.harness_dir(), "harness.py")
         self.popen = subprocess.Popen(
-            [sys.executable, "-I", harness, str(request_fd), str(result_fd)],
+            child_command("harness.py", str(request_fd), str(result_fd)),
             stdin=subprocess.DEVNULL, stdout=out_fd, stderr=err_fd,
             pass_fds=(request_fd, result_fd), cwd=workdir, env=config["env"],
             start_new_session=True, preexec_fn=lambda: jail.confine(config))

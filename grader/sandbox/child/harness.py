@@ -1,6 +1,6 @@
 """The sandboxed child: import the submission, call its functions, send raw outputs back.
 
-Run as `python -I harness.py REQUEST_FD RESULT_FD` from the grader's harness folder (a
+Run as `python -I -S harness.py REQUEST_FD RESULT_FD` from the grader's harness folder (a
 copy of this `child` package that the sandbox can read), as `harness.py --portable` with
 the request on stdin and results on stdout (macOS, Windows), or forked by `zygote.py`. It never
 sees an expected answer and decides nothing: it confines itself as the request's plan says
@@ -22,6 +22,16 @@ import threading
 import time
 import traceback
 import warnings
+
+if sys.flags.no_site and "BACKPROP_NUMPY_PATH" in os.environ:
+    # Started as `python -I -S` (the grader's `forkserver.child_command`): no .pth file of
+    # the environment ran. numpy's folder is the grader's to name; exit(), quit() and
+    # help() are the builtins `site` would have given.
+    sys.path.append(os.environ["BACKPROP_NUMPY_PATH"])
+    import site
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
 
 import numpy as np  # imported before any student code, like wire
 

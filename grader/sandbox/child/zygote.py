@@ -1,6 +1,6 @@
 """A warm, clean process that forks the sandboxed children: Python and numpy start once.
 
-Started fresh (`python -I zygote.py FD` from the harness folder) with the children's
+Started fresh (`python -I -S zygote.py FD` from the harness folder) with the children's
 scrubbed environment, it imports numpy and the child harness and nothing of the grader: no
 exercise, no reference, no expected answer ever exists in it, so none can leak into a child.
 For each session the grader sends the session's pipe ends (SCM_RIGHTS) and the child's
@@ -23,10 +23,7 @@ import signal
 import socket
 import sys
 
-import numpy  # noqa: F401  (imported once here, inherited by every child)
-import numpy.random  # noqa: F401  (dropout and weight init use it: loaded once, here too)
-
-try:
+try:  # the harness first: it finds numpy (see its top), imported once here for every child
     from . import harness, jail, processes
 except ImportError:  # run as a script from the harness folder (-I leaves it off the path)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +31,8 @@ except ImportError:  # run as a script from the harness folder (-I leaves it off
     import jail
     import processes
     del sys.path[0]
+
+import numpy.random  # noqa: F401  (dropout and weight init use it: loaded once, here too)
 
 
 def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:

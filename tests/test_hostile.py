@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -161,6 +162,24 @@ def mul_backward(dout, x, y):
     report = grade(compose(tmp_path, source), ROOT / "exercises" / "assignment.yaml")
     (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
     assert "raised RuntimeError: clean" in mul["hints"][0]
+
+
+def test_no_pth_file_runs_in_the_child_and_numpy_is_its_only_package(tmp_path, launcher):
+    """The child is `python -I -S`: no .pth file of the grader's environment runs in it (a
+    course server's may import anything), no site-packages but numpy's is on its path, and
+    the builtins `site` gives (exit, quit, help) are still there."""
+    numpy_home = os.path.realpath(Path(np.__file__).parent.parent)
+    source = f"""
+import os, sys
+def mul_backward(dout, x, y):
+    packages = [os.path.realpath(p) for p in sys.path if "-packages" in p]
+    assert sys.flags.no_site and packages == [{numpy_home!r}], (sys.flags.no_site, packages)
+    assert callable(exit) and callable(quit) and callable(help), "no builtins of site"
+    return dout * y, dout * x
+"""
+    report = grade(compose(tmp_path, source), ROOT / "exercises" / "assignment.yaml")
+    (mul,) = [e for e in report["exercises"] if e["id"] == "mul"]
+    assert mul["score"] == mul["max_score"], mul["hints"]
 
 
 def test_grader_files_cannot_be_read_or_written_as_root(tmp_path, course):

@@ -49,3 +49,44 @@ def test_a_call_leaves_nothing_set_for_the_calls_after_it():
     assert (restored, timer) == ("False", "True")
     fresh, lowered_for_good = limit.split()
     assert fresh == lowered_for_good
+
+
+NAMESPACES = """
+import builtins, math, sys
+import numpy as np
+from grader.sandbox.child import state
+
+helper = np.zeros  # the import's own rebinding: it stays
+np.my_helper = helper
+baseline = state.Baseline()
+masked = np.ma.masked_all(3)  # numpy imports numpy.ma, and binds it in its namespace
+
+class Liar:  # claims to equal what it replaced
+    __eq__ = lambda self, other: True
+
+exp, pi, real_max, numpy = np.exp, np.pi, max, sys.modules["numpy"]
+np.sum = Liar()
+np.exp, np.pi, math.exp = None, np.ones(3), None
+builtins.max = builtins.len = lambda *a: 0
+del np.ones_like
+np.fft = "not numpy's"
+np.extra = 1
+sys.modules["numpy"] = None
+baseline.restore()
+assert np.ma.masked_all(2).shape == (2,)  # numpy.ma stays
+assert np.exp is exp and np.sum(np.ones(2)) == 2 and np.pi is pi
+assert max is real_max and len([1, 2]) == 2
+assert math.exp(0) == 1 and np.ones_like(np.zeros(2)).sum() == 2
+assert not hasattr(np, "extra") and np.fft.__name__ == "numpy.fft"
+assert sys.modules["numpy"] is numpy and np.my_helper is helper
+print("restored")
+"""
+
+
+def test_names_a_call_rebinds_in_numpy_math_and_the_builtins_are_put_back():
+    """Even the builtins the restore itself would use, even a value that will not compare
+    (an array) or one that claims to equal anything, even a module replaced in
+    `sys.modules`; what the import bound stays."""
+    done = subprocess.run([sys.executable, "-c", NAMESPACES], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout == "restored\n", done.stderr

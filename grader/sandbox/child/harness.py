@@ -34,6 +34,8 @@ if sys.flags.no_site and "BACKPROP_NUMPY_PATH" in os.environ:
     site.sethelper()
 
 import numpy as np  # imported before any student code, like wire
+import numpy.random  # noqa: F401  (dropout and weight init use it: loaded before the import,
+# numpy's namespace is the same in every child, however it was started: see state.py)
 
 try:
     from . import audit, lockdown, processes, state, wire
@@ -269,8 +271,10 @@ class Routed(io.TextIOBase):
         return self.printed.add(str(text))
 
 
-def run_call(module, call, arrays, submission):
-    """Call one student function; return the result header and its arrays."""
+def run_call(module, call, arrays, submission, baseline):
+    """Call one student function; return the result header and its arrays. The state the
+    call changed is put back as soon as it returns (`settle`), before the harness describes
+    what it returned: the harness needs numpy and the builtins as much as the next gate."""
     out_arrays = []
     header = {"type": "result", "call": call["id"]}
     missing = object()
@@ -284,13 +288,16 @@ def run_call(module, call, arrays, submission):
     start = time.perf_counter()
     printed = Printed()
     try:
-        with contextlib.redirect_stdout(Routed(printed, sys.stdout)), \
-                contextlib.redirect_stderr(Routed(printed, sys.stderr)), \
-                warnings.catch_warnings():
-            if call["form"] == "program":
-                value, watched = run_program(module, call, arrays)
-            else:
-                value = functions[0] if call["args"] is None else functions[0](*args)
+        try:
+            with contextlib.redirect_stdout(Routed(printed, sys.stdout)), \
+                    contextlib.redirect_stderr(Routed(printed, sys.stderr)), \
+                    warnings.catch_warnings():
+                if call["form"] == "program":
+                    value, watched = run_program(module, call, arrays)
+                else:
+                    value = functions[0] if call["args"] is None else functions[0](*args)
+        finally:
+            header["fresh"] = settle(baseline)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt cost this call only
         header.update(status="raised", error=describe_error(exc, submission))
         return header, out_arrays
@@ -457,8 +464,8 @@ def main(request_fd, result_fd):
                  "audit": auditor.report()})
     for _, batch, arrays in frames:
         for call in batch["calls"]:
-            header, out = run_call(module, call, arrays, submission)
-            header["leftovers"] = settle(baseline) or leftovers(imported)
+            header, out = run_call(module, call, arrays, submission, baseline)
+            header["leftovers"] = header.pop("fresh", False) or leftovers(imported)
             header["audit"] = auditor.report()
             try:
                 sender.send(header, out)

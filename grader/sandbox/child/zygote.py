@@ -23,7 +23,7 @@ import signal
 import socket
 import sys
 
-try:  # the harness first: it finds numpy (see its top), imported once here for every child
+try:  # the harness imports numpy (see its top): once here, for every child
     from . import harness, jail, processes
 except ImportError:  # run as a script from the harness folder (-I leaves it off the path)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,8 +31,6 @@ except ImportError:  # run as a script from the harness folder (-I leaves it off
     import jail
     import processes
     del sys.path[0]
-
-import numpy.random  # noqa: F401  (dropout and weight init use it: loaded once, here too)
 
 
 def _run_child(config: dict, fds: list[int], keep_out: list[int]) -> None:

@@ -52,7 +52,7 @@ def test_a_call_leaves_nothing_set_for_the_calls_after_it():
 
 
 NAMESPACES = """
-import builtins, math, sys
+import builtins, gc, math, sys
 import numpy as np
 from grader.sandbox.child import state
 
@@ -72,13 +72,14 @@ del np.ones_like
 np.fft = "not numpy's"
 np.extra = 1
 sys.modules["numpy"] = None
+gc.callbacks.append(lambda phase, info: 1 / 0)  # would raise in whatever call collects
 baseline.restore()
 assert np.ma.masked_all(2).shape == (2,)  # numpy.ma stays
 assert np.exp is exp and np.sum(np.ones(2)) == 2 and np.pi is pi
 assert max is real_max and len([1, 2]) == 2
 assert math.exp(0) == 1 and np.ones_like(np.zeros(2)).sum() == 2
 assert not hasattr(np, "extra") and np.fft.__name__ == "numpy.fft"
-assert sys.modules["numpy"] is numpy and np.my_helper is helper
+assert sys.modules["numpy"] is numpy and np.my_helper is helper and gc.callbacks == []
 print("restored")
 """
 

@@ -2,7 +2,11 @@
 with a thread, started at import, printing every millisecond, against the same file
 without it.
 
-    python benchmarks/chatty_check.py [--repeat 7]
+    python benchmarks/chatty_check.py [--repeat 7] [--twin NAME]
+
+With --twin, the noisy twin adds another file of tests/submissions/hostile instead, one
+that leaves every exercise correct: say `arms_a_timer` or `chatty_threads`, whose gates
+leave something running at each call, so that each call's successor runs in a fresh child.
 
 Prints, per tier this machine can show (`full` as root, `container` as root in a
 simulated default Docker container, `unconfined` forced with BACKPROP_CONFINEMENT), the
@@ -42,9 +46,9 @@ def check(prefix: list[str], submission: Path, env: dict) -> tuple[float, float]
         sys.exit(f"check failed (status {done.returncode}): {done.stderr[-500:]}")
 
 
-def twins(folder: Path) -> dict[str, Path]:
+def twins(folder: Path, twin: str) -> dict[str, Path]:
     solution = (SUBMISSIONS / "solution.py").read_text()
-    chatter = (SUBMISSIONS / "hostile" / "chatty_import_thread.py").read_text()
+    chatter = (SUBMISSIONS / "hostile" / f"{twin}.py").read_text()
     files = {"quiet": solution, "chatty": solution + "\n\n" + chatter}
     for name, text in files.items():
         (folder / f"{name}.py").write_text(text)
@@ -55,14 +59,17 @@ def twins(folder: Path) -> dict[str, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--twin", default="chatty_import_thread",
+                        help="the hostile corpus file that makes the noisy twin")
+    args = parser.parse_args()
+    repeat = args.repeat
     runs = {"unconfined": ([], {"BACKPROP_CONFINEMENT": "unconfined"})}
     if os.geteuid() == 0:
         docker = [sys.executable, str(ROOT / "tests" / "environments" / "docker_sim.py")]
         runs = {"full": ([], {}), "container": (docker, {}), **runs}
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o755)
-        files = twins(Path(tmp))
+        files = twins(Path(tmp), args.twin)
         for tier, (prefix, env) in runs.items():
             seen = {name: [] for name in files}
             for _ in range(repeat):
@@ -70,9 +77,9 @@ def main() -> None:
                     seen[name].append(check(prefix, path, env))
             median = {n: statistics.median(t for t, _ in got) for n, got in seen.items()}
             scores = {n: sorted({score for _, score in got}) for n, got in seen.items()}
-            print(f"{tier:<10}  quiet {median['quiet']:.3f} s  chatty {median['chatty']:.3f} s"
-                  f"  = {median['chatty'] / median['quiet']:.2f}x  scores seen: quiet "
-                  f"{scores['quiet']}, chatty {scores['chatty']}")
+            print(f"{tier:<10}  quiet {median['quiet']:.3f} s  {args.twin} "
+                  f"{median['chatty']:.3f} s  = {median['chatty'] / median['quiet']:.2f}x  "
+                  f"scores seen: quiet {scores['quiet']}, {args.twin} {scores['chatty']}")
 
 
 if __name__ == "__main__":

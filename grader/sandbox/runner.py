@@ -624,7 +624,9 @@ class _Session:
             f": {said[-300:]}" if said else "")
 
     def _stop(self) -> None:
-        self.proc.wait(0.5 if self.fault is None else 0)
+        # A child that answered everything ends by itself in a moment; one stopped for a
+        # fault, or to be replaced, would only go on with calls nobody reads.
+        self.proc.wait(0 if self.fault is not None or self.restart else 0.5)
         self.proc.kill()
         returncode = self.proc.wait(2)
         if self.plan.uid is not None:

@@ -1,7 +1,7 @@
 """Run a submission's functions in a child process and bring back what they returned.
 
 The parent owns every deadline and every limit. The child (`child/harness.py`, a fresh
-interpreter started with `-I`, or a fork of the warm `child/zygote.py`) receives only the
+interpreter started with `-I -S`, or a fork of the warm `child/zygote.py`) receives only the
 case inputs and its confinement plan (`tiers.py`); results come back over a dedicated pipe
 as nonce-tagged frames of JSON and raw .npy bytes (`child/wire.py`), never pickle, within a
 byte budget per submission. stdout and stderr are read incrementally and capped. A watchdog

@@ -42,6 +42,7 @@ LIMITS = [getattr(resource, name) for name in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMI
 # means of sending need no such care: a call that breaks them ends its child during its
 # own exercise, and a fresh child serves the next.
 MODULES = ("builtins", "math", "numpy", "numpy.linalg", "numpy.random")
+_NO_SUBMODULE = object()
 
 
 class _Namespace:
@@ -65,7 +66,7 @@ class _Namespace:
         for name in _set(self.names) - _set(self.kept):
             # A submodule the call imported is numpy's own doing (`np.ma` loads numpy.ma
             # and binds it here): it stays, and is part of the namespace from now on.
-            if self.names[name] is not sys.modules.get(f"{self.name}.{name}", _set):
+            if self.names[name] is not sys.modules.get(f"{self.name}.{name}", _NO_SUBMODULE):
                 del self.names[name]
         self.kept = dict(self.names)
         self.values = list(self.kept.values())

@@ -98,10 +98,11 @@ def confinement_line(confinement: dict) -> str:
 # Everything that drives a terminal but a color: escape sequences (OSC sets the title,
 # hyperlinks or the clipboard; CSI moves the cursor and can overwrite lines), C0 controls
 # but newline and tab (a carriage return overwrites too), DEL and C1 controls. Students'
-# prints, error messages, file and function names all reach the TA's terminal.
-_UNSAFE = re.compile(r"\x1b(?!\[[0-9;]*m)(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-                     r"|[PX^_][^\x1b]*(?:\x1b\\)?|.?)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]",
-                     re.DOTALL)
+# prints, error messages, file and function names all reach the TA's terminal. A sequence
+# left unterminated (a message cut short) ends at the line's end: never past it, where
+# the next rows of the report are.
+_UNSAFE = re.compile(r"\x1b(?!\[[0-9;]*m)(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
+                     r"|[PX^_][^\x1b\n]*(?:\x1b\\)?|[^\n]?)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]")
 
 
 def terminal_safe(text: str) -> str:
@@ -156,7 +157,8 @@ def render_table(report: Report, color: bool = False) -> str:
     lines.append(style(header, bold=True))
     for r in report.exercises:
         score = f"{_fmt(r.score)}/{_fmt(r.exercise.points)}"
-        hint = r.hints[0] if r.hints and not report.error else ""
+        # Made safe before it is cut, so that no cut leaves half an escape sequence.
+        hint = terminal_safe(r.hints[0]) if r.hints and not report.error else ""
         if len(r.hints) == 1 and len(hint) <= room:
             shown_whole.add(r.exercise.id)
         if len(hint) > room:

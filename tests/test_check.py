@@ -211,6 +211,27 @@ def test_nothing_a_student_prints_or_raises_drives_the_terminal(tmp_path):
     assert "clipboard" in feedback and "\x1b" not in feedback and "\r" not in feedback
 
 
+ROW_EATERS = (
+    "def mul_backward(dout, x, y):\n"  # a hyperlink cut in half by the table's column
+    "    raise ValueError('see \\x1b]8;;http://example.org/' + 'x' * 200 + '\\x07here')\n"
+    "\n"
+    "def max_backward(dout, x, y):\n"
+    "    raise ValueError('boom\\n  exp   5/5  passed\\n  total   100/100  all good')\n")
+
+
+def test_no_message_hides_or_fakes_a_row_of_the_table(tmp_path):
+    """An escape sequence cut short by the column swallowed the rows after it and the
+    total (through a pipe: every row); a message's own line breaks printed fake rows."""
+    table = run_cli("check", compose(tmp_path, ROW_EATERS)).output
+    rows = [line.split()[0] for line in table.splitlines()[3:] if line.startswith("  ")]
+    assert rows[:18] == ["add", "mul", "max", "exp", "reciprocal", "scale", "offset",
+                         "sigmoid", "relu", "relu_jacobian", "linear", "softmax_ce",
+                         "two_layer_net", "backprop", "simple_graph", "sigmoid_neuron",
+                         "gate_patterns", "total"], table
+    assert "\n  total   100/100  all good" not in table and "boom exp 5/5 passed" in table
+    assert "\x1b]" not in table
+
+
 @pytest.mark.parametrize("content", [
     b"Dear TA,\nplease find my answers attached.\nThanks!\n",
     bytes(range(256)) * 8,

@@ -175,10 +175,12 @@ ERROR_FIELDS = ("type", "message", "function", "text", "forbidden", "private")
 
 
 def _clean_error(error: Any) -> dict | None:
-    """The child's description of an exception, as plain short strings (and a line)."""
+    """The child's description of an exception, as plain short strings of one line each
+    (and a line number): a message's own line breaks could pass for rows of a report."""
     if not isinstance(error, dict):
         return None
-    clean = {k: str(error[k])[:2000] for k in ERROR_FIELDS if error.get(k) is not None}
+    clean = {k: " ".join(str(error[k])[:2000].split()) for k in ERROR_FIELDS
+             if error.get(k) is not None}
     if isinstance(error.get("line"), int) and not isinstance(error["line"], bool):
         clean["line"] = error["line"]
     return clean

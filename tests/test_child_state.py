@@ -73,6 +73,11 @@ np.fft = "not numpy's"
 np.extra = 1
 sys.modules["numpy"] = None
 gc.callbacks.append(lambda phase, info: 1 / 0)  # would raise in whatever call collects
+threshold = gc.get_threshold()
+gc.set_threshold(1)  # a finalizer left behind would run in the next gate's time
+gc.disable()
+import signal
+signal.signal(signal.SIGIO, lambda *a: setattr(np, "exp", None))  # the grader's writes
 baseline.restore()
 assert np.ma.masked_all(2).shape == (2,)  # numpy.ma stays
 assert np.exp is exp and np.sum(np.ones(2)) == 2 and np.pi is pi
@@ -80,6 +85,8 @@ assert max is real_max and len([1, 2]) == 2
 assert math.exp(0) == 1 and np.ones_like(np.zeros(2)).sum() == 2
 assert not hasattr(np, "extra") and np.fft.__name__ == "numpy.fft"
 assert sys.modules["numpy"] is numpy and np.my_helper is helper and gc.callbacks == []
+assert gc.get_threshold() == threshold and gc.isenabled()
+assert signal.getsignal(signal.SIGIO) == signal.SIG_DFL
 print("restored")
 """
 

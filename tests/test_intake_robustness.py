@@ -56,8 +56,9 @@ def test_half_a_megabyte_of_broken_blocks_is_parsed_a_few_times_over_not_once_pe
         tmp_path, parsed):
     """Each broken block used to re-parse the whole file (158 s for 430 KB). Now the bytes
     parsed are a small multiple of the file's, and the function after the junk still
-    earns its points (benchmarks/broken_blocks.py times 2 MB). The report names the first blocks left out and counts the rest (its
-    notes; the table prints them as `test_a_report_says_how_many_blocks_...` shows)."""
+    earns its points (benchmarks/broken_blocks.py times 2 MB). The report names the first
+    blocks left out and counts the rest (its notes; the table prints them as
+    `test_a_report_says_how_many_blocks_...` shows)."""
     junk = "".join(f"def f{i:06d}(:\n" for i in range(40_000))
     path = tmp_path / "backprop.py"
     path.write_text(junk + MUL)

@@ -1,3 +1,3 @@
-# threat: a debugging line at the top makes numpy raise on overflow, which correct gates meet on extreme inputs
+# threat: a top-level debugging line makes numpy raise on overflow (correct gates meet it)
 # exercise: -
 np.seterr(all="raise")

@@ -311,6 +311,13 @@ def _why_not_defined(not_run: dict[str, str], kept: list[tuple[str, ast.stmt]]
     return why
 
 
+def _plain_lines(source: str) -> str:
+    """A cell's text with the line breaks Python's parser counts (\\r\\n and a lone \\r
+    too) as \\n, which the line numbers of what is kept are counted in, and without the
+    byte-order mark an editor may have left at its start."""
+    return source.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
+
+
 def to_module(nb: dict, run_all: bool = False) -> Module:
     lines: list[str] = []
     origins: list[tuple[int, int]] = []
@@ -320,7 +327,7 @@ def to_module(nb: dict, run_all: bool = False) -> Module:
     cells: list[tuple[int, list[str], ast.Module | None]] = []
     code_cells = [c for c in nb["cells"] if c.get("cell_type") == "code"]
     for number, cell in enumerate(code_cells, start=1):
-        source = cell.get("source", "")
+        source = _plain_lines(cell.get("source", ""))
         if source.lstrip().startswith("%%"):
             magic = source.split()[0]
             skipped.append((f"code cell {number}", f"a cell magic ({magic})"))
@@ -328,13 +335,15 @@ def to_module(nb: dict, run_all: bool = False) -> Module:
                                          f"code cell {number}, a {magic} cell"))
             continue
         cell_lines = _strip_magics(source).split("\n")
+        # Parsed with --run-all too: one cell that does not parse must not stop the others.
+        # (ValueError: a NUL character, or a lone surrogate.)
         try:
-            tree = None if run_all else parse("\n".join(cell_lines))
-        except (SyntaxError, ValueError, *TOO_COMPLEX) as e:  # ValueError: a NUL character
+            tree = parse("\n".join(cell_lines))
+        except (SyntaxError, ValueError, *TOO_COMPLEX) as e:
             skipped.append((f"code cell {number}", f"{unparsable(e)}, so nothing in it "
                                                    "was run"))
             continue
-        cells.append((number, cell_lines, tree))
+        cells.append((number, cell_lines, None if run_all else tree))
     names = Names([tree for _, _, tree in cells if tree is not None])
     for number, cell_lines, tree in cells:
         spans = [(1, len(cell_lines))] if tree is None else []

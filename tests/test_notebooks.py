@@ -105,6 +105,25 @@ def test_run_all_runs_every_cell(tmp_path):
     assert code == 0
 
 
+@pytest.mark.parametrize("run_all", [False, True], ids=["definitions", "run-all"])
+def test_odd_cells_are_skipped_or_read_never_a_traceback(tmp_path, run_all):
+    """Line breaks as a lone \\r (old Mac editors) or \\r\\n, and a byte-order mark, are
+    read as Python reads them; a cell that does not parse, or holds a lone surrogate, is
+    skipped and named, with --run-all too (it crashed `check`, or gave the notebook 0)."""
+    cells = solution_cells()
+    cells[0] = "\ufeff" + cells[0].replace("\n", "\r")
+    cells[1] = cells[1].replace("\n", "\r\n")
+    nb = notebook([new_code_cell(c) for c in cells] +
+                  [new_code_cell("X = (\rY = 1"), new_code_cell("Z = '\ud800'")])
+    path = tmp_path / "odd.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")  # \ud800 as JSON writes it: escaped
+    report, code = check_json(path, *(["--run-all"] if run_all else []))
+    assert code == 0 and report["score"] == report["max_score"], report["error"]
+    first = len(cells) + 1
+    assert [line.split(":")[0] for line in report["not_run"]] == \
+        [f"code cell {first}", f"code cell {first + 1}"], report["not_run"]
+
+
 def test_errors_point_at_the_cell_and_line(tmp_path):
     cells = [new_code_cell(c) for c in solution_cells()]
     cells.append(new_code_cell("# exp, my way\n\ndef exp_backward(dout, x):\n"

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from grader.yamlfiles import safe_loader
-from grader.submissions import (IGNORED_PARTS, UNREADABLE, SubmissionError, as_text,
+from grader.submissions import (IGNORED_PARTS, UNREADABLE, SubmissionError, as_name, as_text,
                                 unreadable)
 
 MAX_ARCHIVE_BYTES = 4 << 30
@@ -62,7 +62,7 @@ class Entry:
     sources: list[Path] = field(default_factory=list)  # what it was made of, in the class
 
     def __post_init__(self):
-        self.key, self.student = as_text(self.key), as_text(self.student)
+        self.key, self.student = as_name(self.key), as_name(self.student)
         self.note = self.note and as_text(self.note)
 
 
@@ -73,7 +73,7 @@ class Class:
     strays: list[str] = field(default_factory=list)  # names that are no student, or why not
 
     def __post_init__(self):
-        self.strays = [as_text(name) for name in self.strays]
+        self.strays = [as_name(name) for name in self.strays]
 
 
 def _safe_extract(archive: Path, target: Path) -> dict[Path, str]:

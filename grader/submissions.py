@@ -65,6 +65,16 @@ def as_text(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def as_name(name: str) -> str:
+    """A student's or a file's name as one inert line (`as_text`, and control characters
+    spelled out: `eve\\x1b[8m`, `a\\nb`): a name is printed in lists and rows, where a line
+    break or an escape sequence of its own could fake or hide those of others."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], as_text(name))
+
+
 @dataclass
 class Prepared:
     """The module to run, the name to show, and what the student should know about it."""
@@ -79,7 +89,7 @@ class Prepared:
     not_run: dict[str, str] = field(default_factory=dict)  # name -> why it is not defined
 
     def __post_init__(self):
-        self.name = as_text(self.name)
+        self.name = as_name(self.name)
         self.error = self.error and as_text(self.error)
 
 

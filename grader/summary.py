@@ -17,7 +17,7 @@ from grader.batch import file_stem, release_key, safe_name
 from grader.exercises import Assignment
 from grader.gradebook import Corrections, Grade, LatePolicy, final_grade, write_csv
 from grader.reports import (UNSHOWN_COUNT, advisory_note, confinement_line, render_markdown,
-                            stub_hint)
+                            stub_hint, terminal_safe)
 
 ID_FIELDS = ("sid", "email", "canvas_id", "gradescope_id")
 INCIDENTS = {"timeout": "timed out", "crashed": "crashed or exited early",
@@ -191,7 +191,9 @@ def summary_markdown(records: list[dict], grades: dict[str, Grade], assignment: 
     if mistakes:
         lines += ["| students | exercise | diagnosis |", "|---:|---|---|"]
         for (exercise_id, kind), count in mistakes.most_common(15):
-            lines.append(f"| {count} | {exercise_id} | {example[(exercise_id, kind)]} |")
+            # A student's message may hold a `|`: it would open columns of its own.
+            diagnosis = example[(exercise_id, kind)].replace("|", "\\|")
+            lines.append(f"| {count} | {exercise_id} | {diagnosis} |")
     else:
         lines.append("None.")
     lines += ["", "## Submissions to look at", ""]
@@ -211,7 +213,7 @@ def summary_markdown(records: list[dict], grades: dict[str, Grade], assignment: 
     if strays:
         lines += ["", "## Not submissions (not graded)", ""]
         lines += [f"- {name}" for name in strays]
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")  # a TA may `cat` it
 
 
 def write_chart(path: Path, scores: list[float], assignment: Assignment) -> bool:

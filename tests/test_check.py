@@ -211,6 +211,28 @@ def test_nothing_a_student_prints_or_raises_drives_the_terminal(tmp_path):
     assert "clipboard" in feedback and "\x1b" not in feedback and "\r" not in feedback
 
 
+def test_a_students_name_or_message_neither_fakes_nor_hides_what_the_ta_reads(tmp_path):
+    """Names come from file names: a line break in one printed fake totals, an escape
+    sequence (conceal, cursor up) hid or overwrote other students' rows in the terminal,
+    gradebook.csv and summary.md; a `|` in a message opened columns in summary.md."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    zero = "import numpy as np\ndef add_backward(dout, x, y):\n    return dout * 0, dout * 0\n"
+    (folder / "amy\x1b[8m.py").write_text(zero)
+    (folder / "eve\x1b[2K\x1b[1A.py").write_text(zero)
+    (folder / "zed\n0 points: 0.py").write_text(zero)
+    compose(folder, "def mul_backward(dout, x, y):\n"
+                    "    raise ValueError('a | b \\x1b[8m hidden')\n", name="kit.py")
+    out = tmp_path / "out"
+    grade = run_cli("grade", folder, "-o", out, "--seed", "1")
+    assert grade.exit_code == 0, grade.output
+    for text in (grade.output, (out / "gradebook.csv").read_text(),
+                 (out / "summary.md").read_text()):
+        assert "\x1b" not in text and "zed\n" not in text, text
+        assert "amy\\x1b[8m" in text and "zed\\n0 points: 0" in text
+    assert "ValueError: a \\| b" in (out / "summary.md").read_text()
+
+
 ROW_EATERS = (
     "def mul_backward(dout, x, y):\n"  # a hyperlink cut in half by the table's column
     "    raise ValueError('see \\x1b]8;;http://example.org/' + 'x' * 200 + '\\x07here')\n"

@@ -102,7 +102,8 @@ def confinement_line(confinement: dict) -> str:
 # return overwrites too), DEL and C1 controls. Students' prints, error messages, file and
 # function names all reach the TA's terminal. A sequence left unterminated (a message cut
 # short) ends at the line's end: never past it, where the next rows of the report are.
-_UNSAFE = re.compile(r"\x1b(?!\[(?:0|1|3[1-7]|9[1-7])m)(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
+_UNSAFE = re.compile(r"\x1b(?!\[(?:0|1|3[1-7]|9[1-7])m)"
+                     r"(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
                      r"|[PX^_][^\x1b\n]*(?:\x1b\\)?|[^\n]?)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]")
 
 

@@ -142,7 +142,9 @@ def _module_source(name: str, data: bytes, run_all: bool) -> tuple[bytes, notebo
     if name.endswith(".ipynb"):
         module = notebooks.to_module(notebooks.read(data), run_all)
         return module.source.encode(), module
-    return data, None
+    # Line breaks as Python's parser counts them (a lone \r too: old Mac editors), so that
+    # the blocks and lines found here are those Python finds (as `notebooks` does per cell).
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"), None
 
 
 CONTINUATIONS = (b"else", b"elif", b"except", b"finally", b")", b"]", b"}")

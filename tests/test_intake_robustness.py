@@ -138,6 +138,20 @@ def test_constructs_that_never_end_cost_a_bounded_parse(junk, parsed):
 # ---- the parser's own limits ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("newline", [b"\r", b"\r\n"], ids=["cr", "crlf"])
+def test_a_py_with_other_line_breaks_keeps_all_but_its_broken_block(tmp_path, newline):
+    """With lone \\r line breaks (old Mac editors) the whole file read as one line: one
+    broken block left nothing, and the file was "not Python"."""
+    path = tmp_path / "backprop.py"
+    source = SOLUTION.read_bytes() + b"\ndef broken(:\n    pass\n"
+    path.write_bytes(source.replace(b"\n", newline))
+    report, code = check_json(path)
+    broken = source.count(b"\n") - 1  # the line `def broken(:` starts on
+    assert code == 0 and report["score"] == report["max_score"], report["error"]
+    assert any(n.startswith(f"line {broken}: SyntaxError") for n in report["notes"]), \
+        report["notes"]
+
+
 @pytest.mark.parametrize("statement", [DEEP_SUM, DEEP_NOT], ids=["recursion", "memory"])
 def test_code_too_deep_for_the_parser_is_left_out_of_a_py_with_its_reason(
         tmp_path, statement):

@@ -297,7 +297,7 @@ def run_call(module, call, arrays, submission, baseline):
                 else:
                     value = functions[0] if call["args"] is None else functions[0](*args)
         finally:
-            header["fresh"] = settle(baseline)
+            header["leftovers"] = settle(baseline)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt cost this call only
         header.update(status="raised", error=describe_error(exc, submission))
         return header, out_arrays
@@ -467,7 +467,7 @@ def main(request_fd, result_fd):
     for _, batch, arrays in frames:
         for call in batch["calls"]:
             header, out = run_call(module, call, arrays, submission, baseline)
-            header["leftovers"] = header.pop("fresh", False) or leftovers(imported)
+            header["leftovers"] = header.get("leftovers") or leftovers(imported)
             header["audit"] = auditor.report()
             try:
                 sender.send(header, out)
